@@ -1,0 +1,68 @@
+"""create_app(config): wiring only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from server import migrate
+from server.config import Config
+from server.db import make_engine, make_session_factory
+from server.http import middlewares
+from server.http.csrf import CsrfGuard
+from server.http.routes import setup_routes
+from server.http.templating import make_environment
+from server.i18n import Catalogues
+from server.keys import CATALOGUES, CONFIG, CSRF, ENGINE, JINJA, SESSIONS, TZ, VAULT
+from server.pii import PiiVault
+
+logger = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the code's migration head."""
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    engine = make_engine(config.effective_database_url)
+    current = await migrate.current_revision(engine)
+    head = migrate.head_revision()
+    if current != head:
+        await engine.dispose()
+        raise SchemaOutOfDate(
+            f"database is at revision {current!r}, code expects {head!r}: run `concord migrate`"
+        )
+    app[ENGINE] = engine
+    app[SESSIONS] = make_session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES,
+        middlewares=[
+            middlewares.headers_middleware,
+            middlewares.language_middleware,
+            middlewares.error_middleware,
+            middlewares.session_middleware,
+            middlewares.csrf_middleware,
+        ],
+    )
+    secret = config.secret()
+    tz = ZoneInfo(config.timezone)
+    app[CONFIG] = config
+    app[TZ] = tz
+    app[VAULT] = PiiVault(secret)
+    app[CSRF] = CsrfGuard(secret)
+    app[CATALOGUES] = Catalogues()
+    app[JINJA] = make_environment(tz)
+    app.cleanup_ctx.append(_database)
+    setup_routes(app)
+    return app

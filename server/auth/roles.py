@@ -1,0 +1,87 @@
+"""Roles and what each may do: pure functions, no I/O, one place to read them.
+
+Least privilege: officers and auxiliaries work inside their own beat office;
+chiefs see and act across the station; clerks read the station's records;
+admins manage offices and accounts but do not read case files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from server.errors import N_
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CHIEF = "chief"
+    OFFICER = "officer"
+    AUXILIARY = "auxiliary"
+    CLERK = "clerk"
+
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.ADMIN: N_("Administrator"),
+    Role.CHIEF: N_("Chief / deputy chief"),
+    Role.OFFICER: N_("Community officer"),
+    Role.AUXILIARY: N_("Auxiliary officer"),
+    Role.CLERK: N_("Clerk"),
+}
+
+#: Roles tied to one beat office; the others work station-wide.
+OFFICE_ROLES = frozenset({Role.OFFICER, Role.AUXILIARY})
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting and from where: enough to decide and to audit, without a database."""
+
+    user_id: int
+    station_id: int
+    office_id: int | None
+    role: Role
+    label: str
+    ip: str = ""
+    user_agent: str = ""
+
+
+def can_read_disputes(actor: Actor) -> bool:
+    return actor.role != Role.ADMIN
+
+
+def can_see_office(actor: Actor, office_id: int) -> bool:
+    """Whether the actor may see disputes of ``office_id`` (same station assumed)."""
+    if not can_read_disputes(actor):
+        return False
+    if actor.role in OFFICE_ROLES:
+        return actor.office_id == office_id
+    return True
+
+
+def can_register(actor: Actor) -> bool:
+    return actor.role in {Role.CHIEF, Role.OFFICER, Role.AUXILIARY}
+
+
+def can_edit_parties(actor: Actor) -> bool:
+    return actor.role in {Role.CHIEF, Role.OFFICER, Role.AUXILIARY}
+
+
+def can_triage(actor: Actor) -> bool:
+    return actor.role in {Role.CHIEF, Role.OFFICER}
+
+
+def can_change_status(actor: Actor) -> bool:
+    return actor.role in {Role.CHIEF, Role.OFFICER}
+
+
+def can_reveal_id_number(actor: Actor) -> bool:
+    return actor.role in {Role.CHIEF, Role.OFFICER}
+
+
+def can_manage_org(actor: Actor) -> bool:
+    return actor.role == Role.ADMIN
+
+
+def can_read_audit(actor: Actor) -> bool:
+    return actor.role in {Role.ADMIN, Role.CHIEF}

@@ -1,0 +1,150 @@
+"""The `concord` command: serve, migrate, demo, create-user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from server import __version__
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from server.config import load_config
+
+    return load_config(args.config)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from server.app import SchemaOutOfDate, create_app
+
+    config = _config(args)
+    if args.host:
+        config.host = args.host
+    if args.port:
+        config.port = args.port
+    app = create_app(config)
+    print(f"Concord {__version__} on {config.effective_public_url}", flush=True)
+    try:
+        web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
+    except SchemaOutOfDate as exc:
+        print(f"concord: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from server.migrate import upgrade
+
+    config = _config(args)
+    config.secret()  # make the data directory and its key before anything is stored
+    upgrade(config.effective_database_url, args.revision)
+    print(f"database is at {args.revision}: {_redact(config.effective_database_url)}")
+    return 0
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server.demo import seed_demo
+
+    config = _config(args)
+    created, logins = asyncio.run(seed_demo(config))
+    if created:
+        print("demo data created")
+    else:
+        print("demo data already present; nothing changed")
+    print(f"\nOpen {config.effective_public_url}/login and log in as one of:")
+    for username, password, role in logins:
+        print(f"  {username:<12} {password:<18} {role}")
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from server.demo import create_user_cli
+
+    config = _config(args)
+    password = os.environ.get("CONCORD_NEW_PASSWORD") or getpass.getpass("Password: ")
+    try:
+        message = asyncio.run(
+            create_user_cli(
+                config,
+                username=args.username,
+                display_name=args.name,
+                role=args.role,
+                office=args.office,
+                password=password,
+                station_name=args.station,
+            )
+        )
+    except ValueError as exc:
+        print(f"concord: {exc}", file=sys.stderr)
+        return 2
+    print(message)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="concord",
+        description="Concord: remote multi-party mediation for community police offices.",
+    )
+    parser.add_argument("--version", action="version", version=f"concord {__version__}")
+    parser.add_argument("--config", help="a TOML settings file (also CONCORD_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web server")
+    serve.add_argument("--host", help="address to listen on (CONCORD_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (CONCORD_PORT)")
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="bring the database schema up to date")
+    mig.add_argument("--revision", default="head", help="target revision (default: head)")
+    mig.set_defaults(func=cmd_migrate)
+
+    demo = sub.add_parser("demo", help="add demo data once (station, offices, staff, disputes)")
+    demo.set_defaults(func=cmd_demo)
+
+    cu = sub.add_parser(
+        "create-user",
+        help="create a staff account (password from CONCORD_NEW_PASSWORD or a prompt)",
+    )
+    cu.add_argument("username")
+    cu.add_argument("--name", required=True, help="display name")
+    cu.add_argument(
+        "--role", required=True, choices=["admin", "chief", "officer", "auxiliary", "clerk"]
+    )
+    cu.add_argument("--office", help="beat office name (officers and auxiliaries)")
+    cu.add_argument("--station", help="station name; created if the database has no station yet")
+    cu.set_defaults(func=cmd_create_user)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Settings, read once at start-up and passed to whatever needs them.
+
+Sources, strongest first: keyword arguments (tests), ``CONCORD_*``
+environment variables, an optional TOML file (``CONCORD_CONFIG`` or
+``--config``), then the embedded defaults. The secret key is never a constant
+in code: when none is configured, a random one is generated on first run and
+kept in the data directory, so restarts keep sessions and encrypted personal
+data readable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SECRET_KEY_FILE = "secret_key"
+Language = Literal["zh", "en"]
+
+
+class Config(BaseSettings):
+    """Everything an operator may set. See docs/operations.md for each field."""
+
+    model_config = SettingsConfigDict(env_prefix="CONCORD_", extra="forbid")
+
+    data_dir: Path = Field(default=Path("var"), description="Where files and keys are kept.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy async URL; empty means a SQLite file in the data directory.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str = Field(default="", description="Base URL people reach; empty: host:port.")
+    secret_key: SecretStr | None = None
+    default_language: Language = "zh"
+    timezone: str = "Asia/Shanghai"
+    cookie_secure: bool = Field(
+        default=False, description="Set behind HTTPS so cookies are never sent in clear."
+    )
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    login_ip_max_failures: int = Field(default=30, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("CONCORD_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'concord.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def secret(self) -> bytes:
+        """The configured secret, or the one kept in the data directory (made on first use)."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if len(value) < 32:
+                raise ValueError("CONCORD_SECRET_KEY must be at least 32 characters")
+            return value.encode()
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+def load_config(config_file: str | None = None, **overrides: Any) -> Config:
+    """Build the settings, optionally naming a TOML file as ``--config`` does."""
+    if config_file:
+        os.environ["CONCORD_CONFIG"] = config_file
+    return Config(**overrides)

@@ -1,0 +1,1 @@
+"""The dispute register: registration, triage and the closed loop."""

@@ -1,0 +1,82 @@
+"""Domain errors. Each carries a stable code; the HTTP layer renders them.
+
+Messages are English msgids marked with ``N_`` so they are extracted into the
+catalogue; the edge translates them into the reader's language. Parameters
+stay separate so a translation can place them where its grammar wants.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+def N_(message: str) -> str:
+    """Mark a string for translation without translating it here."""
+    return message
+
+
+class ErrorCode(StrEnum):
+    INVALID_REQUEST = "invalid_request"
+    VALIDATION_FAILED = "validation_failed"
+    NOT_AUTHENTICATED = "not_authenticated"
+    NOT_ALLOWED = "not_allowed"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    CSRF_FAILED = "csrf_failed"
+    INTERNAL_ERROR = "internal_error"
+
+
+class DomainError(Exception):
+    """A refusal the user can act on."""
+
+    code: ErrorCode = ErrorCode.INVALID_REQUEST
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        params: dict[str, Any] | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.params = params or {}
+        self.fields = fields or {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!s}, message={self.message!r})"
+
+
+class ValidationFailed(DomainError):
+    code = ErrorCode.VALIDATION_FAILED
+
+
+class NotAuthenticated(DomainError):
+    code = ErrorCode.NOT_AUTHENTICATED
+
+
+class NotAllowed(DomainError):
+    code = ErrorCode.NOT_ALLOWED
+
+
+class NotFound(DomainError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(DomainError):
+    code = ErrorCode.CONFLICT
+
+
+class IllegalTransition(DomainError):
+    code = ErrorCode.ILLEGAL_TRANSITION
+
+
+class LimitExceeded(DomainError):
+    code = ErrorCode.LIMIT_EXCEEDED
+
+
+class CsrfFailed(DomainError):
+    code = ErrorCode.CSRF_FAILED

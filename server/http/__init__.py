@@ -1,0 +1,1 @@
+"""The HTTP edge: pages, JSON API, middlewares. Domain logic lives elsewhere."""

@@ -1,0 +1,184 @@
+"""Middlewares: errors, language, the logged-in user, CSRF, security headers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from server import i18n
+from server.auth import sessions
+from server.db import transaction
+from server.errors import N_, CsrfFailed, DomainError, ErrorCode
+from server.http import render as r
+from server.http.csrf import FORM_FIELD, HEADER
+from server.http.forms import field_messages
+from server.keys import CATALOGUES, CONFIG, CSRF, SESSIONS
+from server.models import utcnow
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "concord_session"
+PRE_COOKIE = "concord_pre"
+LANG_COOKIE = "concord_lang"
+PASSWORD_CHANGE_PATHS = frozenset({"/password", "/logout"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Sessions are touched at most this often, so reads do not all turn into writes.
+TOUCH_EVERY = timedelta(minutes=5)
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or ""
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One place turns refusals into pages or JSON; unexpected errors are logged, not shown."""
+    try:
+        return await handler(request)
+    except DomainError as error:
+        status = r.STATUS_FOR[error.code]
+        if is_api(request):
+            return r.json_error(
+                error.code, r.message_of(error), status=status, fields=field_messages(error)
+            )
+        if status == 401:
+            raise web.HTTPSeeOther(f"/login?next={request.path_qs}") from None
+        return r.render(
+            request, "error.html", {"status": status, "message": r.message_of(error)}, status=status
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        messages = {
+            404: N_("This page does not exist."),
+            405: N_("This method is not allowed here."),
+            413: N_("What you sent is too large."),
+        }
+        code = {404: ErrorCode.NOT_FOUND, 413: ErrorCode.LIMIT_EXCEEDED}.get(
+            exc.status, ErrorCode.INVALID_REQUEST
+        )
+        text = i18n.gettext(messages.get(exc.status, N_("The request could not be handled.")))
+        if is_api(request):
+            return r.json_error(code, text, status=exc.status)
+        return r.render(
+            request, "error.html", {"status": exc.status, "message": text}, status=exc.status
+        )
+    except Exception:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        text = i18n.gettext(N_("Something went wrong on our side. It has been logged."))
+        if is_api(request):
+            return r.json_error(ErrorCode.INTERNAL_ERROR, text, status=500)
+        return r.render(request, "error.html", {"status": 500, "message": text}, status=500)
+
+
+@web.middleware
+async def language_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    lang = request.cookies.get(LANG_COOKIE, config.default_language)
+    if lang not in i18n.LANGUAGES:
+        lang = config.default_language
+    request[r.LANG] = lang
+    i18n.activate(request.app[CATALOGUES], lang)
+    return await handler(request)
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Load the logged-in user, and give anonymous browsers a pre-login CSRF binding."""
+    token = request.cookies.get(SESSION_COOKIE)
+    binding: str | None = None
+    if token:
+        async with transaction(request.app[SESSIONS]) as db:
+            found = await sessions.resolve(db, token)
+            if found is not None:
+                staff_session, user = found
+                now = utcnow()
+                if now - staff_session.last_seen_at > TOUCH_EVERY:
+                    staff_session.last_seen_at = now
+                request[r.USER] = user
+                request[r.ACTOR] = sessions.actor_for(
+                    user, client_ip(request), request.headers.get("User-Agent", "")[:300]
+                )
+                request[r.SESSION_TOKEN] = token
+                binding = token
+    new_pre: str | None = None
+    if binding is None:
+        binding = request.cookies.get(PRE_COOKIE)
+        if not binding and not is_api(request):
+            binding = new_pre = secrets.token_urlsafe(24)
+    if binding:
+        request[r.CSRF_TOKEN] = request.app[CSRF].token_for(binding)
+    request["concord.csrf_binding"] = binding
+    user = request.get(r.USER)
+    if (
+        user is not None
+        and user.must_change_password
+        and not is_api(request)
+        and request.path not in PASSWORD_CHANGE_PATHS
+        and not request.path.startswith(("/static/", "/lang/"))
+    ):
+        # A first or reset password was chosen by someone else: replace it before any work.
+        raise web.HTTPSeeOther("/password")
+    response = await handler(request)
+    if new_pre is not None:
+        response.set_cookie(
+            PRE_COOKIE,
+            new_pre,
+            httponly=True,
+            samesite="Lax",
+            secure=request.app[CONFIG].cookie_secure,
+            path="/",
+        )
+    return response
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every unsafe request must prove it came from our own page."""
+    if request.method in SAFE_METHODS or getattr(handler, "csrf_exempt", False):
+        return await handler(request)
+    origin = request.headers.get("Origin")
+    config = request.app[CONFIG]
+    if origin and origin not in {config.effective_public_url, f"{request.scheme}://{request.host}"}:
+        raise _csrf_failed()
+    presented = request.headers.get(HEADER)
+    if presented is None and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        form = await request.post()
+        value = form.get(FORM_FIELD)
+        presented = value if isinstance(value, str) else None
+    if not request.app[CSRF].check(request.get("concord.csrf_binding"), presented):
+        raise _csrf_failed()
+    return await handler(request)
+
+
+def _csrf_failed() -> CsrfFailed:
+    return CsrfFailed(
+        N_("This form has expired or did not come from Concord. Reload the page and try again.")
+    )
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+    )
+    if request.get(r.USER) is not None:
+        # Case files must not linger in shared caches or the back button after logout.
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

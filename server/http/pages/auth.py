@@ -1,0 +1,113 @@
+"""Login, logout, password change, language switch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from server import i18n
+from server.auth import sessions
+from server.errors import DomainError, LimitExceeded, NotAuthenticated, ValidationFailed
+from server.http import render as r
+from server.http.forms import field_messages
+from server.http.middlewares import LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, client_ip
+from server.http.pages.common import form_data, redirect, safe_next, unit_of_work
+from server.keys import CONFIG
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if r.user(request) is not None:
+        raise redirect("/")
+    return r.render(request, "login.html", {"next": safe_next(request.query.get("next"))})
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    data = await form_data(request)
+    config = request.app[CONFIG]
+    username = data.get("username", "")
+    error: DomainError | None = None
+    async with unit_of_work(request) as db:
+        try:
+            token, user = await sessions.login(
+                db,
+                username,
+                data.get("password", ""),
+                ip=client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
+                session_lifetime=timedelta(hours=config.session_hours),
+                policy=sessions.ThrottlePolicy(
+                    max_failures=config.login_max_failures,
+                    ip_max_failures=config.login_ip_max_failures,
+                    lockout=timedelta(minutes=config.login_lockout_minutes),
+                ),
+            )
+        except (NotAuthenticated, LimitExceeded) as exc:
+            error = exc  # caught inside the transaction: the failure count is kept
+    if error is not None:
+        status = 429 if isinstance(error, LimitExceeded) else 401
+        return r.render(
+            request,
+            "login.html",
+            {"error": r.message_of(error), "username": username[:40], "next": data.get("next", "")},
+            status=status,
+        )
+    target = "/password" if user.must_change_password else safe_next(data.get("next"))
+    response = web.HTTPSeeOther(target)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=config.cookie_secure,
+        max_age=config.session_hours * 3600,
+        path="/",
+    )
+    response.del_cookie(PRE_COOKIE, path="/")
+    raise response
+
+
+async def logout_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    async with unit_of_work(request) as db:
+        await sessions.logout(db, actor, request[r.SESSION_TOKEN])
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+async def password_page(request: web.Request) -> web.StreamResponse:
+    r.actor(request)
+    return r.render(request, "password.html", {"errors": {}})
+
+
+async def password_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    data = await form_data(request)
+    if data.get("new_password", "") != data.get("confirm_password", ""):
+        errors = {"confirm_password": i18n.gettext("The two new passwords differ.")}
+        return r.render(request, "password.html", {"errors": errors}, status=422)
+    try:
+        async with unit_of_work(request) as db:
+            await sessions.change_password(
+                db,
+                actor,
+                data.get("current_password", ""),
+                data.get("new_password", ""),
+                keep_token=request[r.SESSION_TOKEN],
+            )
+    except ValidationFailed as exc:
+        return r.render(request, "password.html", {"errors": field_messages(exc)}, status=422)
+    raise redirect("/?notice=password_changed")
+
+
+async def switch_language(request: web.Request) -> web.StreamResponse:
+    """A plain link: changing the display language changes no data."""
+    lang = request.match_info["lang"]
+    if lang not in i18n.LANGUAGES:
+        raise web.HTTPNotFound()
+    response = web.HTTPSeeOther(safe_next(request.query.get("next")))
+    response.set_cookie(
+        LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True, path="/"
+    )
+    raise response

@@ -1,0 +1,59 @@
+"""Helpers the page handlers share: reading forms, redirecting, the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.db import transaction
+from server.keys import SESSIONS
+
+MAX_FIELD = 10_000
+
+
+@asynccontextmanager
+async def unit_of_work(request: web.Request) -> AsyncIterator[AsyncSession]:
+    async with transaction(request.app[SESSIONS]) as db:
+        yield db
+
+
+async def form_data(request: web.Request) -> dict[str, str]:
+    """Posted fields as plain strings; files and the CSRF field are dropped."""
+    form = await request.post()
+    return {
+        key: value[:MAX_FIELD]
+        for key, value in form.items()
+        if isinstance(value, str) and key != "csrf_token"
+    }
+
+
+def clean(data: dict[str, str], *keys: str) -> dict[str, Any]:
+    """Only the named fields, with empty optional numbers left out (so defaults apply)."""
+    return {k: data[k] for k in keys if k in data and data[k] != ""}
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Follow ``next`` only within this site, never to another host."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def redirect(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location)
+
+
+def int_param(request: web.Request, name: str) -> int:
+    """A numeric path parameter; anything else is a 404, not a crash."""
+    value = request.match_info.get(name, "")
+    if not value.isdigit() or len(value) > 12:
+        raise web.HTTPNotFound()
+    return int(value)

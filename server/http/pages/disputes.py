@@ -1,0 +1,265 @@
+"""The case desk: dashboard, register form, list, detail, triage, status, parties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.auth import roles
+from server.auth.roles import ROLE_LABELS, Actor, Role
+from server.disputes import service
+from server.disputes.lifecycle import STATUS_LABELS, TRANSITIONS, TRIAGE_FROM, Status
+from server.disputes.schemas import (
+    DisputeFilter,
+    DisputeInput,
+    PartyInput,
+    RevealInput,
+    TransitionInput,
+    TriageInput,
+)
+from server.errors import NotAllowed, ValidationFailed
+from server.http import render as r
+from server.http.forms import InputInvalid, field_messages, parse
+from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
+from server.i18n import gettext
+from server.keys import TZ, VAULT
+from server.models import Dispute
+from server.staff import service as staff_service
+
+PARTY_FIELDS = ("name", "role", "id_type", "id_number", "phone", "address", "minor")
+DISPUTE_FIELDS = (
+    "office_id",
+    "title",
+    "category",
+    "cause",
+    "occurred_at",
+    "place",
+    "scale",
+    "people_involved",
+    "trend",
+    "development",
+    "description",
+    "source",
+)
+REGISTER_PARTY_SLOTS = 2
+
+
+async def _names(db: AsyncSession, actor: Actor) -> dict[str, Any]:
+    """Offices and staff by id, for showing names instead of numbers."""
+    offices = await staff_service.offices(db, actor.station_id)
+    staff = await staff_service.staff(db, actor.station_id)
+    return {
+        "offices": offices,
+        "office_names": {o.id: o.name for o in offices},
+        "office_options": [(o.id, o.name) for o in offices if o.active],
+        "staff_names": {u.id: u.display_name for u in staff},
+        "staff": staff,
+    }
+
+
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    if not roles.can_read_disputes(actor):
+        raise redirect("/admin")
+    async with unit_of_work(request) as db:
+        board = await service.dashboard(db, actor, tz=request.app[TZ])
+        names = await _names(db, actor)
+    return r.render(
+        request,
+        "dashboard.html",
+        {"board": board, "notice": request.query.get("notice", ""), **names},
+    )
+
+
+def _register_input(data: dict[str, str]) -> dict[str, Any]:
+    payload: dict[str, Any] = clean(data, *DISPUTE_FIELDS)
+    parties = []
+    for slot in range(REGISTER_PARTY_SLOTS):
+        prefix = f"parties.{slot}."
+        party = {f: data[prefix + f] for f in PARTY_FIELDS if data.get(prefix + f, "") != ""}
+        # A slot left blank (the role select always has a value) is simply not a party.
+        if any(k not in ("role", "id_type") for k in party):
+            parties.append(party)
+    payload["parties"] = parties
+    return payload
+
+
+async def register_page(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    if not roles.can_register(actor):
+        raise NotAllowed("Your role does not allow this.")
+    async with unit_of_work(request) as db:
+        names = await _names(db, actor)
+    return r.render(request, "dispute_form.html", {"form": {}, "errors": {}, **names})
+
+
+async def register_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    if not roles.can_register(actor):
+        raise NotAllowed("Your role does not allow this.")
+    data = await form_data(request)
+    try:
+        parsed = parse(DisputeInput, _register_input(data))
+        async with unit_of_work(request) as db:
+            dispute = await service.register(
+                db, actor, parsed, vault=request.app[VAULT], tz=request.app[TZ]
+            )
+    except ValidationFailed as exc:
+        async with unit_of_work(request) as db:
+            names = await _names(db, actor)
+        context = {"form": data, "errors": field_messages(exc), **names}
+        if not isinstance(exc, InputInvalid):
+            context["error"] = r.message_of(exc)
+        return r.render(request, "dispute_form.html", context, status=422)
+    raise redirect(f"/disputes/{dispute.id}?notice=registered")
+
+
+async def list_page(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    query = {k: v for k, v in request.query.items() if v != "" and k in DisputeFilter.model_fields}
+    errors: dict[str, str] = {}
+    try:
+        flt = parse(DisputeFilter, query)
+    except ValidationFailed as exc:
+        errors = field_messages(exc)
+        flt = DisputeFilter()
+    async with unit_of_work(request) as db:
+        rows, total = await service.list_disputes(db, actor, flt, tz=request.app[TZ])
+        names = await _names(db, actor)
+    pages = max(1, (total + flt.per_page - 1) // flt.per_page)
+    return r.render(
+        request,
+        "dispute_list.html",
+        {
+            "rows": rows,
+            "total": total,
+            "filter": flt,
+            "query": dict(request.query),
+            "errors": errors,
+            "pages": pages,
+            **names,
+        },
+    )
+
+
+async def _detail_context(db: AsyncSession, actor: Actor, dispute: Dispute) -> dict[str, Any]:
+    assert dispute.id is not None
+    current = Status(dispute.status)
+    triage_open = current in TRIAGE_FROM or (current != Status.CLOSED and dispute.risk_level)
+    names = await _names(db, actor)
+    parties = await service.parties_of(db, dispute.id)
+    next_statuses = sorted(TRANSITIONS[current] - {Status.TRIAGED})
+    return {
+        "dispute": dispute,
+        "parties": parties,
+        "party_options": [(p.id, p.name) for p in parties if p.role in ("applicant", "respondent")],
+        "status_options": [(s.value, gettext(STATUS_LABELS[s])) for s in next_statuses],
+        "assignee_options": [
+            (u.id, f"{u.display_name} · {gettext(ROLE_LABELS[Role(u.role)])}")
+            for u in names["staff"]
+            if u.active
+            and u.role in (Role.CHIEF, Role.OFFICER, Role.AUXILIARY)
+            and (u.office_id in (None, dispute.office_id))
+        ],
+        "timeline": await service.timeline_of(db, dispute.id),
+        "next_statuses": next_statuses,
+        "can_triage": roles.can_triage(actor) and bool(triage_open),
+        "can_change_status": roles.can_change_status(actor),
+        "can_edit_parties": roles.can_edit_parties(actor) and current != Status.CLOSED,
+        "can_reveal": roles.can_reveal_id_number(actor),
+        **names,
+    }
+
+
+async def detail_page(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    dispute_id = int_param(request, "id")
+    async with unit_of_work(request) as db:
+        dispute = await service.get_dispute(db, actor, dispute_id)
+        context = await _detail_context(db, actor, dispute)
+    return r.render(
+        request, "dispute_detail.html", {**context, "notice": request.query.get("notice", "")}
+    )
+
+
+async def _rerender(
+    request: web.Request,
+    actor: Actor,
+    dispute_id: int,
+    exc: ValidationFailed | Exception,
+    form: str,
+) -> web.Response:
+    async with unit_of_work(request) as db:
+        dispute = await service.get_dispute(db, actor, dispute_id)
+        context = await _detail_context(db, actor, dispute)
+    context["form_errors"] = {
+        form: field_messages(exc) if isinstance(exc, ValidationFailed) else {}
+    }
+    context["form_error"] = {form: r.message_of(exc)} if isinstance(exc, ValidationFailed) else {}
+    context["submitted"] = {form: await form_data(request)}
+    return r.render(request, "dispute_detail.html", context, status=422)
+
+
+async def triage_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    dispute_id = int_param(request, "id")
+    data = await form_data(request)
+    try:
+        parsed = parse(TriageInput, clean(data, "risk_level", "criminal", "assignee_id", "reason"))
+        async with unit_of_work(request) as db:
+            await service.triage(db, actor, dispute_id, parsed)
+    except ValidationFailed as exc:
+        return await _rerender(request, actor, dispute_id, exc, "triage")
+    raise redirect(f"/disputes/{dispute_id}?notice=triaged")
+
+
+async def transition_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    dispute_id = int_param(request, "id")
+    data = await form_data(request)
+    try:
+        parsed = parse(TransitionInput, clean(data, "to_status", "note", "expected_version"))
+        async with unit_of_work(request) as db:
+            await service.transition(db, actor, dispute_id, parsed)
+    except ValidationFailed as exc:
+        return await _rerender(request, actor, dispute_id, exc, "status")
+    raise redirect(f"/disputes/{dispute_id}?notice=status_changed")
+
+
+async def party_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    dispute_id = int_param(request, "id")
+    data = await form_data(request)
+    try:
+        parsed = parse(PartyInput, clean(data, *PARTY_FIELDS, "represents_party_id"))
+        async with unit_of_work(request) as db:
+            await service.add_party(
+                db, actor, dispute_id, parsed, vault=request.app[VAULT], tz=request.app[TZ]
+            )
+    except ValidationFailed as exc:
+        return await _rerender(request, actor, dispute_id, exc, "party")
+    raise redirect(f"/disputes/{dispute_id}?notice=party_added")
+
+
+async def reveal_submit(request: web.Request) -> web.StreamResponse:
+    """Show one full ID number once, on this response only; never cached, always audited."""
+    actor = r.actor(request)
+    dispute_id = int_param(request, "id")
+    party_id = int_param(request, "party_id")
+    data = await form_data(request)
+    try:
+        parsed = parse(RevealInput, clean(data, "reason"))
+        async with unit_of_work(request) as db:
+            await service.get_dispute(db, actor, dispute_id)
+            number = await service.reveal_id_number(
+                db, actor, party_id, parsed, vault=request.app[VAULT]
+            )
+    except ValidationFailed as exc:
+        return await _rerender(request, actor, dispute_id, exc, f"reveal-{party_id}")
+    async with unit_of_work(request) as db:
+        dispute = await service.get_dispute(db, actor, dispute_id)
+        context = await _detail_context(db, actor, dispute)
+    context["revealed"] = {party_id: number}
+    return r.render(request, "dispute_detail.html", context)

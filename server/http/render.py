@@ -1,0 +1,76 @@
+"""Rendering pages and JSON errors, and reading who is asking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from server import i18n
+from server.auth.roles import Actor
+from server.errors import N_, DomainError, ErrorCode, NotAuthenticated
+from server.keys import JINJA
+from server.models import StaffUser
+
+STATUS_FOR: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.NOT_AUTHENTICATED: 401,
+    ErrorCode.NOT_ALLOWED: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.ILLEGAL_TRANSITION: 409,
+    ErrorCode.LIMIT_EXCEEDED: 429,
+    ErrorCode.CSRF_FAILED: 403,
+    ErrorCode.INTERNAL_ERROR: 500,
+}
+
+USER = "concord.user"
+ACTOR = "concord.actor"
+SESSION_TOKEN = "concord.session_token"
+CSRF_TOKEN = "concord.csrf_token"
+LANG = "concord.lang"
+
+
+def actor(request: web.Request) -> Actor:
+    """The logged-in actor; pages behind login can rely on it."""
+    value = request.get(ACTOR)
+    if value is None:
+        raise NotAuthenticated(N_("Please log in."))
+    assert isinstance(value, Actor)
+    return value
+
+
+def user(request: web.Request) -> StaffUser | None:
+    value = request.get(USER)
+    return value if isinstance(value, StaffUser) else None
+
+
+def message_of(error: DomainError) -> str:
+    """The error's message in the request's language, parameters filled in."""
+    text = i18n.gettext(error.message)
+    return text % error.params if error.params else text
+
+
+def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> web.Response:
+    env = request.app[JINJA]
+    page = env.get_template(template).render(
+        request=request,
+        current_user=user(request),
+        current_actor=request.get(ACTOR),
+        csrf_token=request.get(CSRF_TOKEN, ""),
+        lang=request.get(LANG, "zh"),
+        **(context or {}),
+    )
+    return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
+
+
+def json_error(
+    code: ErrorCode | str, message: str, *, status: int, fields: dict[str, str] | None = None
+) -> web.Response:
+    """The one error shape of the API: {"error": {"code", "message", "fields"}}."""
+    return web.json_response(
+        {"error": {"code": str(code), "message": message, "fields": fields or {}}}, status=status
+    )

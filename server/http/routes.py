@@ -1,0 +1,51 @@
+"""Every route in one table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from server.http import api
+from server.http.pages import admin, auth, disputes
+
+STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_routes(
+        [
+            web.get("/login", auth.login_page, name="login"),
+            web.post("/login", auth.login_submit),
+            web.post("/logout", auth.logout_submit, name="logout"),
+            web.get("/password", auth.password_page, name="password"),
+            web.post("/password", auth.password_submit),
+            web.get("/lang/{lang}", auth.switch_language, name="language"),
+            web.get("/", disputes.dashboard, name="dashboard"),
+            web.get("/disputes", disputes.list_page, name="disputes"),
+            web.get("/disputes/new", disputes.register_page, name="register"),
+            web.post("/disputes/new", disputes.register_submit),
+            web.get("/disputes/{id}", disputes.detail_page, name="dispute"),
+            web.post("/disputes/{id}/triage", disputes.triage_submit),
+            web.post("/disputes/{id}/status", disputes.transition_submit),
+            web.post("/disputes/{id}/parties", disputes.party_submit),
+            web.post("/disputes/{id}/parties/{party_id}/reveal", disputes.reveal_submit),
+            web.get("/admin", admin.overview, name="admin"),
+            web.get("/admin/offices/new", admin.office_form),
+            web.post("/admin/offices/new", admin.office_submit),
+            web.get("/admin/offices/{id}", admin.office_form),
+            web.post("/admin/offices/{id}", admin.office_submit),
+            web.get("/admin/users/new", admin.user_form),
+            web.post("/admin/users/new", admin.user_submit),
+            web.get("/admin/users/{id}", admin.user_form),
+            web.post("/admin/users/{id}", admin.user_submit),
+            web.get("/audit", admin.audit_page, name="audit"),
+            web.get("/healthz", health),
+        ]
+    )
+    api.setup_api_routes(app)
+    app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})

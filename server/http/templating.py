@@ -1,0 +1,57 @@
+"""The Jinja2 environment: autoescaping, gettext, and the label tables as globals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from server import i18n
+from server.auth import roles
+from server.auth.roles import ROLE_LABELS
+from server.disputes import lifecycle
+from server.pii import mask_phone
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "templates"
+
+
+def make_environment(tz: ZoneInfo) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=jinja2.select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True
+    )
+
+    def local_time(value: Any, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+        return i18n.format_local(value, tz, fmt)
+
+    def options(table: dict[str, str]) -> list[tuple[str, str]]:
+        return [(value, i18n.gettext(text)) for value, text in table.items()]
+
+    def office_choices(offices: list[Any]) -> list[tuple[int, str]]:
+        return [(o.id, o.name) for o in offices]
+
+    env.filters["local"] = local_time
+    env.globals["options"] = options
+    env.globals["office_choices"] = office_choices
+    env.filters["mask_phone"] = mask_phone
+    env.globals.update(
+        STATUS_LABELS=lifecycle.STATUS_LABELS,
+        CATEGORY_LABELS=lifecycle.CATEGORY_LABELS,
+        RISK_LABELS=lifecycle.RISK_LABELS,
+        ROUTE_LABELS=lifecycle.ROUTE_LABELS,
+        TREND_LABELS=lifecycle.TREND_LABELS,
+        SOURCE_LABELS=lifecycle.SOURCE_LABELS,
+        PARTY_ROLE_LABELS=lifecycle.PARTY_ROLE_LABELS,
+        ID_TYPE_LABELS=lifecycle.ID_TYPE_LABELS,
+        ROLE_LABELS=ROLE_LABELS,
+        roles=roles,
+    )
+    return env

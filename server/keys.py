@@ -1,0 +1,24 @@
+"""Every ``web.AppKey`` in one place, typed."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.config import Config
+from server.db import SessionFactory
+from server.http.csrf import CsrfGuard
+from server.i18n import Catalogues
+from server.pii import PiiVault
+
+CONFIG = web.AppKey("config", Config)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("session_factory", SessionFactory)
+VAULT = web.AppKey("pii_vault", PiiVault)
+CSRF = web.AppKey("csrf_guard", CsrfGuard)
+JINJA = web.AppKey("jinja", jinja2.Environment)
+CATALOGUES = web.AppKey("catalogues", Catalogues)
+TZ = web.AppKey("timezone", ZoneInfo)

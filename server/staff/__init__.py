@@ -1,0 +1,1 @@
+"""The organisation: beat offices and staff accounts, managed by admins."""
