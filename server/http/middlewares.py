@@ -116,7 +116,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             binding = new_pre = secrets.token_urlsafe(24)
     if binding:
         request[r.CSRF_TOKEN] = request.app[CSRF].token_for(binding)
-    request["concord.csrf_binding"] = binding
+        request[r.CSRF_BINDING] = binding
     user = request.get(r.USER)
     if (
         user is not None
@@ -157,7 +157,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         form = await request.post()
         value = form.get(FORM_FIELD)
         presented = value if isinstance(value, str) else None
-    if not request.app[CSRF].check(request.get("concord.csrf_binding"), presented):
+    if not request.app[CSRF].check(request.get(r.CSRF_BINDING), presented):
         raise _csrf_failed()
     return await handler(request)
 

@@ -25,11 +25,12 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
 }
 
-USER = "concord.user"
-ACTOR = "concord.actor"
-SESSION_TOKEN = "concord.session_token"
-CSRF_TOKEN = "concord.csrf_token"
-LANG = "concord.lang"
+USER = web.RequestKey("user", StaffUser)
+ACTOR = web.RequestKey("actor", Actor)
+SESSION_TOKEN = web.RequestKey("session_token", str)
+CSRF_TOKEN = web.RequestKey("csrf_token", str)
+CSRF_BINDING = web.RequestKey("csrf_binding", str)
+LANG = web.RequestKey("lang", str)
 
 
 def actor(request: web.Request) -> Actor:
@@ -37,13 +38,11 @@ def actor(request: web.Request) -> Actor:
     value = request.get(ACTOR)
     if value is None:
         raise NotAuthenticated(N_("Please log in."))
-    assert isinstance(value, Actor)
     return value
 
 
 def user(request: web.Request) -> StaffUser | None:
-    value = request.get(USER)
-    return value if isinstance(value, StaffUser) else None
+    return request.get(USER)
 
 
 def message_of(error: DomainError) -> str:

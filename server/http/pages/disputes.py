@@ -19,7 +19,7 @@ from server.disputes.schemas import (
     TransitionInput,
     TriageInput,
 )
-from server.errors import NotAllowed, ValidationFailed
+from server.errors import Conflict, DomainError, IllegalTransition, NotAllowed, ValidationFailed
 from server.http import render as r
 from server.http.forms import InputInvalid, field_messages, parse
 from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
@@ -184,22 +184,21 @@ async def detail_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+#: Refusals shown inside the form that caused them; permission errors get their own page.
+FORM_REFUSALS = (ValidationFailed, IllegalTransition, Conflict)
+
+
 async def _rerender(
-    request: web.Request,
-    actor: Actor,
-    dispute_id: int,
-    exc: ValidationFailed | Exception,
-    form: str,
+    request: web.Request, actor: Actor, dispute_id: int, exc: DomainError, form: str
 ) -> web.Response:
+    """The detail page again, with the refused form open, its input kept and the reason shown."""
     async with unit_of_work(request) as db:
         dispute = await service.get_dispute(db, actor, dispute_id)
         context = await _detail_context(db, actor, dispute)
-    context["form_errors"] = {
-        form: field_messages(exc) if isinstance(exc, ValidationFailed) else {}
-    }
-    context["form_error"] = {form: r.message_of(exc)} if isinstance(exc, ValidationFailed) else {}
+    context["form_errors"] = {form: field_messages(exc)}
+    context["form_error"] = {form: r.message_of(exc)}
     context["submitted"] = {form: await form_data(request)}
-    return r.render(request, "dispute_detail.html", context, status=422)
+    return r.render(request, "dispute_detail.html", context, status=r.STATUS_FOR[exc.code])
 
 
 async def triage_submit(request: web.Request) -> web.StreamResponse:
@@ -210,7 +209,7 @@ async def triage_submit(request: web.Request) -> web.StreamResponse:
         parsed = parse(TriageInput, clean(data, "risk_level", "criminal", "assignee_id", "reason"))
         async with unit_of_work(request) as db:
             await service.triage(db, actor, dispute_id, parsed)
-    except ValidationFailed as exc:
+    except FORM_REFUSALS as exc:
         return await _rerender(request, actor, dispute_id, exc, "triage")
     raise redirect(f"/disputes/{dispute_id}?notice=triaged")
 
@@ -223,7 +222,7 @@ async def transition_submit(request: web.Request) -> web.StreamResponse:
         parsed = parse(TransitionInput, clean(data, "to_status", "note", "expected_version"))
         async with unit_of_work(request) as db:
             await service.transition(db, actor, dispute_id, parsed)
-    except ValidationFailed as exc:
+    except FORM_REFUSALS as exc:
         return await _rerender(request, actor, dispute_id, exc, "status")
     raise redirect(f"/disputes/{dispute_id}?notice=status_changed")
 
@@ -238,7 +237,7 @@ async def party_submit(request: web.Request) -> web.StreamResponse:
             await service.add_party(
                 db, actor, dispute_id, parsed, vault=request.app[VAULT], tz=request.app[TZ]
             )
-    except ValidationFailed as exc:
+    except FORM_REFUSALS as exc:
         return await _rerender(request, actor, dispute_id, exc, "party")
     raise redirect(f"/disputes/{dispute_id}?notice=party_added")
 
@@ -256,7 +255,7 @@ async def reveal_submit(request: web.Request) -> web.StreamResponse:
             number = await service.reveal_id_number(
                 db, actor, party_id, parsed, vault=request.app[VAULT]
             )
-    except ValidationFailed as exc:
+    except FORM_REFUSALS as exc:
         return await _rerender(request, actor, dispute_id, exc, f"reveal-{party_id}")
     async with unit_of_work(request) as db:
         dispute = await service.get_dispute(db, actor, dispute_id)

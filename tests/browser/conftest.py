@@ -1,0 +1,45 @@
+"""Debian's Chromium driven by Playwright against a real Concord server on loopback."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, async_playwright
+
+from server.app import create_app
+from server.config import Config
+from tests.conftest import Seed
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Chromium must not reach for the network on its own (updates, sync, safe browsing).
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+
+AiohttpServer = Callable[[web.Application], Awaitable[TestServer]]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        instance = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            await instance.close()
+
+
+@pytest.fixture
+async def base_url(aiohttp_server: AiohttpServer, config: Config, seed: Seed) -> str:
+    server = await aiohttp_server(create_app(config))
+    return str(server.make_url("")).rstrip("/")
