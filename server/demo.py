@@ -28,7 +28,7 @@ from server.pii import PiiVault
 
 DEMO_LOGINS_FILE = "demo-logins.json"
 
-STATION = {
+STATION: dict[str, str] = {
     "name": "白石派出所",
     "short_name": "白石",
     "address": "白石镇人民路18号",
@@ -145,8 +145,13 @@ async def seed_demo(config: Config) -> tuple[bool, list[tuple[str, str, str]]]:
                 if not logins_path.exists():
                     return False, []
                 stored = json.loads(logins_path.read_text())
-                return False, [tuple(row) for row in stored]  # type: ignore[misc]
-            station = Station(**STATION)
+                return False, [tuple(row) for row in stored]
+            station = Station(
+                name=STATION["name"],
+                short_name=STATION["short_name"],
+                address=STATION["address"],
+                phone=STATION["phone"],
+            )
             db.add(station)
             await db.flush()
             offices = [BeatOffice(station_id=station.id, **o) for o in OFFICES]  # type: ignore[arg-type]
@@ -189,8 +194,8 @@ async def seed_demo(config: Config) -> tuple[bool, list[tuple[str, str, str]]]:
                         actor,
                         dispute.id,
                         TriageInput(
-                            risk_level="attention",  # type: ignore[arg-type]
-                            assignee_id=registrar.id,  # type: ignore[arg-type]
+                            risk_level="attention",
+                            assignee_id=registrar.id,
                             reason="双方已有肢体冲突，需社区民警牵头尽快组织调解",
                         ),
                     )
@@ -198,7 +203,7 @@ async def seed_demo(config: Config) -> tuple[bool, list[tuple[str, str, str]]]:
                         db,
                         actor,
                         dispute.id,
-                        TransitionInput(to_status="in_mediation", note="已约定远程调解时间"),  # type: ignore[arg-type]
+                        TransitionInput(to_status="in_mediation", note="已约定远程调解时间"),
                     )
                 if index == 2:
                     chief = actor_for(users["chief"], "127.0.0.1", "concord demo")
@@ -207,8 +212,8 @@ async def seed_demo(config: Config) -> tuple[bool, list[tuple[str, str, str]]]:
                         chief,
                         dispute.id,
                         TriageInput(
-                            risk_level="high",  # type: ignore[arg-type]
-                            assignee_id=users["chief"].id,  # type: ignore[arg-type]
+                            risk_level="high",
+                            assignee_id=users["chief"].id,
                             reason="群体性讨薪，存在激化风险，由分管副所长牵头",
                         ),
                     )
@@ -269,7 +274,7 @@ async def create_user_cli(
                 data = UserInput(
                     username=username,
                     display_name=display_name,
-                    role=role,  # type: ignore[arg-type]
+                    role=role,
                     office_id=office_id,
                     password=password,
                 )

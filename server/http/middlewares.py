@@ -117,10 +117,10 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     if binding:
         request[r.CSRF_TOKEN] = request.app[CSRF].token_for(binding)
         request[r.CSRF_BINDING] = binding
-    user = request.get(r.USER)
+    current = r.user(request)
     if (
-        user is not None
-        and user.must_change_password
+        current is not None
+        and current.must_change_password
         and not is_api(request)
         and request.path not in PASSWORD_CHANGE_PATHS
         and not request.path.startswith(("/static/", "/lang/"))

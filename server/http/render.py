@@ -35,14 +35,13 @@ LANG = web.RequestKey("lang", str)
 
 def actor(request: web.Request) -> Actor:
     """The logged-in actor; pages behind login can rely on it."""
-    value = request.get(ACTOR)
-    if value is None:
+    if ACTOR not in request:
         raise NotAuthenticated(N_("Please log in."))
-    return value
+    return request[ACTOR]
 
 
 def user(request: web.Request) -> StaffUser | None:
-    return request.get(USER)
+    return request[USER] if USER in request else None
 
 
 def message_of(error: DomainError) -> str:

@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlmodel import col, select
 
 from server.auth import roles
-from server.errors import N_, NotAllowed, ValidationFailed
+from server.errors import N_, Conflict, NotAllowed, ValidationFailed
 from server.http import render as r
 from server.http.forms import InputInvalid, field_messages, parse
 from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
@@ -92,12 +92,15 @@ async def office_submit(request: web.Request) -> web.StreamResponse:
                 await service.create_office(db, actor, parsed)
             else:
                 await service.update_office(db, actor, office_id, parsed)
-    except ValidationFailed as exc:
-        context = {"office": {"id": office_id} if office_id else None, "form": data}
+    except (ValidationFailed, Conflict) as exc:
+        context: dict[str, Any] = {
+            "office": {"id": office_id} if office_id else None,
+            "form": data,
+        }
         context["errors"] = field_messages(exc)
         if not isinstance(exc, InputInvalid):
             context["error"] = r.message_of(exc)
-        return r.render(request, "office_form.html", context, status=422)
+        return r.render(request, "office_form.html", context, status=r.STATUS_FOR[exc.code])
     raise redirect("/admin?notice=saved")
 
 
@@ -128,7 +131,7 @@ async def user_submit(request: web.Request) -> web.StreamResponse:
                 fields = clean(data, *USER_UPDATE_FIELDS[:-2], "new_password")
                 update = parse(UserUpdate, {**fields, **_checkbox(data, "active")})
                 await service.update_user(db, actor, user_id, update)
-    except ValidationFailed as exc:
+    except (ValidationFailed, Conflict) as exc:
         async with unit_of_work(request) as db:
             offices = await service.offices(db, actor.station_id)
         context: dict[str, Any] = {
@@ -139,7 +142,7 @@ async def user_submit(request: web.Request) -> web.StreamResponse:
         }
         if not isinstance(exc, InputInvalid):
             context["error"] = r.message_of(exc)
-        return r.render(request, "user_form.html", context, status=422)
+        return r.render(request, "user_form.html", context, status=r.STATUS_FOR[exc.code])
     raise redirect("/admin?notice=saved")
 
 
