@@ -6,10 +6,10 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
 
 from server.db import make_engine
 from server.models import AuditEvent  # noqa: F401  (registers every table)
-from sqlmodel import SQLModel
 
 target_metadata = SQLModel.metadata
 

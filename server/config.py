@@ -47,6 +47,7 @@ class Config(BaseSettings):
         default=False, description="Set behind HTTPS so cookies are never sent in clear."
     )
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    session_idle_minutes: int = Field(default=120, ge=5)
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     login_ip_max_failures: int = Field(default=30, ge=1)
@@ -97,10 +98,24 @@ class Config(BaseSettings):
         path = self.data_dir / SECRET_KEY_FILE
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # Written whole to a temporary file and linked into place, so a crash
+            # never leaves an empty key behind, and two starters cannot both win.
+            temporary = self.data_dir / f".{SECRET_KEY_FILE}.{secrets.token_hex(4)}"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass
+            finally:
+                temporary.unlink()
+        value = path.read_text().strip()
+        if len(value) < 32:
+            raise ValueError(f"{path} holds no usable secret key (under 32 characters)")
+        return value.encode()
 
 
 def load_config(config_file: str | None = None, **overrides: Any) -> Config:

@@ -39,7 +39,8 @@ def resident_id_is_valid(value: str) -> bool:
     """Format, birth date and check character of a mainland resident ID."""
     if not _RESIDENT_ID.match(value):
         return False
-    if birth_date_from_resident_id(value) is None:
+    birth = birth_date_from_resident_id(value)
+    if birth is None or birth > date.today() or birth.year < 1900:
         return False
     total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == value[17]
@@ -65,7 +66,7 @@ def mask_id_number(value: str) -> str:
 
 def mask_phone(value: str) -> str:
     digits = value.strip()
-    if len(digits) < 7:
+    if len(digits) <= 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 

@@ -6,6 +6,7 @@ so every test gets a real, migrated SQLite database in its own directory.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +29,14 @@ PASSWORD = "correct-horse-42"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
-AiohttpClient = Callable[[web.Application], Awaitable[TestClient]]
+Client = TestClient[web.Request, web.Application]
+AiohttpClient = Callable[[web.Application], Awaitable[Client]]
+
+
+@functools.cache
+def password_hash_once() -> str:
+    """Argon2 is slow on purpose; hash the shared test password once per run."""
+    return hash_password_sync(PASSWORD)
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +53,7 @@ def config(tmp_path: Path, migrated_db: Path) -> Config:
     return Config(
         data_dir=tmp_path,
         database_url=f"sqlite+aiosqlite:///{db_path}",
-        secret_key=SECRET,  # type: ignore[arg-type]
+        secret_key=SECRET,
         login_max_failures=5,
     )
 
@@ -70,7 +78,7 @@ class Seed:
 async def seed(config: Config) -> AsyncIterator[Seed]:
     engine = make_engine(config.effective_database_url)
     factory = make_session_factory(engine)
-    password_hash = hash_password_sync(PASSWORD)
+    password_hash = password_hash_once()
     async with transaction(factory) as db:
         station = Station(name="白石派出所", short_name="白石")
         other = Station(name="青山派出所", short_name="青山")
@@ -93,7 +101,9 @@ async def seed(config: Config) -> AsyncIterator[Seed]:
             ("outsider", Role.CHIEF, None, other.id),
             ("officer_c", Role.OFFICER, c.id, other.id),
         ]
-        result = Seed(station_id=station.id, office_a=a.id, office_b=b.id, other_station_id=other.id)
+        result = Seed(
+            station_id=station.id, office_a=a.id, office_b=b.id, other_station_id=other.id
+        )
         for username, role, office_id, station_id in specs:
             user = StaffUser(
                 station_id=station_id,
@@ -110,7 +120,7 @@ async def seed(config: Config) -> AsyncIterator[Seed]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, config: Config, seed: Seed) -> TestClient:
+async def client(aiohttp_client: AiohttpClient, config: Config, seed: Seed) -> Client:
     return await aiohttp_client(create_app(config))
 
 
@@ -120,7 +130,7 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-async def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+async def login(client: Client, username: str, password: str = PASSWORD) -> str:
     """Log in through the real form; returns the CSRF token for the new session."""
     page = await client.get("/login")
     token = csrf_from(await page.text())

@@ -18,24 +18,24 @@ MIN_LENGTH = 10
 MAX_LENGTH = 128
 
 
-def check_strength(password: str) -> None:
-    """Refuse passwords a guesser would find first."""
+def check_strength(password: str, field: str = "new_password") -> None:
+    """Refuse passwords a guesser would find first; ``field`` names the form field."""
     if len(password) < MIN_LENGTH:
         raise ValidationFailed(
             N_("The password must have at least %(min)d characters."),
             params={"min": MIN_LENGTH},
-            fields={"new_password": "too_short"},
+            fields={field: "too_short"},
         )
     if len(password) > MAX_LENGTH:
         raise ValidationFailed(
             N_("The password may have at most %(max)d characters."),
             params={"max": MAX_LENGTH},
-            fields={"new_password": "too_long"},
+            fields={field: "too_long"},
         )
     if password.isdigit() or password.isalpha() or len(set(password)) < 5:
         raise ValidationFailed(
             N_("The password must mix letters with digits or symbols."),
-            fields={"new_password": "too_weak"},
+            fields={field: "too_weak"},
         )
 
 

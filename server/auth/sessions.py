@@ -57,7 +57,7 @@ async def _check_not_locked(db: AsyncSession, keys: list[str]) -> None:
         if row is not None and row.locked_until is not None and row.locked_until > now:
             minutes = max(1, int((row.locked_until - now).total_seconds() // 60) + 1)
             raise LimitExceeded(
-                N_("Too many failed logins. Try again in %(minutes)d minutes."),
+                N_("Too many failed attempts. The account is locked for %(minutes)d more min."),
                 params={"minutes": minutes},
             )
 
@@ -143,12 +143,21 @@ async def login(
     return token, user
 
 
-async def resolve(db: AsyncSession, token: str) -> tuple[StaffSession, StaffUser] | None:
-    """The live session and its user for a cookie token, or None."""
+async def resolve(
+    db: AsyncSession, token: str, *, idle: timedelta | None = None
+) -> tuple[StaffSession, StaffUser] | None:
+    """The live session and its user for a cookie token, or None.
+
+    A session ends at its expiry, or earlier when unused for ``idle``: a PC left
+    logged in at the front desk should not stay open all day.
+    """
     session = (
         await db.exec(select(StaffSession).where(StaffSession.token_hash == token_hash(token)))
     ).first()
-    if session is None or session.expires_at <= utcnow():
+    now = utcnow()
+    if session is None or session.expires_at <= now:
+        return None
+    if idle is not None and session.last_seen_at < now - idle:
         return None
     user = await db.get(StaffUser, session.user_id)
     if user is None or not user.active:
@@ -162,12 +171,26 @@ async def logout(db: AsyncSession, actor: Actor, token: str) -> None:
 
 
 async def change_password(
-    db: AsyncSession, actor: Actor, current: str, new: str, *, keep_token: str
+    db: AsyncSession,
+    actor: Actor,
+    current: str,
+    new: str,
+    *,
+    keep_token: str,
+    policy: ThrottlePolicy,
 ) -> None:
-    """Change one's own password; every other session of the account ends."""
+    """Change one's own password; every other session of the account ends.
+
+    Wrong current passwords count towards the same lockout as failed logins, so
+    an unattended open session cannot be used to guess the password. Like
+    ``login``, a failure raises after adding its rows: catch it in the transaction.
+    """
     user = await db.get(StaffUser, actor.user_id)
     assert user is not None
+    key = f"user:{user.username}"
+    await _check_not_locked(db, [key])
     if not await verify_password(user.password_hash, current):
+        await _note_failure(db, key, policy.max_failures, policy)
         raise ValidationFailed(
             N_("The current password is wrong."), fields={"current_password": "wrong"}
         )

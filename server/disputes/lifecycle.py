@@ -101,8 +101,11 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.CLOSED: frozenset(),
 }
 
-#: Triage happens through its own form; it is the only way into TRIAGED.
-TRIAGE_FROM = frozenset({Status.REGISTERED, Status.TRIAGED})
+#: Triage happens through its own form; it is the only way into TRIAGED. The risk may
+#: be graded again while the dispute is still being handled, not once it has an outcome.
+TRIAGE_FROM = frozenset(
+    {Status.REGISTERED, Status.TRIAGED, Status.IN_MEDIATION, Status.NO_AGREEMENT}
+)
 
 ROUTE_FOR_RISK: dict[RiskLevel, Route] = {
     RiskLevel.HIGH: Route.DEPUTY_CHIEF,

@@ -8,7 +8,7 @@ the reader's language.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -34,6 +34,7 @@ Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Text1000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+OptText20 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=0, max_length=20)]
 OptText40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=0, max_length=40)]
 OptText100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=0, max_length=100)]
 OptText200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=0, max_length=200)]
@@ -57,7 +58,7 @@ class PartyInput(_Input):
     role: PartyRole
     id_type: IdType = IdType.RESIDENT_ID
     id_number: OptText40 = ""
-    phone: OptText40 = ""
+    phone: OptText20 = ""
     address: OptText200 = ""
     minor: bool = False
     represents_party_id: int | None = Field(default=None, ge=1)
@@ -130,7 +131,7 @@ class DisputeFilter(_Input):
     risk_level: RiskLevel | None = None
     status: Status | None = None
     open_only: bool = False
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: date | None = None
+    date_to: date | None = None
     page: int = Field(default=1, ge=1, le=10000)
     per_page: int = Field(default=25, ge=1, le=100)

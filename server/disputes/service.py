@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -146,7 +146,10 @@ async def register(
         )
     if not data.parties:
         raise ValidationFailed(N_("Register at least one party."), fields={"parties": "missing"})
-    if any(p.represents_party_id is not None for p in data.parties):
+    if any(
+        p.represents_party_id is not None or p.role not in ("applicant", "respondent")
+        for p in data.parties
+    ):
         raise ValidationFailed(
             N_("Agents and guardians are added on the dispute page once the party exists."),
             fields={"parties": "represents"},
@@ -219,15 +222,30 @@ async def add_party(
     party = _build_party(dispute_id, data, vault, utcnow().astimezone(tz).date())
     db.add(party)
     await db.flush()
-    _touch(dispute)
+    await _touch(db, dispute)
     _add_event(db, dispute, actor, "party_added", note=data.name)
     record(db, actor, "party.add", object_type="party", object_id=party.id)
     return party
 
 
-def _touch(dispute: Dispute) -> None:
-    dispute.updated_at = utcnow()
-    dispute.version += 1
+async def _touch(db: AsyncSession, dispute: Dispute) -> None:
+    """Claim the next version in the database itself (optimistic locking).
+
+    The conditional UPDATE is what makes two concurrent changes safe on any
+    database: the second finds the version moved on and is refused.
+    """
+    now = utcnow()
+    expected = dispute.version
+    claimed = await db.exec(
+        update(Dispute)
+        .where(col(Dispute.id) == dispute.id, col(Dispute.version) == expected)
+        .values(version=expected + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        raise Conflict(N_("Someone else changed this dispute meanwhile; reload and try again."))
+    dispute.version = expected + 1
+    dispute.updated_at = now
 
 
 async def triage(db: AsyncSession, actor: Actor, dispute_id: int, data: TriageInput) -> Dispute:
@@ -235,13 +253,11 @@ async def triage(db: AsyncSession, actor: Actor, dispute_id: int, data: TriageIn
     dispute = await get_dispute(db, actor, dispute_id)
     _require(roles.can_triage(actor))
     current = Status(dispute.status)
-    if current not in TRIAGE_FROM and not (current in OPEN_STATUSES and dispute.risk_level):
+    if current not in TRIAGE_FROM:
         raise IllegalTransition(
             N_("A dispute in status “%(status)s” cannot be triaged."),
             params={"status": current.value},
         )
-    if current == Status.CLOSED:
-        raise IllegalTransition(N_("A closed dispute cannot be changed."))
     assignee = await db.get(StaffUser, data.assignee_id)
     if assignee is None or assignee.station_id != actor.station_id or not assignee.active:
         raise ValidationFailed(
@@ -277,7 +293,7 @@ async def triage(db: AsyncSession, actor: Actor, dispute_id: int, data: TriageIn
     dispute.assignee_id = assignee.id
     dispute.triage_reason = data.reason
     dispute.status = target
-    _touch(dispute)
+    await _touch(db, dispute)
     _add_event(
         db,
         dispute,
@@ -315,7 +331,7 @@ async def transition(
             params={"from": current.value, "to": data.to_status.value},
         )
     dispute.status = data.to_status
-    _touch(dispute)
+    await _touch(db, dispute)
     _add_event(
         db,
         dispute,
@@ -395,10 +411,10 @@ async def list_disputes(
     if flt.open_only:
         query = query.where(col(Dispute.status).in_(list(OPEN_STATUSES)))
     if flt.date_from is not None:
-        start = datetime.combine(flt.date_from.date(), time.min, tzinfo=tz)
+        start = datetime.combine(flt.date_from, time.min, tzinfo=tz)
         query = query.where(Dispute.created_at >= start)
     if flt.date_to is not None:
-        end = datetime.combine(flt.date_to.date() + timedelta(days=1), time.min, tzinfo=tz)
+        end = datetime.combine(flt.date_to + timedelta(days=1), time.min, tzinfo=tz)
         query = query.where(Dispute.created_at < end)
     total = (await db.exec(select(func.count()).select_from(query.subquery()))).one()
     rows = await db.exec(
@@ -465,5 +481,11 @@ async def dashboard(db: AsyncSession, actor: Actor, *, tz: ZoneInfo) -> Dashboar
         escalating=[d for d in active if d.trend in ("escalating", "urgent")],
         mine=[d for d in open_disputes if d.assignee_id == actor.user_id],
         stale=[d for d in active if d.updated_at < now - STALE_AFTER],
-        registered_today=sum(1 for d in open_disputes if d.created_at >= start_of_day),
+        registered_today=(
+            await db.exec(
+                select(func.count()).select_from(
+                    _visible(actor).where(Dispute.created_at >= start_of_day).subquery()
+                )
+            )
+        ).one(),
     )

@@ -108,6 +108,19 @@ def query_as(request: web.Request, model: type[M]) -> M:
     return parse(model, {k: v for k, v in request.query.items() if v != ""})
 
 
+def working_actor(request: web.Request) -> Actor:
+    """The logged-in actor, once they replaced a password someone else chose.
+
+    The pages send such a person to /password before any work; the API must not
+    be the way around that, so it refuses instead (login, logout and /me stay open).
+    """
+    actor = r.actor(request)
+    user = r.user(request)
+    if user is not None and user.must_change_password:
+        raise NotAllowed(N_("Please choose your own password before you continue."))
+    return actor
+
+
 def _require(allowed: bool) -> None:
     """Refuse by role before reading the body, so the answer is 403, not a field error."""
     if not allowed:
@@ -331,7 +344,7 @@ async def me(request: web.Request) -> web.StreamResponse:
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     async with unit_of_work(request) as db:
         board = await service.dashboard(db, actor, tz=request.app[TZ])
     return web.json_response(
@@ -352,7 +365,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 
 
 async def list_disputes(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     flt = query_as(request, DisputeFilter)
     async with unit_of_work(request) as db:
         rows, total = await service.list_disputes(db, actor, flt, tz=request.app[TZ])
@@ -367,7 +380,7 @@ async def list_disputes(request: web.Request) -> web.StreamResponse:
 
 
 async def create_dispute(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     _require(roles.can_register(actor))
     data = await body_as(request, DisputeInput)
     async with unit_of_work(request) as db:
@@ -383,7 +396,7 @@ async def create_dispute(request: web.Request) -> web.StreamResponse:
 
 
 async def get_dispute(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     dispute_id = int_param(request, "id")
     async with unit_of_work(request) as db:
         dispute = await service.get_dispute(db, actor, dispute_id)
@@ -392,7 +405,7 @@ async def get_dispute(request: web.Request) -> web.StreamResponse:
 
 
 async def triage(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     dispute_id = int_param(request, "id")
     _require(roles.can_triage(actor))
     data = await body_as(request, TriageInput)
@@ -403,7 +416,7 @@ async def triage(request: web.Request) -> web.StreamResponse:
 
 
 async def transition(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     dispute_id = int_param(request, "id")
     _require(roles.can_change_status(actor))
     data = await body_as(request, TransitionInput)
@@ -414,7 +427,7 @@ async def transition(request: web.Request) -> web.StreamResponse:
 
 
 async def add_party(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     dispute_id = int_param(request, "id")
     _require(roles.can_edit_parties(actor))
     data = await body_as(request, PartyInput)
@@ -427,7 +440,7 @@ async def add_party(request: web.Request) -> web.StreamResponse:
 
 async def reveal_id_number(request: web.Request) -> web.StreamResponse:
     """The one place a full ID number is sent; the service audits it with the reason."""
-    actor = r.actor(request)
+    actor = working_actor(request)
     party_id = int_param(request, "id")
     _require(roles.can_reveal_id_number(actor))
     data = await body_as(request, RevealInput)
@@ -441,14 +454,14 @@ async def reveal_id_number(request: web.Request) -> web.StreamResponse:
 
 async def list_offices(request: web.Request) -> web.StreamResponse:
     """Every office of the station, so clients can offer them when registering."""
-    actor = r.actor(request)
+    actor = working_actor(request)
     async with unit_of_work(request) as db:
         offices = await staff_service.offices(db, actor.station_id)
     return web.json_response({"items": [office_json(o) for o in offices]})
 
 
 async def create_office(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     _require_admin(actor)
     data = await body_as(request, OfficeInput)
     async with unit_of_work(request) as db:
@@ -457,7 +470,7 @@ async def create_office(request: web.Request) -> web.StreamResponse:
 
 
 async def update_office(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     office_id = int_param(request, "id")
     _require_admin(actor)
     data = await body_as(request, OfficeInput)
@@ -468,7 +481,7 @@ async def update_office(request: web.Request) -> web.StreamResponse:
 
 async def list_users(request: web.Request) -> web.StreamResponse:
     """The station's staff; colleagues need names to pick an assignee, not account details."""
-    actor = r.actor(request)
+    actor = working_actor(request)
     full = roles.can_manage_org(actor)
     async with unit_of_work(request) as db:
         staff = await staff_service.staff(db, actor.station_id)
@@ -476,7 +489,7 @@ async def list_users(request: web.Request) -> web.StreamResponse:
 
 
 async def create_user(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     _require_admin(actor)
     data = await body_as(request, UserInput)
     async with unit_of_work(request) as db:
@@ -485,7 +498,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
 
 
 async def update_user(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
+    actor = working_actor(request)
     user_id = int_param(request, "id")
     _require_admin(actor)
     data = await body_as(request, UserUpdate)

@@ -57,6 +57,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        fallback = N_("The request could not be handled.")
         messages = {
             404: N_("This page does not exist."),
             405: N_("This method is not allowed here."),
@@ -65,7 +66,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = {404: ErrorCode.NOT_FOUND, 413: ErrorCode.LIMIT_EXCEEDED}.get(
             exc.status, ErrorCode.INVALID_REQUEST
         )
-        text = i18n.gettext(messages.get(exc.status, N_("The request could not be handled.")))
+        text = i18n.gettext(messages.get(exc.status, fallback))
         if is_api(request):
             return r.json_error(code, text, status=exc.status)
         return r.render(
@@ -97,7 +98,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     binding: str | None = None
     if token:
         async with transaction(request.app[SESSIONS]) as db:
-            found = await sessions.resolve(db, token)
+            idle = timedelta(minutes=request.app[CONFIG].session_idle_minutes)
+            found = await sessions.resolve(db, token, idle=idle)
             if found is not None:
                 staff_session, user = found
                 now = utcnow()
@@ -144,6 +146,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every unsafe request must prove it came from our own page."""
     if request.method in SAFE_METHODS or getattr(handler, "csrf_exempt", False):
+        return await handler(request)
+    if is_api(request) and r.ACTOR not in request:
+        # No session, nothing to forge: the handler answers 401 not_authenticated.
         return await handler(request)
     origin = request.headers.get("Origin")
     config = request.app[CONFIG]

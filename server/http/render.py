@@ -8,6 +8,7 @@ from aiohttp import web
 
 from server import i18n
 from server.auth.roles import Actor
+from server.disputes.lifecycle import STATUS_LABELS
 from server.errors import N_, DomainError, ErrorCode, NotAuthenticated
 from server.keys import JINJA
 from server.models import StaffUser
@@ -44,10 +45,22 @@ def user(request: web.Request) -> StaffUser | None:
     return request[USER] if USER in request else None
 
 
+#: Parameters that carry a dispute status; shown by their label, not their code.
+STATUS_PARAMS = frozenset({"status", "from", "to"})
+
+
 def message_of(error: DomainError) -> str:
     """The error's message in the request's language, parameters filled in."""
     text = i18n.gettext(error.message)
-    return text % error.params if error.params else text
+    if not error.params:
+        return text
+    params = {
+        key: i18n.gettext(STATUS_LABELS[value])
+        if key in STATUS_PARAMS and value in STATUS_LABELS
+        else value
+        for key, value in error.params.items()
+    }
+    return text % params
 
 
 def render(

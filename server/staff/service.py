@@ -103,7 +103,7 @@ async def get_user(db: AsyncSession, actor: Actor, user_id: int) -> StaffUser:
 async def create_user(db: AsyncSession, actor: Actor, data: UserInput) -> StaffUser:
     _require_admin(actor)
     await _check_placement(db, actor, data.role, data.office_id)
-    check_strength(data.password)
+    check_strength(data.password, field="password")
     existing = (await db.exec(select(StaffUser).where(StaffUser.username == data.username))).first()
     if existing is not None:
         raise Conflict(N_("This username is taken."), fields={"username": "duplicate"})

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
+PHONE = ViewportSize(width=360, height=740)
 
 
 async def no_horizontal_scroll(page: Page) -> None:
@@ -22,7 +22,7 @@ async def test_register_triage_and_find_on_dashboard(browser: Browser, base_url:
     page = await context.new_page()
     await page.goto(f"{base_url}/disputes")
     # Sent to the login page, in Chinese.
-    await expect(page.locator("h1")).to_have_text("民警登录")
+    await expect(page.locator("h1")).to_have_text("工作人员登录")
     await no_horizontal_scroll(page)
     await page.fill("#f-username", "officer")
     await page.fill("#f-password", PASSWORD)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from aiohttp.test_utils import TestClient
 from sqlmodel import select
 
 from server.keys import SESSIONS
 from server.models import BeatOffice, StaffUser
-from tests.conftest import Seed, login
+from tests.conftest import Client, Seed, login
 
 
-async def test_admin_adds_an_office_and_an_officer(client: TestClient, seed: Seed) -> None:
+async def test_admin_adds_an_office_and_an_officer(client: Client, seed: Seed) -> None:
     csrf = await login(client, "admin")
     response = await client.post(
         "/admin/offices/new",
@@ -43,7 +42,7 @@ async def test_admin_adds_an_office_and_an_officer(client: TestClient, seed: See
     assert "东湖社区警务室" in page and "周敏" in page
 
 
-async def test_bad_account_input_is_explained(client: TestClient, seed: Seed) -> None:
+async def test_bad_account_input_is_explained(client: Client, seed: Seed) -> None:
     csrf = await login(client, "admin")
     base = {"csrf_token": csrf, "display_name": "某人", "password": "first-password-1"}
     cases = [
@@ -64,7 +63,7 @@ async def test_bad_account_input_is_explained(client: TestClient, seed: Seed) ->
     assert not {"newofficer", "newclerk", "weakpass"} & set(names)
 
 
-async def test_duplicate_office_name_is_refused(client: TestClient, seed: Seed) -> None:
+async def test_duplicate_office_name_is_refused(client: Client, seed: Seed) -> None:
     csrf = await login(client, "admin")
     response = await client.post(
         "/admin/offices/new", data={"csrf_token": csrf, "name": "滨河社区警务室", "active": "on"}
@@ -75,7 +74,7 @@ async def test_duplicate_office_name_is_refused(client: TestClient, seed: Seed) 
     assert 'id="name-error"' in await missing.text()
 
 
-async def test_deactivated_account_loses_its_session(client: TestClient, seed: Seed) -> None:
+async def test_deactivated_account_loses_its_session(client: Client, seed: Seed) -> None:
     csrf = await login(client, "admin")
     response = await client.post(
         f"/admin/users/{seed.uid('clerk')}",
@@ -88,7 +87,7 @@ async def test_deactivated_account_loses_its_session(client: TestClient, seed: S
     assert clerk is not None and not clerk.active
 
 
-async def test_admin_cannot_lock_themself_out(client: TestClient, seed: Seed) -> None:
+async def test_admin_cannot_lock_themself_out(client: Client, seed: Seed) -> None:
     csrf = await login(client, "admin")
     response = await client.post(
         f"/admin/users/{seed.uid('admin')}",
@@ -97,12 +96,12 @@ async def test_admin_cannot_lock_themself_out(client: TestClient, seed: Seed) ->
     assert response.status == 422
 
 
-async def test_other_station_accounts_are_not_reachable(client: TestClient, seed: Seed) -> None:
+async def test_other_station_accounts_are_not_reachable(client: Client, seed: Seed) -> None:
     await login(client, "admin")
     assert (await client.get(f"/admin/users/{seed.uid('outsider')}")).status == 404
 
 
-async def test_officers_cannot_administer(client: TestClient, seed: Seed) -> None:
+async def test_officers_cannot_administer(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     assert (await client.get("/admin/users/new")).status == 403
     response = await client.post(
@@ -112,7 +111,7 @@ async def test_officers_cannot_administer(client: TestClient, seed: Seed) -> Non
     assert (await client.get("/audit")).status == 403
 
 
-async def test_audit_trail_lists_logins_for_the_chief(client: TestClient, seed: Seed) -> None:
+async def test_audit_trail_lists_logins_for_the_chief(client: Client, seed: Seed) -> None:
     await login(client, "chief")
     page = await client.get("/audit", params={"action": "auth."})
     html = await page.text()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp.test_utils import TestClient
 from sqlmodel import func, select
 
 from server.keys import SESSIONS
 from server.models import AuditEvent, Dispute, Party, StaffSession
-from tests.conftest import PASSWORD, Seed, csrf_from, login
+from tests.conftest import PASSWORD, Client, Seed, csrf_from, login
 
 VALID_ID = "110101199003074514"
 
@@ -38,12 +37,12 @@ def register_form(csrf: str, **overrides: str) -> dict[str, str]:
     return form
 
 
-async def count(client: TestClient, model: Any) -> int:
+async def count(client: Client, model: Any) -> int:
     async with client.app[SESSIONS]() as db:
         return int((await db.exec(select(func.count()).select_from(model))).one())
 
 
-async def register(client: TestClient, csrf: str, **overrides: str) -> int:
+async def register(client: Client, csrf: str, **overrides: str) -> int:
     response = await client.post(
         "/disputes/new", data=register_form(csrf, **overrides), allow_redirects=False
     )
@@ -52,7 +51,7 @@ async def register(client: TestClient, csrf: str, **overrides: str) -> int:
     return int(location.split("/")[2].split("?")[0])
 
 
-async def test_login_page_is_chinese_and_sets_safe_cookies(client: TestClient, seed: Seed) -> None:
+async def test_login_page_is_chinese_and_sets_safe_cookies(client: Client, seed: Seed) -> None:
     page = await client.get("/login")
     text = await page.text()
     assert page.status == 200
@@ -70,13 +69,13 @@ async def test_login_page_is_chinese_and_sets_safe_cookies(client: TestClient, s
     assert (await count(client, StaffSession)) == 1
 
 
-async def test_anonymous_pages_redirect_to_login(client: TestClient) -> None:
+async def test_anonymous_pages_redirect_to_login(client: Client) -> None:
     response = await client.get("/disputes", allow_redirects=False)
     assert response.status == 303
     assert response.headers["Location"].startswith("/login?next=/disputes")
 
 
-async def test_login_without_csrf_is_refused(client: TestClient, seed: Seed) -> None:
+async def test_login_without_csrf_is_refused(client: Client, seed: Seed) -> None:
     await client.get("/login")
     response = await client.post("/login", data={"username": "officer", "password": PASSWORD})
     assert response.status == 403
@@ -84,7 +83,7 @@ async def test_login_without_csrf_is_refused(client: TestClient, seed: Seed) -> 
     assert (await count(client, StaffSession)) == 0
 
 
-async def test_ten_wrong_passwords_lock_the_account(client: TestClient, seed: Seed) -> None:
+async def test_ten_wrong_passwords_lock_the_account(client: Client, seed: Seed) -> None:
     token = csrf_from(await (await client.get("/login")).text())
     statuses = []
     for _ in range(10):
@@ -113,7 +112,7 @@ async def test_ten_wrong_passwords_lock_the_account(client: TestClient, seed: Se
     assert failures >= 5
 
 
-async def test_open_redirect_is_not_followed(client: TestClient, seed: Seed) -> None:
+async def test_open_redirect_is_not_followed(client: Client, seed: Seed) -> None:
     token = csrf_from(await (await client.get("/login")).text())
     response = await client.post(
         "/login",
@@ -128,7 +127,7 @@ async def test_open_redirect_is_not_followed(client: TestClient, seed: Seed) -> 
     assert response.headers["Location"] == "/"
 
 
-async def test_register_triage_and_move_a_dispute(client: TestClient, seed: Seed) -> None:
+async def test_register_triage_and_move_a_dispute(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     dispute_id = await register(client, csrf)
     detail = await client.get(f"/disputes/{dispute_id}")
@@ -165,7 +164,7 @@ async def test_register_triage_and_move_a_dispute(client: TestClient, seed: Seed
 
 
 async def test_register_shows_errors_next_to_fields_and_writes_nothing(
-    client: TestClient, seed: Seed
+    client: Client, seed: Seed
 ) -> None:
     csrf = await login(client, "officer")
     response = await client.post(
@@ -189,7 +188,7 @@ async def test_register_shows_errors_next_to_fields_and_writes_nothing(
     assert "犬只夜间吠叫，咬伤邻居" in html
 
 
-async def test_register_needs_csrf(client: TestClient, seed: Seed) -> None:
+async def test_register_needs_csrf(client: Client, seed: Seed) -> None:
     await login(client, "officer")
     form = register_form("")
     del form["csrf_token"]
@@ -198,7 +197,7 @@ async def test_register_needs_csrf(client: TestClient, seed: Seed) -> None:
     assert (await count(client, Dispute)) == 0
 
 
-async def test_cross_origin_post_is_refused(client: TestClient, seed: Seed) -> None:
+async def test_cross_origin_post_is_refused(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     response = await client.post(
         "/disputes/new", data=register_form(csrf), headers={"Origin": "https://evil.example"}
@@ -207,7 +206,7 @@ async def test_cross_origin_post_is_refused(client: TestClient, seed: Seed) -> N
     assert (await count(client, Dispute)) == 0
 
 
-async def test_illegal_transition_is_refused_on_the_page(client: TestClient, seed: Seed) -> None:
+async def test_illegal_transition_is_refused_on_the_page(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     dispute_id = await register(client, csrf)
     response = await client.post(
@@ -221,7 +220,7 @@ async def test_illegal_transition_is_refused_on_the_page(client: TestClient, see
     assert dispute is not None and dispute.status == "registered"
 
 
-async def test_other_office_gets_a_clear_403(client: TestClient, seed: Seed) -> None:
+async def test_other_office_gets_a_clear_403(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     dispute_id = await register(client, csrf)
     other = await client.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
@@ -239,7 +238,7 @@ async def test_other_office_gets_a_clear_403(client: TestClient, seed: Seed) -> 
     assert "养犬扰邻纠纷" not in listing
 
 
-async def test_other_station_is_not_found(client: TestClient, seed: Seed) -> None:
+async def test_other_station_is_not_found(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     dispute_id = await register(client, csrf)
     await client.post("/logout", data={"csrf_token": csrf})
@@ -248,7 +247,7 @@ async def test_other_station_is_not_found(client: TestClient, seed: Seed) -> Non
     assert page.status == 404
 
 
-async def test_roles_are_least_privilege(client: TestClient, seed: Seed) -> None:
+async def test_roles_are_least_privilege(client: Client, seed: Seed) -> None:
     csrf = await login(client, "clerk")
     assert (await client.get("/disputes")).status == 200
     assert (await client.get("/disputes/new")).status == 403
@@ -265,7 +264,7 @@ async def test_roles_are_least_privilege(client: TestClient, seed: Seed) -> None
 
 
 async def test_revealing_an_id_number_needs_a_reason_and_is_audited(
-    client: TestClient, seed: Seed
+    client: Client, seed: Seed
 ) -> None:
     csrf = await login(client, "officer")
     dispute_id = await register(client, csrf)
@@ -289,7 +288,7 @@ async def test_revealing_an_id_number_needs_a_reason_and_is_audited(
     assert events[0].ip
 
 
-async def test_auxiliary_cannot_reveal_or_triage(client: TestClient, seed: Seed) -> None:
+async def test_auxiliary_cannot_reveal_or_triage(client: Client, seed: Seed) -> None:
     csrf = await login(client, "auxiliary")
     dispute_id = await register(client, csrf)
     html = await (await client.get(f"/disputes/{dispute_id}")).text()
@@ -306,7 +305,7 @@ async def test_auxiliary_cannot_reveal_or_triage(client: TestClient, seed: Seed)
     assert response.status == 403
 
 
-async def test_add_guardian_for_a_party(client: TestClient, seed: Seed) -> None:
+async def test_add_guardian_for_a_party(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     dispute_id = await register(client, csrf)
     async with client.app[SESSIONS]() as db:
@@ -331,7 +330,7 @@ async def test_add_guardian_for_a_party(client: TestClient, seed: Seed) -> None:
     assert (await count(client, Party)) == 3
 
 
-async def test_list_search_and_filters(client: TestClient, seed: Seed) -> None:
+async def test_list_search_and_filters(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     await register(client, csrf)
     await register(client, csrf, title="楼上漏水", category="tenancy", **{"parties.0.name": "孙梅"})
@@ -345,7 +344,7 @@ async def test_list_search_and_filters(client: TestClient, seed: Seed) -> None:
     assert 'id="category-error"' in text and 'id="date_from-error"' in text
 
 
-async def test_garbage_ids_are_404_pages(client: TestClient, seed: Seed) -> None:
+async def test_garbage_ids_are_404_pages(client: Client, seed: Seed) -> None:
     await login(client, "officer")
     for path in ("/disputes/abc", "/disputes/99999999", "/disputes/1%00"):
         response = await client.get(path)
@@ -353,7 +352,7 @@ async def test_garbage_ids_are_404_pages(client: TestClient, seed: Seed) -> None
         assert "Traceback" not in await response.text()
 
 
-async def test_logout_ends_the_session(client: TestClient, seed: Seed) -> None:
+async def test_logout_ends_the_session(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     await client.post("/logout", data={"csrf_token": csrf})
     assert (await count(client, StaffSession)) == 0
@@ -361,7 +360,7 @@ async def test_logout_ends_the_session(client: TestClient, seed: Seed) -> None:
     assert response.status == 303
 
 
-async def test_a_reset_password_must_be_changed_first(client: TestClient, seed: Seed) -> None:
+async def test_a_reset_password_must_be_changed_first(client: Client, seed: Seed) -> None:
     csrf = await login(client, "admin")
     response = await client.post(
         f"/admin/users/{seed.uid('officer')}",

@@ -8,12 +8,21 @@ from aiohttp import web
 
 from server import i18n
 from server.auth import sessions
+from server.config import Config
 from server.errors import DomainError, LimitExceeded, NotAuthenticated, ValidationFailed
 from server.http import render as r
 from server.http.forms import field_messages
 from server.http.middlewares import LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, client_ip
 from server.http.pages.common import form_data, redirect, safe_next, unit_of_work
 from server.keys import CONFIG
+
+
+def throttle_policy(config: Config) -> sessions.ThrottlePolicy:
+    return sessions.ThrottlePolicy(
+        max_failures=config.login_max_failures,
+        ip_max_failures=config.login_ip_max_failures,
+        lockout=timedelta(minutes=config.login_lockout_minutes),
+    )
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -36,11 +45,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
                 ip=client_ip(request),
                 user_agent=request.headers.get("User-Agent", ""),
                 session_lifetime=timedelta(hours=config.session_hours),
-                policy=sessions.ThrottlePolicy(
-                    max_failures=config.login_max_failures,
-                    ip_max_failures=config.login_ip_max_failures,
-                    lockout=timedelta(minutes=config.login_lockout_minutes),
-                ),
+                policy=throttle_policy(config),
             )
         except (NotAuthenticated, LimitExceeded) as exc:
             error = exc  # caught inside the transaction: the failure count is kept
@@ -87,17 +92,22 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
     if data.get("new_password", "") != data.get("confirm_password", ""):
         errors = {"confirm_password": i18n.gettext("The two new passwords differ.")}
         return r.render(request, "password.html", {"errors": errors}, status=422)
-    try:
-        async with unit_of_work(request) as db:
+    error: DomainError | None = None
+    async with unit_of_work(request) as db:
+        try:
             await sessions.change_password(
                 db,
                 actor,
                 data.get("current_password", ""),
                 data.get("new_password", ""),
                 keep_token=request[r.SESSION_TOKEN],
+                policy=throttle_policy(request.app[CONFIG]),
             )
-    except ValidationFailed as exc:
-        return r.render(request, "password.html", {"errors": field_messages(exc)}, status=422)
+        except (ValidationFailed, LimitExceeded) as exc:
+            error = exc  # kept inside the transaction so a wrong guess is counted
+    if error is not None:
+        context = {"errors": field_messages(error), "error": r.message_of(error)}
+        return r.render(request, "password.html", context, status=r.STATUS_FOR[error.code])
     raise redirect("/?notice=password_changed")
 
 
@@ -108,6 +118,12 @@ async def switch_language(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     response = web.HTTPSeeOther(safe_next(request.query.get("next")))
     response.set_cookie(
-        LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True, path="/"
+        LANG_COOKIE,
+        lang,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        httponly=True,
+        secure=request.app[CONFIG].cookie_secure,
+        path="/",
     )
     raise response

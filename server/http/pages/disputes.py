@@ -147,7 +147,7 @@ async def list_page(request: web.Request) -> web.StreamResponse:
 async def _detail_context(db: AsyncSession, actor: Actor, dispute: Dispute) -> dict[str, Any]:
     assert dispute.id is not None
     current = Status(dispute.status)
-    triage_open = current in TRIAGE_FROM or (current != Status.CLOSED and dispute.risk_level)
+    triage_open = current in TRIAGE_FROM
     names = await _names(db, actor)
     parties = await service.parties_of(db, dispute.id)
     next_statuses = sorted(TRANSITIONS[current] - {Status.TRIAGED})

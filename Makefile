@@ -1,0 +1,105 @@
+# Concord: set up, run, test.
+#
+#   make run    virtualenv + Debian packages, migrate, demo data, serve on :8080
+#   make test   the same plus test packages, a throwaway PostgreSQL, the whole suite
+#   make lint   ruff check, ruff format --check, mypy
+#   make clean  build artefacts and caches (keeps .venv and var/)
+#
+# Works on a fresh Debian 12 / Ubuntu machine. As root it installs missing
+# Debian packages itself; otherwise it prints the apt-get line to run. Stamp
+# files (.venv/.installed, var/.apt-*) make repeated runs skip the installs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := var
+PYTEST_ARGS ?=
+
+# Debian packages the server needs at run time: HarfBuzz's subsetter (fast
+# PDF font subsetting), a CJK font, poppler's pdftoppm/pdfsig.
+SERVER_APT_PACKAGES := libharfbuzz-subset0 fonts-noto-cjk poppler-utils
+# ... and what the test suite needs on top: Chromium for the browser tests
+# (Playwright drives /usr/bin/chromium), PostgreSQL for the postgres tests.
+TEST_APT_PACKAGES := $(SERVER_APT_PACKAGES) chromium postgresql
+
+APT_SERVER_STAMP := $(STAMPS)/.apt-server
+APT_TEST_STAMP := $(STAMPS)/.apt-test
+INSTALLED_STAMP := $(VENV)/.installed
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help run test lint clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# Python itself and its venv module (Debian/Ubuntu ship ensurepip separately,
+# in python3-venv) are added to the apt list only when they are missing.
+python_apt_packages = $$(command -v $(PYTHON) >/dev/null || echo python3; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || echo python3-venv)
+
+$(APT_SERVER_STAMP): Makefile scripts/ensure-apt.sh
+	@bash scripts/ensure-apt.sh $(SERVER_APT_PACKAGES) $(python_apt_packages)
+	mkdir -p $(@D)
+	touch $@
+
+$(APT_TEST_STAMP): Makefile scripts/ensure-apt.sh
+	@bash scripts/ensure-apt.sh $(TEST_APT_PACKAGES) $(python_apt_packages)
+	mkdir -p $(@D)
+	touch $@
+
+# Re-running venv over a half-made .venv (no pip) completes it.
+$(BIN)/pip: | $(APT_SERVER_STAMP)
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED_STAMP): pyproject.toml | $(BIN)/pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(INSTALLED_STAMP) $(APT_SERVER_STAMP)
+	@$(BIN)/concord migrate
+	$(BIN)/concord demo
+	url=$$($(BIN)/python -c 'from server.config import load_config; print(load_config().effective_public_url)')
+	echo
+	echo "Starting Concord: log in at $$url/login (Ctrl-C stops it)"
+	exec $(BIN)/concord serve
+
+# The PostgreSQL cluster is stopped and removed however pytest ends (the EXIT
+# trap also runs after Ctrl-C or a TERM from CI). Each run gets its own state
+# directory, so two runs at once do not collide; clusters left behind by a run
+# that was killed outright (its shell is gone) are removed first.
+test: $(INSTALLED_STAMP) $(APT_TEST_STAMP)
+	@mkdir -p $(STAMPS)
+	for old in $(STAMPS)/pg-test.*; do
+		if [[ -f $$old/owner ]] && ! kill -0 "$$(<"$$old/owner")" 2>/dev/null; then
+			bash scripts/pg-test.sh stop "$$old"
+		fi
+	done
+	pgstate=$$(mktemp -d $(STAMPS)/pg-test.XXXXXX)
+	echo $$$$ >"$$pgstate/owner"
+	trap 'bash scripts/pg-test.sh stop "$$pgstate"' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	CONCORD_TEST_POSTGRES_URL=$$(bash scripts/pg-test.sh start "$$pgstate")
+	export CONCORD_TEST_POSTGRES_URL
+	echo "PostgreSQL for the tests: $$CONCORD_TEST_POSTGRES_URL"
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED_STAMP)
+	@status=0
+	$(BIN)/ruff check . || status=1
+	$(BIN)/ruff format --check . || status=1
+	$(BIN)/mypy || status=1
+	exit $$status
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	find . -path ./$(VENV) -prune -o -path ./var -prune -o \
+		-type d -name __pycache__ -exec rm -rf {} +

@@ -1,0 +1,146 @@
+"""The Alembic migrations: they build exactly the models' schema, and undo it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import SQLModel
+
+import server.models  # noqa: F401  (registers every table)
+from server.db import make_engine
+from server.migrate import alembic_config, current_revision, head_revision, upgrade
+
+TABLES = {
+    "audit_event",
+    "beat_office",
+    "dispute",
+    "dispute_event",
+    "login_throttle",
+    "party",
+    "staff_session",
+    "staff_user",
+    "station",
+}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "sub" / "migrations.db"
+
+
+@pytest.fixture
+def url(db_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{db_path}"
+
+
+@pytest.fixture
+def sync_engine(db_path: Path) -> Iterator[Engine]:
+    engine = create_engine(f"sqlite:///{db_path}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def table_names(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def test_upgrade_creates_every_table(url: str, db_path: Path, sync_engine: Engine) -> None:
+    upgrade(url)  # also creates the missing parent directory
+    assert db_path.exists()
+    assert table_names(sync_engine) == TABLES | {"alembic_version"}
+    assert set(SQLModel.metadata.tables) == TABLES
+
+
+def test_schema_matches_the_models(url: str, sync_engine: Engine) -> None:
+    upgrade(url)
+    with sync_engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, SQLModel.metadata)
+    assert differences == []
+
+
+def test_revision_tracking(url: str) -> None:
+    assert head_revision() == "0001"
+
+    async def current() -> str | None:
+        engine = make_engine(url)
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    upgrade(url, "base")
+    assert asyncio.run(current()) is None
+    upgrade(url)
+    assert asyncio.run(current()) == "0001"
+    upgrade(url)  # idempotent
+    assert asyncio.run(current()) == "0001"
+
+
+def _insert_audit_row(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_event (at, actor_label, action, object_type, object_id,"
+                " detail, ip, user_agent) VALUES ('2024-01-01 00:00:00.000000', 'x',"
+                " 'test.action', '', '', '{}', '', '')"
+            )
+        )
+
+
+def test_audit_trail_refuses_update(url: str, sync_engine: Engine) -> None:
+    upgrade(url)
+    _insert_audit_row(sync_engine)
+    with pytest.raises(DBAPIError, match="append-only"):
+        with sync_engine.begin() as conn:
+            conn.execute(text("UPDATE audit_event SET action = 'forged'"))
+    with sync_engine.connect() as conn:
+        assert conn.execute(text("SELECT action FROM audit_event")).scalar_one() == "test.action"
+
+
+def test_audit_trail_refuses_delete(url: str, sync_engine: Engine) -> None:
+    upgrade(url)
+    _insert_audit_row(sync_engine)
+    with pytest.raises(DBAPIError, match="append-only"):
+        with sync_engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_event"))
+    with sync_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar_one() == 1
+
+
+def test_audit_trail_accepts_inserts(url: str, sync_engine: Engine) -> None:
+    upgrade(url)
+    _insert_audit_row(sync_engine)
+    _insert_audit_row(sync_engine)
+    with sync_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar_one() == 2
+
+
+def test_downgrade_to_base_and_back(url: str, sync_engine: Engine) -> None:
+    upgrade(url)
+    _insert_audit_row(sync_engine)
+    command.downgrade(alembic_config(url), "base")
+    assert table_names(sync_engine) == {"alembic_version"}
+    with sync_engine.connect() as conn:
+        triggers = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all()
+    assert triggers == []
+    upgrade(url)
+    assert table_names(sync_engine) == TABLES | {"alembic_version"}
+    with sync_engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+        triggers = conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        ).all()
+    assert [t[0] for t in triggers] == ["audit_event_no_delete", "audit_event_no_update"]

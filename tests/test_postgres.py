@@ -1,0 +1,248 @@
+"""The migrations, the audit trail's protection and a real flow on PostgreSQL.
+
+Needs the throwaway server that `make test` starts (scripts/pg-test.sh) and
+names in CONCORD_TEST_POSTGRES_URL. Each test starts from an empty public
+schema and migrates it, so the tests do not depend on each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import SQLModel, select
+
+from server.app import create_app
+from server.auth.passwords import hash_password_sync
+from server.auth.roles import Role
+from server.auth.sessions import actor_for
+from server.config import Config
+from server.db import make_engine, make_session_factory, transaction
+from server.disputes import service
+from server.disputes.lifecycle import RiskLevel, Route, Status
+from server.disputes.schemas import DisputeInput, TransitionInput, TriageInput
+from server.migrate import head_revision, upgrade
+from server.models import AuditEvent, BeatOffice, DisputeEvent, Party, StaffUser, Station, utcnow
+from server.pii import PiiVault
+
+POSTGRES_URL = os.environ.get("CONCORD_TEST_POSTGRES_URL", "")
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+TZ = ZoneInfo("Asia/Shanghai")
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        not POSTGRES_URL,
+        reason="CONCORD_TEST_POSTGRES_URL is not set: run `make test`, which starts PostgreSQL",
+    ),
+]
+
+AiohttpClient = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
+
+
+async def _reset_schema(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """An empty database migrated to head (the migration itself blocks: run off the loop)."""
+    await _reset_schema(POSTGRES_URL)
+    await asyncio.to_thread(upgrade, POSTGRES_URL)
+    yield POSTGRES_URL
+
+
+async def test_migrations_create_every_table(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    try:
+        async with engine.connect() as conn:
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    finally:
+        await engine.dispose()
+    expected = set(SQLModel.metadata.tables) | {"alembic_version"}
+    assert expected <= tables, f"missing: {sorted(expected - tables)}"
+    assert version == head_revision()
+
+
+async def test_migrations_run_twice(pg_url: str) -> None:
+    """A second `concord migrate` on an up-to-date database is a no-op."""
+    await asyncio.to_thread(upgrade, pg_url)
+
+
+async def test_audit_trail_refuses_update_and_delete(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    factory = make_session_factory(engine)
+    try:
+        async with transaction(factory) as db:
+            db.add(AuditEvent(action="test.append", detail="{}"))
+        async with transaction(factory) as db:
+            rows = list(await db.exec(select(AuditEvent)))
+        assert [row.action for row in rows] == ["test.append"]
+
+        for statement in (
+            "UPDATE audit_event SET action = 'test.rewritten'",
+            "DELETE FROM audit_event",
+        ):
+            with pytest.raises(DBAPIError, match="append-only"):
+                async with engine.begin() as conn:
+                    await conn.execute(text(statement))
+
+        async with engine.connect() as conn:
+            actions = (await conn.execute(text("SELECT action FROM audit_event"))).scalars().all()
+        assert actions == ["test.append"]
+    finally:
+        await engine.dispose()
+
+
+async def test_dispute_flow(pg_url: str) -> None:
+    """Register, triage and move a dispute through the services, as the pages do."""
+    engine = make_engine(pg_url)
+    factory = make_session_factory(engine)
+    vault = PiiVault(SECRET.encode())
+    password_hash = hash_password_sync("correct-horse-42")
+    try:
+        async with transaction(factory) as db:
+            station = Station(name="白石派出所", short_name="白石")
+            db.add(station)
+            await db.flush()
+            assert station.id is not None
+            office = BeatOffice(station_id=station.id, name="滨河社区警务室")
+            db.add(office)
+            await db.flush()
+            assert office.id is not None
+            officer = StaffUser(
+                station_id=station.id,
+                office_id=office.id,
+                username="officer",
+                display_name="李明",
+                role=Role.OFFICER,
+                password_hash=password_hash,
+            )
+            chief = StaffUser(
+                station_id=station.id,
+                username="chief",
+                display_name="王建国",
+                role=Role.CHIEF,
+                password_hash=password_hash,
+            )
+            db.add_all([officer, chief])
+        office_id = office.id
+
+        officer_actor = actor_for(officer, "127.0.0.1", "pytest")
+        chief_actor = actor_for(chief, "127.0.0.1", "pytest")
+        async with transaction(factory) as db:
+            dispute = await service.register(
+                db,
+                officer_actor,
+                DisputeInput.model_validate(
+                    {
+                        "office_id": office_id,
+                        "title": "楼上漏水纠纷",
+                        "category": "neighbour",
+                        "cause": "楼上卫生间防水层破损，导致楼下天花板渗水发霉",
+                        "occurred_at": utcnow().astimezone(TZ) - timedelta(days=1),
+                        "place": "滨河小区5栋",
+                        "scale": 2,
+                        "trend": "stable",
+                        "parties": [
+                            {
+                                "name": "王丽华",
+                                "role": "applicant",
+                                "id_number": "110101199003074514",
+                                "phone": "13800138001",
+                            },
+                            {"name": "张国强", "role": "respondent"},
+                        ],
+                    }
+                ),
+                vault=vault,
+                tz=TZ,
+            )
+            dispute_id = dispute.id
+            assert dispute_id is not None
+            assert dispute.reference.startswith("白石")
+            assert dispute.status == Status.REGISTERED
+
+        async with transaction(factory) as db:
+            triaged = await service.triage(
+                db,
+                chief_actor,
+                dispute_id,
+                TriageInput(
+                    risk_level=RiskLevel.HIGH,
+                    assignee_id=chief_actor.user_id,
+                    reason="漏水持续扩大，双方多次争吵",
+                ),
+            )
+            assert triaged.status == Status.TRIAGED
+            assert triaged.route == Route.DEPUTY_CHIEF
+
+        async with transaction(factory) as db:
+            moved = await service.transition(
+                db,
+                chief_actor,
+                dispute_id,
+                TransitionInput(
+                    to_status=Status.IN_MEDIATION,
+                    note="已约定远程调解时间",
+                    expected_version=triaged.version,
+                ),
+            )
+            assert moved.status == Status.IN_MEDIATION
+
+        async with transaction(factory) as db:
+            stored = await service.get_dispute(db, officer_actor, dispute_id)
+            assert stored.status == Status.IN_MEDIATION
+            events = list(
+                await db.exec(
+                    select(DisputeEvent)
+                    .where(DisputeEvent.dispute_id == dispute_id)
+                    .order_by(DisputeEvent.id)  # type: ignore[arg-type]
+                )
+            )
+            assert [e.kind for e in events] == ["registered", "triaged", "status_changed"]
+            parties = list(await db.exec(select(Party).where(Party.dispute_id == dispute_id)))
+            applicant = next(p for p in parties if p.role == "applicant")
+            assert applicant.id_number_encrypted
+            assert "110101199003074514" not in applicant.id_number_encrypted
+            assert vault.decrypt(applicant.id_number_encrypted) == "110101199003074514"
+            audit = list(await db.exec(select(AuditEvent).order_by(AuditEvent.id)))  # type: ignore[arg-type]
+            assert [a.action for a in audit] == [
+                "dispute.register",
+                "dispute.triage",
+                "dispute.transition",
+            ]
+    finally:
+        await engine.dispose()
+
+
+async def test_app_starts_on_postgres(
+    pg_url: str, tmp_path: Path, aiohttp_client: AiohttpClient
+) -> None:
+    config = Config(
+        database_url=pg_url,
+        data_dir=tmp_path,
+        secret_key=SECRET,
+    )
+    client = await aiohttp_client(create_app(config))
+    response = await client.get("/login")
+    assert response.status == 200
+    assert "csrf_token" in await response.text()
+    health = await client.get("/healthz")
+    assert health.status == 200
