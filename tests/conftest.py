@@ -21,7 +21,7 @@ from server.app import create_app
 from server.auth.passwords import hash_password_sync
 from server.auth.roles import Role
 from server.config import Config
-from server.db import make_engine, make_session_factory, transaction
+from server.db import SessionFactory, make_engine, make_session_factory, transaction
 from server.migrate import upgrade
 from server.models import BeatOffice, StaffUser, Station
 
@@ -142,3 +142,13 @@ async def login(client: Client, username: str, password: str = PASSWORD) -> str:
     assert response.status == 303, await response.text()
     home = await client.get("/password")
     return csrf_from(await home.text())
+
+
+@pytest.fixture
+async def factory(config: Config, seed: Seed) -> AsyncIterator[SessionFactory]:
+    """Sessions on the seeded test database, for tests that call the services directly."""
+    engine = make_engine(config.effective_database_url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        await engine.dispose()

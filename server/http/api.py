@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.auth import roles, sessions
+from server.auth import roles
 from server.auth.roles import Actor
 from server.disputes import service
 from server.disputes.lifecycle import TRANSITIONS, Status
@@ -32,16 +32,14 @@ from server.disputes.schemas import (
 )
 from server.errors import (
     N_,
-    CsrfFailed,
     DomainError,
     ErrorCode,
-    LimitExceeded,
     NotAllowed,
-    NotAuthenticated,
 )
 from server.http import render as r
+from server.http.auth_flow import attempt_login, end_session, set_session_cookie
 from server.http.forms import parse
-from server.http.middlewares import PRE_COOKIE, SESSION_COOKIE, client_ip
+from server.http.middlewares import csrf_failed, origin_allowed
 from server.http.pages.common import int_param, unit_of_work
 from server.keys import CONFIG, CSRF, TZ, VAULT
 from server.models import BeatOffice, Dispute, DisputeEvent, Party, StaffUser
@@ -267,12 +265,8 @@ async def _detail(db: AsyncSession, actor: Actor, dispute: Dispute) -> dict[str,
 
 def _same_origin(request: web.Request) -> None:
     """A browser's Origin, when sent, must be ours: login is exempt from the token only."""
-    origin = request.headers.get("Origin")
-    config = request.app[CONFIG]
-    if origin and origin not in {config.effective_public_url, f"{request.scheme}://{request.host}"}:
-        raise CsrfFailed(
-            N_("This form has expired or did not come from Concord. Reload the page and try again.")
-        )
+    if not origin_allowed(request):
+        raise csrf_failed()
 
 
 @csrf_exempt
@@ -281,52 +275,20 @@ async def login(request: web.Request) -> web.StreamResponse:
     since a cross-site form cannot send one without a CORS preflight we never grant."""
     _same_origin(request)
     credentials = await body_as(request, LoginInput)
-    config = request.app[CONFIG]
-    error: DomainError | None = None
-    result: tuple[str, StaffUser] | None = None
-    async with unit_of_work(request) as db:
-        try:
-            result = await sessions.login(
-                db,
-                credentials.username,
-                credentials.password,
-                ip=client_ip(request),
-                user_agent=request.headers.get("User-Agent", ""),
-                session_lifetime=timedelta(hours=config.session_hours),
-                policy=sessions.ThrottlePolicy(
-                    max_failures=config.login_max_failures,
-                    ip_max_failures=config.login_ip_max_failures,
-                    lockout=timedelta(minutes=config.login_lockout_minutes),
-                ),
-            )
-        except (NotAuthenticated, LimitExceeded) as exc:
-            error = exc  # caught inside the transaction: the failure count is kept
-    if error is not None:
-        raise error
-    assert result is not None
-    token, user = result
+    outcome = await attempt_login(request, credentials.username, credentials.password)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    token, user = outcome
     response = web.json_response(
         {"user": user_json(user, full=True), "csrf_token": request.app[CSRF].token_for(token)}
     )
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="Lax",
-        secure=config.cookie_secure,
-        max_age=config.session_hours * 3600,
-        path="/",
-    )
-    response.del_cookie(PRE_COOKIE, path="/")
+    set_session_cookie(response, request.app[CONFIG], token)
     return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
-    async with unit_of_work(request) as db:
-        await sessions.logout(db, actor, request[r.SESSION_TOKEN])
     response = web.Response(status=204)
-    response.del_cookie(SESSION_COOKIE, path="/")
+    await end_session(request, response)
     return response
 
 

@@ -150,10 +150,8 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if is_api(request) and r.ACTOR not in request:
         # No session, nothing to forge: the handler answers 401 not_authenticated.
         return await handler(request)
-    origin = request.headers.get("Origin")
-    config = request.app[CONFIG]
-    if origin and origin not in {config.effective_public_url, f"{request.scheme}://{request.host}"}:
-        raise _csrf_failed()
+    if not origin_allowed(request):
+        raise csrf_failed()
     presented = request.headers.get(HEADER)
     if presented is None and request.content_type in (
         "application/x-www-form-urlencoded",
@@ -163,11 +161,20 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         value = form.get(FORM_FIELD)
         presented = value if isinstance(value, str) else None
     if not request.app[CSRF].check(request.get(r.CSRF_BINDING), presented):
-        raise _csrf_failed()
+        raise csrf_failed()
     return await handler(request)
 
 
-def _csrf_failed() -> CsrfFailed:
+def origin_allowed(request: web.Request) -> bool:
+    """A browser's Origin header, when sent, must be this site's."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return True
+    config = request.app[CONFIG]
+    return origin in {config.effective_public_url, f"{request.scheme}://{request.host}"}
+
+
+def csrf_failed() -> CsrfFailed:
     return CsrfFailed(
         N_("This form has expired or did not come from Concord. Reload the page and try again.")
     )

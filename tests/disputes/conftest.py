@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -11,7 +10,7 @@ import pytest
 from server.auth.roles import Actor
 from server.auth.sessions import actor_for
 from server.config import Config
-from server.db import SessionFactory, make_engine, make_session_factory
+from server.db import SessionFactory
 from server.pii import PiiVault
 from tests.conftest import Seed
 
@@ -35,15 +34,11 @@ class Env:
 
 
 @pytest.fixture
-async def env(config: Config, seed: Seed) -> AsyncIterator[Env]:
-    engine = make_engine(config.effective_database_url)
-    try:
-        yield Env(
-            factory=make_session_factory(engine),
-            seed=seed,
-            vault=PiiVault(config.secret()),
-            tz=ZoneInfo(config.timezone),
-            config=config,
-        )
-    finally:
-        await engine.dispose()
+def env(config: Config, seed: Seed, factory: SessionFactory) -> Env:
+    return Env(
+        factory=factory,
+        seed=seed,
+        vault=PiiVault(config.secret()),
+        tz=ZoneInfo(config.timezone),
+        config=config,
+    )

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from aiohttp import web
 
 from server import i18n
 from server.auth import sessions
-from server.config import Config
-from server.errors import DomainError, LimitExceeded, NotAuthenticated, ValidationFailed
+from server.errors import DomainError, LimitExceeded, ValidationFailed
 from server.http import render as r
+from server.http.auth_flow import attempt_login, end_session, set_session_cookie, throttle_policy
 from server.http.forms import field_messages
-from server.http.middlewares import LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, client_ip
+from server.http.middlewares import LANG_COOKIE
 from server.http.pages.common import form_data, redirect, safe_next, unit_of_work
 from server.keys import CONFIG
-
-
-def throttle_policy(config: Config) -> sessions.ThrottlePolicy:
-    return sessions.ThrottlePolicy(
-        max_failures=config.login_max_failures,
-        ip_max_failures=config.login_ip_max_failures,
-        lockout=timedelta(minutes=config.login_lockout_minutes),
-    )
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -33,51 +23,29 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
     data = await form_data(request)
-    config = request.app[CONFIG]
     username = data.get("username", "")
-    error: DomainError | None = None
-    async with unit_of_work(request) as db:
-        try:
-            token, user = await sessions.login(
-                db,
-                username,
-                data.get("password", ""),
-                ip=client_ip(request),
-                user_agent=request.headers.get("User-Agent", ""),
-                session_lifetime=timedelta(hours=config.session_hours),
-                policy=throttle_policy(config),
-            )
-        except (NotAuthenticated, LimitExceeded) as exc:
-            error = exc  # caught inside the transaction: the failure count is kept
-    if error is not None:
-        status = 429 if isinstance(error, LimitExceeded) else 401
+    outcome = await attempt_login(request, username, data.get("password", ""))
+    if isinstance(outcome, DomainError):
         return r.render(
             request,
             "login.html",
-            {"error": r.message_of(error), "username": username[:40], "next": data.get("next", "")},
-            status=status,
+            {
+                "error": r.message_of(outcome),
+                "username": username[:40],
+                "next": data.get("next", ""),
+            },
+            status=r.STATUS_FOR[outcome.code],
         )
+    token, user = outcome
     target = "/password" if user.must_change_password else safe_next(data.get("next"))
     response = web.HTTPSeeOther(target)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="Lax",
-        secure=config.cookie_secure,
-        max_age=config.session_hours * 3600,
-        path="/",
-    )
-    response.del_cookie(PRE_COOKIE, path="/")
+    set_session_cookie(response, request.app[CONFIG], token)
     raise response
 
 
 async def logout_submit(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
-    async with unit_of_work(request) as db:
-        await sessions.logout(db, actor, request[r.SESSION_TOKEN])
     response = web.HTTPSeeOther("/login")
-    response.del_cookie(SESSION_COOKIE, path="/")
+    await end_session(request, response)
     raise response
 
 
