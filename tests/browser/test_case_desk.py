@@ -58,6 +58,10 @@ async def test_register_triage_and_find_on_dashboard(browser: Browser, base_url:
     await page.click("#triage-form button")
     await expect(page.locator(".meta .badge.risk-attention")).to_be_visible()
 
+    await page.goto(f"{base_url}/disputes?q=养犬")
+    await expect(page.locator(".dispute-row")).to_have_count(1)
+    await no_horizontal_scroll(page)
+
     await page.click("a[href='/']")
     await expect(page.locator("a", has_text="养犬扰邻纠纷").first).to_be_visible()
     await expect(page.locator(".stat.risk-attention strong")).to_have_text("1")
