@@ -85,3 +85,16 @@ def can_manage_org(actor: Actor) -> bool:
 
 def can_read_audit(actor: Actor) -> bool:
     return actor.role in {Role.ADMIN, Role.CHIEF}
+
+
+def can_manage_experts(actor: Actor) -> bool:
+    return actor.role in {Role.CHIEF, Role.OFFICER}
+
+
+def can_read_experts(actor: Actor) -> bool:
+    return actor.role != Role.ADMIN
+
+
+def can_book(actor: Actor) -> bool:
+    """Beat-office staff book sessions; clerks keep records and do not."""
+    return actor.role in {Role.CHIEF, Role.OFFICER, Role.AUXILIARY}

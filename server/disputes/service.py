@@ -322,24 +322,30 @@ async def transition(
     _require(roles.can_change_status(actor))
     if data.expected_version is not None and data.expected_version != dispute.version:
         raise Conflict(N_("Someone else changed this dispute meanwhile; reload and try again."))
-    current = Status(dispute.status)
     if data.to_status == Status.TRIAGED:
         raise IllegalTransition(N_("Use the triage form to grade and route a dispute."))
-    if not can_transition(current, data.to_status):
+    await transition_internal(db, actor, dispute, data.to_status, data.note)
+    return dispute
+
+
+async def transition_internal(
+    db: AsyncSession, actor: Actor, dispute: Dispute, target: Status, note: str
+) -> None:
+    """The one place a status changes: checked against the table, timed, audited.
+
+    Also used by other services (booking a session moves a triaged dispute
+    into mediation); callers have already checked permissions.
+    """
+    current = Status(dispute.status)
+    if not can_transition(current, target):
         raise IllegalTransition(
             N_("A dispute cannot go from “%(from)s” to “%(to)s”."),
-            params={"from": current.value, "to": data.to_status.value},
+            params={"from": current.value, "to": target.value},
         )
-    dispute.status = data.to_status
+    dispute.status = target
     await _touch(db, dispute)
     _add_event(
-        db,
-        dispute,
-        actor,
-        "status_changed",
-        from_status=current,
-        to_status=data.to_status,
-        note=data.note,
+        db, dispute, actor, "status_changed", from_status=current, to_status=target, note=note
     )
     record(
         db,
@@ -347,9 +353,8 @@ async def transition(
         "dispute.transition",
         object_type="dispute",
         object_id=dispute.id,
-        detail={"from": current.value, "to": data.to_status.value},
+        detail={"from": current.value, "to": target.value},
     )
-    return dispute
 
 
 async def reveal_id_number(

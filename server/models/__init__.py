@@ -3,14 +3,21 @@
 from server.models.audit import AuditEvent
 from server.models.base import utcnow
 from server.models.dispute import Dispute, DisputeEvent, Party
+from server.models.expert import Expert, ExpertOffice, ExpertSpecialty
 from server.models.org import BeatOffice, LoginThrottle, StaffSession, StaffUser, Station
+from server.models.session import Invitation, MediationSession
 
 __all__ = [
     "AuditEvent",
     "BeatOffice",
     "Dispute",
     "DisputeEvent",
+    "Expert",
+    "ExpertOffice",
+    "ExpertSpecialty",
+    "Invitation",
     "LoginThrottle",
+    "MediationSession",
     "Party",
     "StaffSession",
     "StaffUser",

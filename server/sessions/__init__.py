@@ -1,0 +1,1 @@
+"""Booking mediation sessions and inviting people to them."""
