@@ -51,6 +51,13 @@ class Config(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     login_ip_max_failures: int = Field(default=30, ge=1)
+    invitation_grace_hours: int = Field(
+        default=12, ge=0, le=24 * 7, description="How long a link outlives its session's end."
+    )
+    door_max_failures: int = Field(
+        default=20, ge=1, description="Wrong invitation links per address before a pause."
+    )
+    door_window_minutes: int = Field(default=10, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from server.http import api
-from server.http.pages import admin, auth, disputes
+from server.http.pages import admin, auth, disputes, door, experts, sessions
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
 
@@ -43,6 +43,9 @@ def setup_routes(app: web.Application) -> None:
             web.get("/healthz", health),
         ]
     )
+    app.router.add_routes(experts.ROUTES)
+    app.router.add_routes(sessions.ROUTES)
+    app.router.add_routes(door.ROUTES)
     api.setup_api_routes(app)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 

@@ -12,7 +12,9 @@ from server import i18n
 from server.auth import roles
 from server.auth.roles import ROLE_LABELS
 from server.disputes import lifecycle
+from server.experts.kinds import KIND_LABELS
 from server.pii import mask_phone
+from server.sessions.rules import INVITEE_ROLE_LABELS, SESSION_STATUS_LABELS, TRACK_LABELS
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "templates"
 
@@ -52,6 +54,10 @@ def make_environment(tz: ZoneInfo) -> jinja2.Environment:
         PARTY_ROLE_LABELS=lifecycle.PARTY_ROLE_LABELS,
         ID_TYPE_LABELS=lifecycle.ID_TYPE_LABELS,
         ROLE_LABELS=ROLE_LABELS,
+        TRACK_LABELS=TRACK_LABELS,
+        SESSION_STATUS_LABELS=SESSION_STATUS_LABELS,
+        INVITEE_ROLE_LABELS=INVITEE_ROLE_LABELS,
+        EXPERT_KIND_LABELS=KIND_LABELS,
         roles=roles,
     )
     return env

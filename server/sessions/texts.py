@@ -63,7 +63,8 @@ def cancellation_text(
     station: Station,
     tz: ZoneInfo,
 ) -> str:
+    contact = station.phone or station.name
     return (
         f"【{station.name}】{invitation.display_name}您好：原定于{when_zh(session.starts_at, tz)}"
-        f"的“{dispute.title}”远程调解已取消，原链接作废。如有疑问请致电{station.phone or '派出所'}。"
+        f"的“{dispute.title}”远程调解已取消，原链接作废。如有疑问请致电{contact}。"
     )

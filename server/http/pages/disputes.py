@@ -26,6 +26,8 @@ from server.http.pages.common import clean, form_data, int_param, redirect, unit
 from server.i18n import gettext
 from server.keys import TZ, VAULT
 from server.models import Dispute
+from server.sessions import service as session_service
+from server.sessions.rules import BOOKABLE_STATUSES
 from server.staff import service as staff_service
 
 PARTY_FIELDS = ("name", "role", "id_type", "id_number", "phone", "address", "minor")
@@ -169,6 +171,8 @@ async def _detail_context(db: AsyncSession, actor: Actor, dispute: Dispute) -> d
         "can_change_status": roles.can_change_status(actor),
         "can_edit_parties": roles.can_edit_parties(actor) and current != Status.CLOSED,
         "can_reveal": roles.can_reveal_id_number(actor),
+        "sessions": await session_service.sessions_of_dispute(db, dispute.id),
+        "can_book": roles.can_book(actor) and current in BOOKABLE_STATUSES,
         **names,
     }
 
