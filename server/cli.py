@@ -56,22 +56,29 @@ def _redact(url: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
     from server.demo import seed_demo
 
     config = _config(args)
-    created, logins = asyncio.run(seed_demo(config))
-    if created:
+    result = asyncio.run(seed_demo(config))
+    if result.created:
         print("demo data created")
     else:
         print("demo data already present; nothing changed")
     print(f"\nOpen {config.effective_public_url}/login and log in as one of:")
-    for username, password, role in logins:
-        print(f"  {username:<12} {password:<18} {role}")
+    for username, password, role in result.logins:
+        print(f"  {username:<12} {password:<24} {role}")
+    if result.session_starts_at is not None:
+        when = result.session_starts_at.astimezone(ZoneInfo(config.timezone))
+        print(f"\nDemo mediation session today at {when:%H:%M}; personal invitation links:")
+        for role, name, link in result.links:
+            print(f"  {role:<8} {name:<6} {link}")
     return 0
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    from server.demo import create_user_cli
+    from server.staff.bootstrap import create_user_cli
 
     config = _config(args)
     password = os.environ.get("CONCORD_NEW_PASSWORD") or getpass.getpass("Password: ")

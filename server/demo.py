@@ -1,8 +1,10 @@
-"""Demo data for a first look, and the account bootstrap behind `concord create-user`.
+"""Demo data for a first look: `concord demo`, run by `make run`.
 
-The demo passwords are random, made once and kept in the data directory
-(readable by the owner only), so a demo install never shares passwords with
-any other.
+Created once: one station, two beat offices, staff of every role, a few
+disputes, an expert pool. Every run makes sure one mediation session is
+booked for today and prints its invitation links, so a newcomer can open
+them at once. Passwords and links are random; they are kept in the data
+directory (readable by the owner only), never in the database in clear.
 """
 
 from __future__ import annotations
@@ -10,23 +12,30 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.auth.passwords import check_strength, hash_password
+from server.auth.passwords import hash_password
 from server.auth.roles import ROLE_LABELS, Role
 from server.auth.sessions import actor_for
 from server.config import Config
 from server.db import make_engine, make_session_factory, transaction
 from server.disputes import service
-from server.disputes.schemas import DisputeInput, TransitionInput, TriageInput
+from server.disputes.schemas import DisputeInput, TriageInput
 from server.errors import DomainError
-from server.models import BeatOffice, StaffUser, Station, utcnow
+from server.experts import service as expert_service
+from server.experts.schemas import ExpertInput
+from server.models import BeatOffice, Dispute, Expert, MediationSession, StaffUser, Station, utcnow
 from server.pii import PiiVault
+from server.sessions import service as session_service
+from server.sessions.rules import INVITEE_ROLE_LABELS, SessionStatus
+from server.sessions.schemas import BookingInput
 
-DEMO_LOGINS_FILE = "demo-logins.json"
+DEMO_FILE = "demo-logins.json"
 
 STATION: dict[str, str] = {
     "name": "白石派出所",
@@ -129,174 +138,303 @@ def _disputes() -> list[dict[str, object]]:
     ]
 
 
-async def seed_demo(config: Config) -> tuple[bool, list[tuple[str, str, str]]]:
-    """Create the demo station once; return whether it was created and the logins."""
-    logins_path = config.data_dir / DEMO_LOGINS_FILE
+#: The expert pool: every kind, specialties as dispute categories, offices by index.
+EXPERTS: list[dict[str, object]] = [
+    {
+        "name": "周正",
+        "kind": "legal_police",
+        "organisation": "白石派出所法制室",
+        "specialties": ["neighbour", "minor_injury", "property"],
+        "phone": "13811110001",
+        "offices": [0, 1],
+    },
+    {
+        "name": "孙律",
+        "kind": "lawyer",
+        "organisation": "明理律师事务所（公益律师）",
+        "specialties": ["neighbour", "contract", "debt", "tenancy"],
+        "phone": "13811110002",
+        "offices": [0, 1],
+    },
+    {
+        "name": "钱莉",
+        "kind": "lawyer",
+        "organisation": "正衡律师事务所",
+        "specialties": ["labour", "contract", "traffic"],
+        "phone": "13811110003",
+        "offices": [1],
+    },
+    {
+        "name": "吴建华",
+        "kind": "community_cadre",
+        "organisation": "滨河街道综治办",
+        "specialties": ["neighbour", "family", "tenancy"],
+        "phone": "13811110004",
+        "offices": [0],
+    },
+    {
+        "name": "冯秀英",
+        "kind": "community_cadre",
+        "organisation": "新村社区居委会",
+        "specialties": ["neighbour", "family"],
+        "phone": "13811110005",
+        "offices": [1],
+    },
+    {
+        "name": "陈德厚",
+        "kind": "retired_cadre",
+        "organisation": "退休（原街道办主任）",
+        "specialties": ["neighbour", "family", "property"],
+        "phone": "13811110006",
+        "offices": [0, 1],
+    },
+    {
+        "name": "褚桂兰",
+        "kind": "retired_cadre",
+        "organisation": "退休教师",
+        "specialties": ["family"],
+        "phone": "13811110007",
+        "offices": [0],
+    },
+    {
+        "name": "卫国",
+        "kind": "people_mediator",
+        "organisation": "白石镇人民调解委员会",
+        "specialties": ["neighbour", "debt", "labour", "traffic"],
+        "phone": "13811110008",
+        "offices": [0, 1],
+    },
+    {
+        "name": "蒋文",
+        "kind": "judicial_office",
+        "organisation": "白石司法所",
+        "specialties": ["labour", "contract", "debt"],
+        "phone": "13811110009",
+        "offices": [0, 1],
+    },
+    {
+        "name": "沈心怡",
+        "kind": "other",
+        "organisation": "心理咨询师",
+        "specialties": ["family"],
+        "phone": "13811110010",
+        "offices": [0],
+    },
+]
+#: Who the demo session invites from the pool, by name.
+DEMO_SESSION_EXPERTS = ("周正", "孙律", "吴建华")
+
+
+@dataclass
+class DemoResult:
+    created: bool
+    logins: list[tuple[str, str, str]]
+    session_starts_at: datetime | None = None
+    links: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _read_state(config: Config) -> dict[str, object]:
+    path = config.data_dir / DEMO_FILE
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    # Older files held the logins alone.
+    return {"logins": data} if isinstance(data, list) else dict(data)
+
+
+def _write_state(config: Config, state: dict[str, object]) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    path = config.data_dir / DEMO_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(state, handle, ensure_ascii=False, indent=1)
+
+
+async def _create_station(
+    db: AsyncSession, vault: PiiVault, tz: ZoneInfo
+) -> list[tuple[str, str, str]]:
+    station = Station.model_validate(STATION)
+    db.add(station)
+    await db.flush()
+    assert station.id is not None
+    offices = [BeatOffice.model_validate({**o, "station_id": station.id}) for o in OFFICES]
+    db.add_all(offices)
+    await db.flush()
+    logins: list[tuple[str, str, str]] = []
+    users: dict[str, StaffUser] = {}
+    for username, name, role, office_index, number in STAFF:
+        password = _password()
+        user = StaffUser(
+            station_id=station.id,
+            office_id=None if office_index is None else offices[office_index].id,
+            username=username,
+            display_name=name,
+            role=role,
+            police_number=number,
+            password_hash=await hash_password(password),
+        )
+        db.add(user)
+        users[username] = user
+        logins.append((username, password, f"{role.value} {ROLE_LABELS[role]}"))
+    await db.flush()
+
+    chief = actor_for(users["chief"], "127.0.0.1", "concord demo")
+    for spec in EXPERTS:
+        office_indexes = spec["offices"]
+        assert isinstance(office_indexes, list)
+        fields = {k: v for k, v in spec.items() if k != "offices"}
+        fields["office_ids"] = [offices[i].id for i in office_indexes]
+        await expert_service.create_expert(db, chief, ExpertInput.model_validate(fields))
+
+    now = utcnow()
+    for index, spec in enumerate(_disputes()):
+        office_index = int(spec.pop("office", 0))  # type: ignore[call-overload]
+        registrar = users["officer" if office_index == 0 else "officer2"]
+        actor = actor_for(registrar, "127.0.0.1", "concord demo")
+        data = DisputeInput.model_validate(
+            {
+                **spec,
+                "office_id": offices[office_index].id,
+                "occurred_at": (now - timedelta(days=index + 1, hours=3)).astimezone(tz),
+            }
+        )
+        dispute = await service.register(db, actor, data, vault=vault, tz=tz)
+        assert dispute.id is not None
+        if index == 0:
+            await service.triage(
+                db,
+                actor,
+                dispute.id,
+                TriageInput.model_validate(
+                    {
+                        "risk_level": "attention",
+                        "assignee_id": registrar.id,
+                        "reason": "双方已有肢体冲突，需社区民警牵头尽快组织调解",
+                    }
+                ),
+            )
+        if index == 2:
+            await service.triage(
+                db,
+                chief,
+                dispute.id,
+                TriageInput.model_validate(
+                    {
+                        "risk_level": "high",
+                        "assignee_id": users["chief"].id,
+                        "reason": "群体性讨薪，存在激化风险，由分管副所长牵头",
+                    }
+                ),
+            )
+    return logins
+
+
+def _today_slot(now: datetime, tz: ZoneInfo) -> datetime:
+    """Later today, on the half hour, so the demo session is always "today"."""
+    local = now.astimezone(tz)
+    start = (local + timedelta(minutes=45)).replace(second=0, microsecond=0)
+    start = start.replace(minute=0 if start.minute < 30 else 30)
+    last = datetime.combine(local.date(), time(23, 0), tzinfo=tz)
+    return min(start, max(last, local + timedelta(minutes=5)))
+
+
+async def _ensure_session_today(
+    db: AsyncSession, config: Config, vault: PiiVault, tz: ZoneInfo, state: dict[str, object]
+) -> tuple[datetime, list[tuple[str, str, str]]] | None:
+    """Keep the stored demo session if it is still ahead today; otherwise book a new one."""
+    now = utcnow()
+    session_id = state.get("session_id")
+    if isinstance(session_id, int):
+        session = await db.get(MediationSession, session_id)
+        if (
+            session is not None
+            and session.status == SessionStatus.SCHEDULED
+            and session.ends_at > now
+            and session.starts_at.astimezone(tz).date() == now.astimezone(tz).date()
+            and state.get("links")
+        ):
+            links = [tuple(x) for x in state["links"]]  # type: ignore[attr-defined]
+            return session.starts_at, links
+    station = (await db.exec(select(Station).where(Station.name == STATION["name"]))).first()
+    officer = (await db.exec(select(StaffUser).where(StaffUser.username == "officer"))).first()
+    if station is None or officer is None:
+        return None
+    dispute = (
+        await db.exec(
+            select(Dispute)
+            .where(Dispute.station_id == station.id, Dispute.title == "养犬扰邻纠纷")
+            .order_by(col(Dispute.id))
+        )
+    ).first()
+    if dispute is None or dispute.id is None:
+        return None
+    parties = await service.parties_of(db, dispute.id)
+    pool = list(
+        await db.exec(
+            select(Expert).where(
+                Expert.station_id == station.id, col(Expert.name).in_(DEMO_SESSION_EXPERTS)
+            )
+        )
+    )
+    actor = actor_for(officer, "127.0.0.1", "concord demo")
+    try:
+        booking = await session_service.book(
+            db,
+            actor,
+            dispute.id,
+            BookingInput.model_validate(
+                {
+                    "starts_at": _today_slot(now, tz),
+                    "duration_minutes": 60,
+                    "legal_track": "people",
+                    "presiding_officer_id": officer.id,
+                    "party_ids": [p.id for p in parties],
+                    "expert_ids": [e.id for e in pool],
+                    "confirm_conflicts": True,
+                }
+            ),
+            vault=vault,
+            tz=tz,
+            grace=timedelta(hours=config.invitation_grace_hours),
+        )
+    except DomainError:  # the demo dispute was moved on by hand: no demo session then
+        return None
+    base = config.effective_public_url
+    links = [
+        (
+            str(INVITEE_ROLE_LABELS[i.invitation.role]),
+            i.invitation.display_name,
+            f"{base}/j/{i.token}",
+        )
+        for i in booking.issued
+    ]
+    state["session_id"] = booking.session.id
+    state["links"] = links
+    return booking.session.starts_at, links
+
+
+async def seed_demo(config: Config) -> DemoResult:
+    """Create the demo station once, make sure a session is booked today; say how to log in."""
     engine = make_engine(config.effective_database_url)
     factory = make_session_factory(engine)
     vault = PiiVault(config.secret())
     tz = ZoneInfo(config.timezone)
+    state = _read_state(config)
     try:
         async with transaction(factory) as db:
             existing = (
                 await db.exec(select(Station).where(Station.name == STATION["name"]))
             ).first()
-            if existing is not None:
-                if not logins_path.exists():
-                    return False, []
-                stored = json.loads(logins_path.read_text())
-                return False, [tuple(row) for row in stored]
-            station = Station(
-                name=STATION["name"],
-                short_name=STATION["short_name"],
-                address=STATION["address"],
-                phone=STATION["phone"],
-            )
-            db.add(station)
-            await db.flush()
-            offices = [BeatOffice(station_id=station.id, **o) for o in OFFICES]  # type: ignore[arg-type]
-            db.add_all(offices)
-            await db.flush()
-            logins: list[tuple[str, str, str]] = []
-            users: dict[str, StaffUser] = {}
-            for username, name, role, office_index, number in STAFF:
-                password = _password()
-                user = StaffUser(
-                    station_id=station.id,  # type: ignore[arg-type]
-                    office_id=None if office_index is None else offices[office_index].id,
-                    username=username,
-                    display_name=name,
-                    role=role,
-                    police_number=number,
-                    password_hash=await hash_password(password),
-                )
-                db.add(user)
-                users[username] = user
-                logins.append((username, password, f"{role.value} {ROLE_LABELS[role]}"))
-            await db.flush()
-            now = utcnow()
-            for index, spec in enumerate(_disputes()):
-                office_index = int(spec.pop("office", 0))  # type: ignore[call-overload]
-                registrar = users["officer" if office_index == 0 else "officer2"]
-                actor = actor_for(registrar, "127.0.0.1", "concord demo")
-                data = DisputeInput.model_validate(
-                    {
-                        **spec,
-                        "office_id": offices[office_index].id,
-                        "occurred_at": (now - timedelta(days=index + 1, hours=3)).astimezone(tz),
-                    }
-                )
-                dispute = await service.register(db, actor, data, vault=vault, tz=tz)
-                assert dispute.id is not None
-                if index == 0:
-                    await service.triage(
-                        db,
-                        actor,
-                        dispute.id,
-                        TriageInput(
-                            risk_level="attention",
-                            assignee_id=registrar.id,
-                            reason="双方已有肢体冲突，需社区民警牵头尽快组织调解",
-                        ),
-                    )
-                    await service.transition(
-                        db,
-                        actor,
-                        dispute.id,
-                        TransitionInput(to_status="in_mediation", note="已约定远程调解时间"),
-                    )
-                if index == 2:
-                    chief = actor_for(users["chief"], "127.0.0.1", "concord demo")
-                    await service.triage(
-                        db,
-                        chief,
-                        dispute.id,
-                        TriageInput(
-                            risk_level="high",
-                            assignee_id=users["chief"].id,
-                            reason="群体性讨薪，存在激化风险，由分管副所长牵头",
-                        ),
-                    )
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(logins, handle, ensure_ascii=False)
-        return True, logins
-    finally:
-        await engine.dispose()
-
-
-async def create_user_cli(
-    config: Config,
-    *,
-    username: str,
-    display_name: str,
-    role: str,
-    office: str | None,
-    password: str,
-    station_name: str | None,
-) -> str:
-    """Bootstrap or add an account from the shell (the first admin, typically)."""
-    from server.staff.schemas import UserInput
-
-    try:
-        check_strength(password)
-    except DomainError as exc:
-        raise ValueError(exc.message % exc.params if exc.params else exc.message) from exc
-    engine = make_engine(config.effective_database_url)
-    factory = make_session_factory(engine)
-    try:
+            created = existing is None
+            if created:
+                state = {"logins": await _create_station(db, vault, tz)}
         async with transaction(factory) as db:
-            stations = list(await db.exec(select(Station)))
-            if station_name:
-                station = next((s for s in stations if s.name == station_name), None)
-                if station is None:
-                    station = Station(name=station_name, short_name=station_name[:2])
-                    db.add(station)
-                    await db.flush()
-            elif len(stations) == 1:
-                station = stations[0]
-            else:
-                raise ValueError("name the station with --station")
-            office_id = None
-            if office:
-                found = (
-                    await db.exec(
-                        select(BeatOffice).where(
-                            BeatOffice.station_id == station.id, BeatOffice.name == office
-                        )
-                    )
-                ).first()
-                if found is None:
-                    raise ValueError(f"no beat office named {office!r} in {station.name}")
-                office_id = found.id
-            try:
-                data = UserInput(
-                    username=username,
-                    display_name=display_name,
-                    role=role,
-                    office_id=office_id,
-                    password=password,
-                )
-            except Exception as exc:
-                raise ValueError(str(exc)) from exc
-            if data.role in (Role.OFFICER, Role.AUXILIARY) and office_id is None:
-                raise ValueError("officers and auxiliaries need --office")
-            taken = (
-                await db.exec(select(StaffUser).where(StaffUser.username == data.username))
-            ).first()
-            if taken is not None:
-                raise ValueError(f"username {data.username!r} is taken")
-            db.add(
-                StaffUser(
-                    station_id=station.id,  # type: ignore[arg-type]
-                    office_id=office_id,
-                    username=data.username,
-                    display_name=data.display_name,
-                    role=data.role,
-                    password_hash=await hash_password(password),
-                )
-            )
-        return f"created {data.username} ({data.role.value}) at {station.name}"
+            session = await _ensure_session_today(db, config, vault, tz, state)
     finally:
         await engine.dispose()
+    _write_state(config, state)
+    logins = [tuple(row) for row in state.get("logins", [])]  # type: ignore[attr-defined]
+    result = DemoResult(created=created, logins=logins)
+    if session is not None:
+        result.session_starts_at, result.links = session
+    return result
