@@ -1,0 +1,50 @@
+"""`concord demo`: a station to try at once, and a session today with working links."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from sqlmodel import func, select
+
+from server.config import Config
+from server.db import make_engine, make_session_factory
+from server.demo import seed_demo
+from server.experts.kinds import ExpertKind
+from server.models import Expert, Invitation, MediationSession, StaffUser
+from server.sessions.invitations import open_link
+
+
+async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -> None:
+    first = await seed_demo(config)
+    assert first.created
+    assert {row[0] for row in first.logins} >= {"admin", "chief", "officer", "clerk"}
+    assert first.session_starts_at is not None
+    assert len(first.links) == 5
+    state_file = tmp_path / "demo-logins.json"
+    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+    assert "links" in json.loads(state_file.read_text())
+
+    second = await seed_demo(config)
+    assert not second.created
+    assert second.links == first.links
+    assert second.logins == first.logins
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        async with make_session_factory(engine)() as db:
+            kinds = set(await db.exec(select(Expert.kind)))
+            assert kinds == {k.value for k in ExpertKind}
+            assert (await db.exec(select(func.count()).select_from(Expert))).one() >= 10
+            assert (await db.exec(select(func.count()).select_from(MediationSession))).one() == 1
+            assert (await db.exec(select(func.count()).select_from(StaffUser))).one() == 6
+            token = first.links[0][2].rsplit("/", 1)[1]
+            door = await open_link(db, token, ip="127.0.0.1", user_agent="pytest")
+            assert door is not None
+            assert door.dispute.title == "养犬扰邻纠纷"
+            # Nothing in the database holds a token in clear.
+            hashes = list(await db.exec(select(Invitation.token_hash)))
+            assert token not in hashes and len(hashes) == 5
+    finally:
+        await engine.dispose()
