@@ -69,6 +69,18 @@ class SlidingWindowLimiter:
         while len(self._events) > self.max_keys:
             self._events.popitem(last=False)
 
+    def forgive(self, key: str) -> None:
+        """Take back the most recent event of ``key`` (an attempt that turned out fine).
+
+        Callers record an attempt before the slow part and forgive it on success,
+        so concurrent attempts cannot all slip past ``blocked`` at once.
+        """
+        events = self._events.get(key)
+        if events:
+            events.pop()
+            if not events:
+                del self._events[key]
+
     def count(self, key: str) -> int:
         events = self._live(key, self._clock())
         return len(events) if events is not None else 0
