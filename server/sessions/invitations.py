@@ -137,13 +137,12 @@ class Door:
     dispute: Dispute
 
 
-async def open_link(
-    db: AsyncSession, token: str, *, ip: str, user_agent: str, now: datetime | None = None
-) -> Door | None:
+async def find_live(db: AsyncSession, token: str, *, now: datetime | None = None) -> Door | None:
     """The invitation behind a link, or None for unknown, expired, revoked or cancelled.
 
-    The caller shows one refusal for every None, so a guesser learns nothing
-    about which it was. A successful open is counted and audited.
+    Read-only: the device check's pings use it without counting anything.
+    Callers show one refusal for every None, so a guesser learns nothing
+    about which it was.
     """
     if not token or len(token) > 100:
         return None
@@ -159,6 +158,18 @@ async def open_link(
     dispute = await db.get(Dispute, session.dispute_id)
     if dispute is None:
         return None
+    return Door(invitation, session, dispute)
+
+
+async def open_link(
+    db: AsyncSession, token: str, *, ip: str, user_agent: str, now: datetime | None = None
+) -> Door | None:
+    """Like ``find_live``, and a successful open is counted and audited."""
+    now = now or utcnow()
+    door = await find_live(db, token, now=now)
+    if door is None:
+        return None
+    invitation, session = door.invitation, door.session
     invitation.open_count += 1
     invitation.last_opened_at = now
     if invitation.first_opened_at is None:
@@ -174,4 +185,4 @@ async def open_link(
         ip=ip,
         user_agent=user_agent,
     )
-    return Door(invitation, session, dispute)
+    return door

@@ -341,6 +341,10 @@ async def test_opening_is_audited_ping_and_probe_are_not(
     assert len(first) == door.PROBE_BYTES == 256 * 1024
     second = await (await client.get(f"/j/{token}/probe")).read()
     assert first != second, "random bytes each time"
+    # A chat app's link preview (HEAD) is not someone opening the link.
+    head = await client.head(f"/j/{token}")
+    assert head.status == 200
+    assert (await client.head("/j/not-a-real-token")).status == 404
     assert await audit_count_all(factory) == total_before
     async with transaction(factory) as db:
         row = await db.get(Invitation, booked.invitation_ids["cadre"])

@@ -32,18 +32,15 @@ from server.http.ratelimit import SlidingWindowLimiter, address_key
 from server.keys import CONFIG, TZ
 from server.models import (
     BeatOffice,
-    Dispute,
     Expert,
     Invitation,
-    MediationSession,
     Party,
     StaffUser,
     Station,
-    utcnow,
 )
 from server.pii import mask_name
 from server.sessions import invitations
-from server.sessions.rules import INVITEE_ROLE_LABELS, InviteeRole, SessionStatus
+from server.sessions.rules import INVITEE_ROLE_LABELS, InviteeRole
 from server.sessions.texts import when_zh
 
 #: Every refusal takes at least this long, whatever made it a refusal.
@@ -102,26 +99,6 @@ class Person:
     label: str
     name: str
     you: bool = False
-
-
-async def _peek(db: AsyncSession, token: str) -> bool:
-    """Whether the link would open, by the rules of ``invitations.open_link``, read-only.
-
-    Nothing is counted or audited: the device check calls this many times.
-    """
-    if not token or len(token) > 100:
-        return False
-    invitation = (
-        await db.exec(
-            select(Invitation).where(Invitation.token_hash == invitations.hash_token(token))
-        )
-    ).first()
-    if invitation is None or invitation.revoked_at is not None or invitation.expires_at <= utcnow():
-        return False
-    session = await db.get(MediationSession, invitation.session_id)
-    if session is None or session.status != SessionStatus.SCHEDULED:
-        return False
-    return await db.get(Dispute, session.dispute_id) is not None
 
 
 async def _people(
@@ -233,7 +210,7 @@ async def _gate(request: web.Request, started: float) -> web.StreamResponse | No
         return await _too_many(request, started, limiter.retry_after_minutes(key))
     limiter.hit(key)  # counted before the lookup, forgiven if the link is good
     async with unit_of_work(request) as db:
-        good = await _peek(db, request.match_info["token"])
+        good = await invitations.find_live(db, request.match_info["token"]) is not None
     if good:
         limiter.forgive(key)
         return None
@@ -242,6 +219,9 @@ async def _gate(request: web.Request, started: float) -> web.StreamResponse | No
 
 async def door_page(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
+    if request.method == "HEAD":
+        # Link previews (chat apps fetch a URL to show a card) must not count as opens.
+        return await _gate(request, started) or _private(web.Response())
     limiter = _limiter(request)
     ip = client_ip(request)
     key = address_key(ip)
