@@ -13,7 +13,7 @@ from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.http import middlewares
 from server.http.csrf import CsrfGuard
-from server.http.pages import door
+from server.http.pages import door, experts
 from server.http.routes import setup_routes
 from server.http.templating import make_environment
 from server.i18n import Catalogues
@@ -66,5 +66,6 @@ def create_app(config: Config) -> web.Application:
     app[JINJA] = make_environment(tz)
     app.cleanup_ctx.append(_database)
     door.setup(app)
+    experts.setup(app, secret)
     setup_routes(app)
     return app
