@@ -20,7 +20,7 @@ def qr_svg(url: str, *, title: str = "QR code", target_px: int = TARGET_PX) -> M
     title; the SVG carries no ``style`` attribute, so the CSP allows it.
     """
     code = segno.make(url, error="m", micro=False)
-    width, _height = code.symbol_size(scale=1, border=BORDER)
+    width, _height = code.symbol_size(scale=1, border=BORDER)  # in modules
     scale = max(2, round(target_px / width))
     svg = code.svg_inline(
         scale=scale,
@@ -30,6 +30,11 @@ def qr_svg(url: str, *, title: str = "QR code", target_px: int = TARGET_PX) -> M
         title=title,
         light="#fff",
         dark="#000",
+        omitsize=True,
     )
+    # A viewBox (so print CSS can scale it to a size on paper) and a size of its own.
+    size = width * scale
+    assert svg.startswith("<svg ")
+    svg = f'<svg width="{size}" height="{size}" ' + svg.removeprefix("<svg ")
     # segno writes the markup itself and escapes the title.
     return Markup(svg)

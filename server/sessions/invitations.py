@@ -16,12 +16,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.audit import record
+from server.auth import roles
 from server.auth.roles import Actor
-from server.errors import N_, Conflict, NotFound
+from server.errors import N_, Conflict, NotAllowed, NotFound
 from server.models import Dispute, Invitation, MediationSession, utcnow
 from server.sessions.rules import SessionStatus
 
 TOKEN_BYTES = 32
+#: The revocation reason written when a whole session is cancelled.
+CANCELLED_REASON = "session cancelled"
 DEFAULT_GRACE = timedelta(hours=12)
 
 
@@ -81,10 +84,13 @@ async def session_invitations(db: AsyncSession, session_id: int) -> list[Invitat
 async def _own_invitation(
     db: AsyncSession, actor: Actor, invitation_id: int
 ) -> tuple[Invitation, MediationSession]:
+    """The invitation, if the actor books sessions for its beat office."""
     invitation = await db.get(Invitation, invitation_id)
     session = await db.get(MediationSession, invitation.session_id) if invitation else None
     if invitation is None or session is None or session.station_id != actor.station_id:
         raise NotFound(N_("No such invitation."))
+    if not roles.can_book(actor) or not roles.can_see_office(actor, session.office_id):
+        raise NotAllowed(N_("Only staff who book this office's sessions manage its invitations."))
     return invitation, session
 
 
@@ -105,11 +111,34 @@ async def revoke(db: AsyncSession, actor: Actor, invitation_id: int, reason: str
     return invitation
 
 
-async def reissue(db: AsyncSession, actor: Actor, invitation_id: int) -> Issued:
-    """A fresh link for the same invitee; the old one stops working now."""
+async def reissue(
+    db: AsyncSession, actor: Actor, invitation_id: int, *, grace: timedelta = DEFAULT_GRACE
+) -> Issued:
+    """A fresh link for the same invitee; the old one stops working now.
+
+    Reissuing a revoked invitation reinstates it, unless the same person has
+    been invited again meanwhile: one person never holds two live links.
+    """
     invitation, session = await _own_invitation(db, actor, invitation_id)
     if session.status != SessionStatus.SCHEDULED:
         raise Conflict(N_("The session was cancelled; its invitations cannot be reissued."))
+    if invitation.revoked_at is not None and (
+        invitation.party_id is not None or invitation.expert_id is not None
+    ):
+        for other in await session_invitations(db, session.id or 0):
+            if (
+                other.id != invitation.id
+                and other.revoked_at is None
+                and (
+                    (other.party_id is not None and other.party_id == invitation.party_id)
+                    or (other.expert_id is not None and other.expert_id == invitation.expert_id)
+                )
+            ):
+                raise Conflict(
+                    N_("%(name)s holds another live invitation to this session."),
+                    params={"name": invitation.display_name},
+                )
+    invitation.expires_at = session.ends_at + grace
     token = new_token()
     invitation.token_hash = hash_token(token)
     invitation.issue_count += 1

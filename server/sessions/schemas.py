@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import PydanticCustomError
 
 from server.experts.schemas import PHONE, normalise_phone
-from server.sessions.rules import MAX_MINUTES, MIN_MINUTES, LegalTrack
+from server.sessions.rules import MAX_MINUTES, MIN_MINUTES, POLICE_CHECKS, LegalTrack
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 OptPhone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
@@ -47,6 +47,14 @@ class BookingInput(_Input):
     observers: list[ObserverInput] = Field(default_factory=list, max_length=10)
     note: Note = ""
     confirm_conflicts: bool = False
+
+    @field_validator("police_checks")
+    @classmethod
+    def _known_checks(cls, value: list[str]) -> list[str]:
+        unknown = [key for key in value if key not in POLICE_CHECKS]
+        if unknown:
+            raise PydanticCustomError("enum", "unknown police check")
+        return list(dict.fromkeys(value))
 
 
 class RescheduleInput(_Input):

@@ -22,6 +22,7 @@ from server.disputes import service as disputes
 from server.disputes.lifecycle import Status
 from server.errors import N_, Conflict, IllegalTransition, NotAllowed, NotFound, ValidationFailed
 from server.experts import service as experts
+from server.experts.schemas import normalise_phone
 from server.models import (
     Dispute,
     DisputeEvent,
@@ -164,7 +165,7 @@ async def conflicts_for(
                     {"name": expert.name},
                 )
             )
-    party_phones = {p.phone for p in parties if p.phone}
+    party_phones = {normalise_phone(p.phone) for p in parties if p.phone}
     party_names = {p.name for p in parties}
     for expert in expert_list:
         if expert.phone in party_phones or expert.name in party_names:
@@ -205,6 +206,27 @@ async def _load_staff(db: AsyncSession, actor: Actor, ids: list[int]) -> list[St
             )
         found.append(user)
     return found
+
+
+def _check_guardians(
+    invited: list[Party], all_parties: list[Party], vault: PiiVault, today: date
+) -> None:
+    """A party under 16 (or a minor of unknown age) comes with an invited guardian."""
+    invited_ids = {p.id for p in invited}
+    for party in invited:
+        age = _age(party, vault, today)
+        needs_guardian = (age is not None and age < GUARDIAN_BELOW_AGE) or (
+            age is None and party.minor
+        )
+        if needs_guardian and not any(
+            p.role == "guardian" and p.represents_id == party.id and p.id in invited_ids
+            for p in all_parties
+        ):
+            raise ValidationFailed(
+                N_("%(name)s is under 16 and takes part through a guardian: invite one."),
+                params={"name": party.name},
+                fields={"party_ids": "guardian"},
+            )
 
 
 def _role_of(party: Party) -> InviteeRole:
@@ -276,22 +298,7 @@ async def book(
         raise ValidationFailed(
             N_("Invite at least one party to the dispute."), fields={"party_ids": "missing"}
         )
-    today = now.astimezone(tz).date()
-    invited_ids = {p.id for p in invited}
-    for party in invited:
-        age = _age(party, vault, today)
-        needs_guardian = (age is not None and age < GUARDIAN_BELOW_AGE) or (
-            age is None and party.minor
-        )
-        if needs_guardian and not any(
-            p.role == "guardian" and p.represents_id == party.id and p.id in invited_ids
-            for p in all_parties
-        ):
-            raise ValidationFailed(
-                N_("%(name)s is under 16 and takes part through a guardian: invite one."),
-                params={"name": party.name},
-                fields={"party_ids": "guardian"},
-            )
+    _check_guardians(invited, all_parties, vault, now.astimezone(tz).date())
     expert_list = await _load_experts(db, actor, data.expert_ids)
     staff_list = await _load_staff(db, actor, data.staff_ids)
 
@@ -365,7 +372,7 @@ async def book(
     issued += [_observer(db, actor, session, o, grace) for o in data.observers]
     await db.flush()
 
-    if dispute.status == Status.TRIAGED:
+    if dispute.status in (Status.TRIAGED, Status.NO_AGREEMENT):
         await disputes.transition_internal(
             db, actor, dispute, Status.IN_MEDIATION, N_("Mediation session booked")
         )
@@ -503,7 +510,7 @@ async def cancel(
     for invitation in await invitations.session_invitations(db, session_id):
         if invitation.revoked_at is None:
             invitation.revoked_at = now
-            invitation.revoked_reason = "session cancelled"
+            invitation.revoked_reason = invitations.CANCELLED_REASON
     db.add(
         DisputeEvent(
             dispute_id=session.dispute_id,
@@ -582,9 +589,15 @@ async def invite_more(
     party_ids: list[int],
     expert_ids: list[int],
     observers: list[ObserverInput],
+    vault: PiiVault,
+    tz: ZoneInfo,
     grace: timedelta = DEFAULT_GRACE,
 ) -> list[Issued]:
-    """Add invitees to a booked session (someone forgotten, a late expert)."""
+    """Add invitees to a booked session (someone forgotten, a late expert).
+
+    The guardian rule holds as at booking; an expert busy elsewhere is not
+    refused here (the session page shows who is booked where).
+    """
     session, dispute = await get_session(db, actor, session_id)
     _require_book(actor)
     if session.status != SessionStatus.SCHEDULED:
@@ -592,7 +605,15 @@ async def invite_more(
     existing = await invitations.session_invitations(db, session_id)
     live_parties = {i.party_id for i in existing if i.revoked_at is None}
     live_experts = {i.expert_id for i in existing if i.revoked_at is None}
-    by_id = {p.id: p for p in await disputes.parties_of(db, dispute.id or 0)}
+    all_parties = await disputes.parties_of(db, dispute.id or 0)
+    by_id = {p.id: p for p in all_parties}
+    newly = [by_id[i] for i in dict.fromkeys(party_ids) if i in by_id]
+    _check_guardians(
+        [p for p in all_parties if p.id in live_parties] + newly,
+        all_parties,
+        vault,
+        utcnow().astimezone(tz).date(),
+    )
     issued: list[Issued] = []
     for party_id in dict.fromkeys(party_ids):
         if party_id not in by_id:

@@ -1,5 +1,825 @@
-"""(being written)"""
+"""Sessions: the booking form, the invitations-issued page, the session page, the calendar.
+
+Tokens exist only in the response that issues them (the database keeps their
+hash), so booking, inviting and reissuing *render* the issued page instead of
+redirecting to it; that page is never cached.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from markupsafe import Markup
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-ROUTES: list[web.RouteDef] = []
+from server.auth import roles
+from server.auth.roles import ROLE_LABELS, Actor, Role
+from server.disputes import service as disputes
+from server.disputes.lifecycle import CATEGORY_LABELS
+from server.errors import (
+    N_,
+    Conflict,
+    DomainError,
+    IllegalTransition,
+    NotAllowed,
+    ValidationFailed,
+)
+from server.experts import service as experts
+from server.http import render as r
+from server.http.forms import field_messages, parse
+from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
+from server.http.qr import qr_svg
+from server.i18n import gettext
+from server.keys import CONFIG, TZ, VAULT
+from server.models import Dispute, Invitation, MediationSession, Party, Station, utcnow
+from server.sessions import invitations, texts
+from server.sessions import service as sessions
+from server.sessions.invitations import Issued
+from server.sessions.rules import (
+    BOOKABLE_STATUSES,
+    MAX_MINUTES,
+    MIN_MINUTES,
+    POLICE_CHECKS,
+    POLICE_ELIGIBLE,
+    InviteeRole,
+    LegalTrack,
+    SessionStatus,
+    track_allowed,
+)
+from server.sessions.schemas import (
+    BookingInput,
+    CalendarQuery,
+    CancelInput,
+    ObserverInput,
+    RescheduleInput,
+    RevokeInput,
+)
+from server.sessions.service import NeedsConfirmation, Warning
+from server.staff import service as staff_service
+
+#: Refusals shown inside the form that caused them; permission errors get their own page.
+FORM_REFUSALS = (ValidationFailed, IllegalTransition, Conflict)
+
+DURATIONS = (30, 45, 60, 90, 120)
+DEFAULT_DURATION = 60
+OBSERVER_SLOTS = 3
+LIST_FIELDS = ("party_ids", "expert_ids", "police_checks")
+BOOKING_FIELDS = ("starts_at", "duration_minutes", "legal_track", "presiding_officer_id", "note")
+#: The reason the service writes on invitations it revokes when cancelling a session.
+CANCELLED_REASON = invitations.CANCELLED_REASON
+#: Where the link goes in a text sent after a move: the links sent before still work.
+SAME_LINK_ZH = "（沿用此前发送的专属链接，原链接继续有效）"
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+MINUTES = N_("%(minutes)s minutes")
+QR_TITLE = N_("QR code of the personal link")
+
+_LIST_ITEM = re.compile(r"^(party_ids|expert_ids|police_checks|staff_ids)\.\d+$")
+
+
+class InviteForm(BaseModel):
+    """The "invite more" form: people of the dispute, experts, and named observers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    party_ids: list[int] = Field(default_factory=list, max_length=20)
+    expert_ids: list[int] = Field(default_factory=list, max_length=20)
+    observers: list[ObserverInput] = Field(default_factory=list, max_length=OBSERVER_SLOTS)
+
+
+# --- reading forms --------------------------------------------------------------
+
+
+@dataclass
+class Posted:
+    """A posted form: single fields as strings, checkbox groups as lists."""
+
+    data: dict[str, str]
+    lists: dict[str, list[str]]
+    #: observers.N in the payload came from form slot observer_slots[N].
+    observer_slots: list[int] = field(default_factory=list)
+
+
+async def _posted(request: web.Request) -> Posted:
+    data = await form_data(request)
+    post = await request.post()
+    lists = {
+        name: [v for v in post.getall(name, []) if isinstance(v, str) and v != ""][:50]
+        for name in LIST_FIELDS
+    }
+    return Posted(data, lists)
+
+
+def _observers(posted: Posted) -> list[dict[str, str]]:
+    """The filled observer rows; which slot each came from is kept for the messages."""
+    rows: list[dict[str, str]] = []
+    posted.observer_slots = []
+    for slot in range(OBSERVER_SLOTS):
+        name = posted.data.get(f"observers.{slot}.name", "").strip()
+        phone = posted.data.get(f"observers.{slot}.phone", "").strip()
+        if name or phone:
+            rows.append({"name": name, "phone": phone})
+            posted.observer_slots.append(slot)
+    return rows
+
+
+def _booking_payload(posted: Posted) -> dict[str, Any]:
+    payload: dict[str, Any] = clean(posted.data, *BOOKING_FIELDS)
+    payload["party_ids"] = posted.lists["party_ids"]
+    payload["expert_ids"] = posted.lists["expert_ids"]
+    if posted.data.get("legal_track") == LegalTrack.POLICE:
+        payload["police_checks"] = posted.lists["police_checks"]
+    payload["observers"] = _observers(posted)
+    payload["confirm_conflicts"] = posted.data.get("confirm_conflicts", "") != ""
+    return payload
+
+
+def _invite_payload(posted: Posted) -> dict[str, Any]:
+    return {
+        "party_ids": posted.lists["party_ids"],
+        "expert_ids": posted.lists["expert_ids"],
+        "observers": _observers(posted),
+    }
+
+
+def _errors(exc: DomainError, posted: Posted | None = None) -> dict[str, str]:
+    """Field messages keyed as the form names its fields (a checkbox group, a slot)."""
+    slots = posted.observer_slots if posted else []
+    result: dict[str, str] = {}
+    for key, message in field_messages(exc).items():
+        name = key
+        match = _LIST_ITEM.match(key)
+        if match:
+            name = match.group(1)
+        elif key.startswith("observers."):
+            parts = key.split(".")
+            if parts[1].isdigit() and int(parts[1]) < len(slots):
+                parts[1] = str(slots[int(parts[1])])
+                name = ".".join(parts)
+        result.setdefault(name, message)
+    return result
+
+
+def _warning_texts(warnings: Iterable[Warning]) -> list[str]:
+    return [gettext(w.message) % w.params if w.params else gettext(w.message) for w in warnings]
+
+
+def _span(data: dict[str, str], tz: ZoneInfo) -> tuple[datetime, datetime] | None:
+    """The planned start and end from a half-filled form, when both can be read."""
+    try:
+        starts_at = datetime.fromisoformat(data.get("starts_at", ""))
+        minutes = int(data.get("duration_minutes", ""))
+    except ValueError:
+        return None
+    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+        return None
+    if starts_at.tzinfo is None:
+        starts_at = starts_at.replace(tzinfo=tz)
+    return starts_at, starts_at + timedelta(minutes=minutes)
+
+
+def _grace(request: web.Request) -> timedelta:
+    return timedelta(hours=request.app[CONFIG].invitation_grace_hours)
+
+
+def _require_book(actor: Actor) -> None:
+    if not roles.can_book(actor):
+        raise NotAllowed(N_("Your role does not allow booking sessions."))
+
+
+def _duration_options(current: int | None = None) -> list[tuple[int, str]]:
+    values = sorted({*DURATIONS, current} if current else set(DURATIONS))
+    return [(m, gettext(MINUTES) % {"minutes": m}) for m in values]
+
+
+# --- shared lookups ---------------------------------------------------------------
+
+
+async def _staff_names(db: AsyncSession, actor: Actor) -> dict[int | None, str]:
+    return {u.id: u.display_name for u in await staff_service.staff(db, actor.station_id)}
+
+
+async def _officer_options(
+    db: AsyncSession, actor: Actor, dispute: Dispute
+) -> list[tuple[int | None, str]]:
+    """Who may preside: active chiefs, and officers of the dispute's beat office."""
+    return [
+        (u.id, f"{u.display_name} · {gettext(ROLE_LABELS[Role(u.role)])}")
+        for u in await staff_service.staff(db, actor.station_id, active_only=True)
+        if u.role in (Role.CHIEF, Role.OFFICER) and u.office_id in (None, dispute.office_id)
+    ]
+
+
+def _represented(parties: list[Party]) -> dict[int | None, str]:
+    names = {p.id: p.name for p in parties}
+    return {p.id: names.get(p.represents_id, "") for p in parties if p.represents_id}
+
+
+def _sees_phones(actor: Actor) -> bool:
+    """Auxiliaries and clerks see invitees' phones masked, as on the dispute page."""
+    return roles.can_reveal_id_number(actor)
+
+
+# --- the booking form -------------------------------------------------------------
+
+
+async def _booking_context(
+    db: AsyncSession,
+    actor: Actor,
+    dispute: Dispute,
+    tz: ZoneInfo,
+    form: dict[str, str],
+    selected: dict[str, list[str]],
+) -> dict[str, Any]:
+    assert dispute.id is not None
+    parties = await disputes.parties_of(db, dispute.id)
+    span = _span(form, tz)
+    if span is not None:
+        suggested = await sessions.suggested_experts(db, actor, dispute, *span)
+        busy = await experts.busy_expert_ids(db, actor.station_id, *span)
+    else:
+        matching = await experts.list_experts(
+            db, actor, specialty=dispute.category, active_only=True
+        )
+        suggested = sorted(
+            matching, key=lambda v: (dispute.office_id not in v.office_ids, v.expert.id or 0)
+        )
+        busy = set()
+    suggested_ids = {v.expert.id for v in suggested}
+    pool = await experts.list_experts(db, actor, active_only=True)
+    police_so_far = sum(
+        1
+        for s in await sessions.sessions_of_dispute(db, dispute.id)
+        if s.legal_track == LegalTrack.POLICE and s.status != SessionStatus.CANCELLED
+    )
+    now_local = utcnow().astimezone(tz)
+    return {
+        "dispute": dispute,
+        "form": form,
+        "selected_parties": set(selected.get("party_ids", [])),
+        "selected_experts": set(selected.get("expert_ids", [])),
+        "selected_checks": set(selected.get("police_checks", [])),
+        "parties": parties,
+        "represented": _represented(parties),
+        "officer_options": await _officer_options(db, actor, dispute),
+        "duration_options": _duration_options(),
+        "police_eligible": track_allowed(LegalTrack.POLICE, dispute.category),
+        "police_kinds": [gettext(CATEGORY_LABELS[c]) for c in sorted(POLICE_ELIGIBLE)],
+        "police_checks": POLICE_CHECKS,
+        "police_so_far": police_so_far,
+        "suggested": suggested,
+        "others": [v for v in pool if v.expert.id not in suggested_ids],
+        "busy": busy,
+        "span_known": span is not None,
+        "min_start": now_local.strftime(DATETIME_LOCAL),
+        "observer_slots": range(OBSERVER_SLOTS),
+    }
+
+
+def _fresh_form(
+    actor: Actor, dispute: Dispute, parties: list[Party], officer_ids: set[Any]
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """A new booking form: an hour, people's mediation, the booker presiding if they may,
+    and the applicant and respondent ticked."""
+    if actor.user_id in officer_ids:
+        presiding = str(actor.user_id)
+    elif dispute.assignee_id in officer_ids:
+        presiding = str(dispute.assignee_id)
+    else:
+        presiding = ""
+    form = {
+        "duration_minutes": str(DEFAULT_DURATION),
+        "legal_track": LegalTrack.PEOPLE.value,
+        "presiding_officer_id": presiding,
+    }
+    ticked = [str(p.id) for p in parties if p.role in ("applicant", "respondent")]
+    return form, {"party_ids": ticked}
+
+
+async def _load_bookable(db: AsyncSession, actor: Actor, dispute_id: int) -> Dispute:
+    dispute = await disputes.get_dispute(db, actor, dispute_id)
+    _require_book(actor)
+    if dispute.status not in BOOKABLE_STATUSES:
+        raise IllegalTransition(
+            N_("Sessions can be booked once the dispute is triaged and until it is settled."),
+        )
+    return dispute
+
+
+async def book_page(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    dispute_id = int_param(request, "id")
+    tz = request.app[TZ]
+    async with unit_of_work(request) as db:
+        dispute = await _load_bookable(db, actor, dispute_id)
+        parties = await disputes.parties_of(db, dispute_id)
+        officer_ids = {value for value, _label in await _officer_options(db, actor, dispute)}
+        form, selected = _fresh_form(actor, dispute, parties, officer_ids)
+        context = await _booking_context(db, actor, dispute, tz, form, selected)
+    return r.render(request, "sessions/book.html", {**context, "errors": {}})
+
+
+async def _render_booking(
+    request: web.Request,
+    actor: Actor,
+    dispute_id: int,
+    posted: Posted,
+    *,
+    exc: DomainError | None = None,
+    warnings: list[Warning] | None = None,
+    status: int = 200,
+) -> web.Response:
+    async with unit_of_work(request) as db:
+        dispute = await _load_bookable(db, actor, dispute_id)
+        context = await _booking_context(
+            db, actor, dispute, request.app[TZ], posted.data, posted.lists
+        )
+    context["errors"] = _errors(exc, posted) if exc is not None else {}
+    context["error"] = r.message_of(exc) if exc is not None else ""
+    context["warnings"] = _warning_texts(warnings or [])
+    return r.render(request, "sessions/book.html", context, status=status)
+
+
+async def book_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    dispute_id = int_param(request, "id")
+    posted = await _posted(request)
+    payload = _booking_payload(posted)
+    if posted.data.get("action") == "suggest":
+        # Only recompute who is suggested for the time now in the form; book nothing.
+        return await _render_booking(request, actor, dispute_id, posted)
+    try:
+        parsed = parse(BookingInput, payload)
+        async with unit_of_work(request) as db:
+            booking = await sessions.book(
+                db,
+                actor,
+                dispute_id,
+                parsed,
+                vault=request.app[VAULT],
+                tz=request.app[TZ],
+                grace=_grace(request),
+            )
+            dispute = await disputes.get_dispute(db, actor, dispute_id)
+            context = await _issued_context(
+                request, db, actor, booking.session, dispute, booking.issued
+            )
+    except NeedsConfirmation as exc:
+        return await _render_booking(
+            request, actor, dispute_id, posted, exc=exc, warnings=exc.warnings, status=409
+        )
+    except FORM_REFUSALS as exc:
+        return await _render_booking(
+            request, actor, dispute_id, posted, exc=exc, status=r.STATUS_FOR[exc.code]
+        )
+    context["purpose"] = "booked"
+    context["confirmed_warnings"] = _warning_texts(booking.warnings)
+    return _issued_response(request, context)
+
+
+# --- the invitations-issued page ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    """One invitee's link as it is handed out: on screen, by text message, on paper."""
+
+    invitation: Invitation
+    link: str
+    qr: Markup
+    text: str
+    role_zh: str
+
+
+async def _issued_context(
+    request: web.Request,
+    db: AsyncSession,
+    actor: Actor,
+    session: MediationSession,
+    dispute: Dispute,
+    issued: list[Issued],
+) -> dict[str, Any]:
+    """Everything the issued page shows; built in the transaction that made the tokens."""
+    tz = request.app[TZ]
+    base = request.app[CONFIG].effective_public_url
+    station = await staff_service.station_of(db, actor)
+    cards = []
+    for item in issued:
+        link = f"{base}/j/{item.token}"
+        cards.append(
+            Card(
+                invitation=item.invitation,
+                link=link,
+                qr=qr_svg(link, title=gettext(QR_TITLE)),
+                text=texts.invitation_text(
+                    invitation=item.invitation,
+                    session=session,
+                    dispute=dispute,
+                    station=station,
+                    link=link,
+                    tz=tz,
+                ),
+                role_zh=_role_zh(item.invitation.role),
+            )
+        )
+    return {
+        "session": session,
+        "dispute": dispute,
+        "station": station,
+        "cards": cards,
+        "when_zh": texts.when_zh(session.starts_at, tz),
+        "staff_names": await _staff_names(db, actor),
+        "sees_phones": _sees_phones(actor),
+    }
+
+
+def _role_zh(role: str) -> str:
+    try:
+        return texts.ROLE_WORDS[InviteeRole(role)]
+    except (KeyError, ValueError):
+        return "参加人员"
+
+
+def _issued_response(request: web.Request, context: dict[str, Any]) -> web.Response:
+    response = r.render(request, "sessions/issued.html", context)
+    # The links are secrets shown once: not in any cache, not in the back button.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- the session page ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvitationRow:
+    invitation: Invitation
+    state: str  # active, expired, revoked
+
+
+def _state(invitation: Invitation, now: datetime) -> str:
+    if invitation.revoked_at is not None:
+        return "revoked"
+    if invitation.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+async def _detail_context(
+    request: web.Request,
+    db: AsyncSession,
+    actor: Actor,
+    session: MediationSession,
+    dispute: Dispute,
+) -> dict[str, Any]:
+    assert session.id is not None and dispute.id is not None
+    tz = request.app[TZ]
+    now = utcnow()
+    current = await invitations.session_invitations(db, session.id)
+    rows = [InvitationRow(i, _state(i, now)) for i in current]
+    station = await staff_service.station_of(db, actor)
+    scheduled = session.status == SessionStatus.SCHEDULED
+    can_manage = roles.can_book(actor) and scheduled
+    context: dict[str, Any] = {
+        "session": session,
+        "dispute": dispute,
+        "station": station,
+        "rows": rows,
+        "staff_names": await _staff_names(db, actor),
+        "sees_phones": _sees_phones(actor),
+        "can_manage": can_manage,
+        "scheduled": scheduled,
+        "duration_options": _duration_options(session.duration_minutes),
+        "reschedule_form": {
+            "starts_at": session.starts_at.astimezone(tz).strftime(DATETIME_LOCAL),
+            "duration_minutes": str(session.duration_minutes),
+        },
+        "observer_slots": range(OBSERVER_SLOTS),
+        "cancellation_texts": [],
+        "moved_texts": [],
+    }
+    if can_manage:
+        live = [i for i in current if i.revoked_at is None]
+        live_parties = {i.party_id for i in live}
+        live_experts = {i.expert_id for i in live}
+        parties = await disputes.parties_of(db, dispute.id)
+        context["invite_parties"] = [p for p in parties if p.id not in live_parties]
+        context["represented"] = _represented(parties)
+        context["invite_experts"] = [
+            v
+            for v in await experts.list_experts(db, actor, active_only=True)
+            if v.expert.id not in live_experts
+        ]
+    if session.status == SessionStatus.CANCELLED:
+        context["cancellation_texts"] = [
+            (
+                i,
+                texts.cancellation_text(
+                    invitation=i, session=session, dispute=dispute, station=station, tz=tz
+                ),
+            )
+            for i in current
+            if i.revoked_reason == CANCELLED_REASON
+        ]
+    elif request.query.get("notice") == "rescheduled":
+        context["moved_texts"] = [
+            (row.invitation, _moved_text(row.invitation, session, dispute, station, tz))
+            for row in rows
+            if row.state == "active"
+        ]
+    return context
+
+
+def _moved_text(
+    invitation: Invitation,
+    session: MediationSession,
+    dispute: Dispute,
+    station: Station,
+    tz: ZoneInfo,
+) -> str:
+    """The invitation text for the new time; the link is unknown now, the old one still works."""
+    return texts.invitation_text(
+        invitation=invitation,
+        session=session,
+        dispute=dispute,
+        station=station,
+        link=SAME_LINK_ZH,
+        tz=tz,
+    )
+
+
+async def detail_page(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    session_id = int_param(request, "id")
+    async with unit_of_work(request) as db:
+        session, dispute = await sessions.get_session(db, actor, session_id)
+        context = await _detail_context(request, db, actor, session, dispute)
+    context["notice"] = request.query.get("notice", "")
+    return r.render(request, "sessions/detail.html", context)
+
+
+async def _rerender_detail(
+    request: web.Request,
+    actor: Actor,
+    session_id: int,
+    exc: DomainError,
+    form: str,
+    posted: Posted | None = None,
+) -> web.Response:
+    """The session page again, with the refused form open, its input kept and the reason."""
+    async with unit_of_work(request) as db:
+        session, dispute = await sessions.get_session(db, actor, session_id)
+        context = await _detail_context(request, db, actor, session, dispute)
+    context["form_errors"] = {form: _errors(exc, posted)}
+    context["form_error"] = {form: r.message_of(exc)}
+    if posted is not None:
+        context["submitted"] = {form: posted.data}
+        context["submitted_lists"] = {form: posted.lists}
+    if isinstance(exc, NeedsConfirmation):
+        context["warnings"] = {form: _warning_texts(exc.warnings)}
+    return r.render(request, "sessions/detail.html", context, status=r.STATUS_FOR[exc.code])
+
+
+async def reschedule_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    session_id = int_param(request, "id")
+    posted = await _posted(request)
+    payload: dict[str, Any] = clean(posted.data, "starts_at", "duration_minutes")
+    payload["confirm_conflicts"] = posted.data.get("confirm_conflicts", "") != ""
+    try:
+        parsed = parse(RescheduleInput, payload)
+        async with unit_of_work(request) as db:
+            await sessions.reschedule(
+                db, actor, session_id, parsed, tz=request.app[TZ], grace=_grace(request)
+            )
+    except FORM_REFUSALS as exc:
+        return await _rerender_detail(request, actor, session_id, exc, "reschedule", posted)
+    raise redirect(f"/sessions/{session_id}?notice=rescheduled")
+
+
+async def cancel_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    session_id = int_param(request, "id")
+    posted = await _posted(request)
+    try:
+        parsed = parse(CancelInput, clean(posted.data, "reason"))
+        async with unit_of_work(request) as db:
+            await sessions.cancel(db, actor, session_id, parsed)
+    except FORM_REFUSALS as exc:
+        return await _rerender_detail(request, actor, session_id, exc, "cancel", posted)
+    raise redirect(f"/sessions/{session_id}?notice=cancelled")
+
+
+async def invite_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    session_id = int_param(request, "id")
+    posted = await _posted(request)
+    try:
+        parsed = parse(InviteForm, _invite_payload(posted))
+        async with unit_of_work(request) as db:
+            issued = await sessions.invite_more(
+                db,
+                actor,
+                session_id,
+                party_ids=parsed.party_ids,
+                expert_ids=parsed.expert_ids,
+                observers=parsed.observers,
+                vault=request.app[VAULT],
+                tz=request.app[TZ],
+                grace=_grace(request),
+            )
+            session, dispute = await sessions.get_session(db, actor, session_id)
+            context = await _issued_context(request, db, actor, session, dispute, issued)
+    except FORM_REFUSALS as exc:
+        return await _rerender_detail(request, actor, session_id, exc, "invite", posted)
+    context["purpose"] = "invited"
+    return _issued_response(request, context)
+
+
+async def _own_invitation(
+    db: AsyncSession, actor: Actor, session_id: int, invitation_id: int
+) -> Invitation:
+    """The invitation, if it belongs to this session and the actor may manage the session.
+
+    ``invitations.revoke`` and ``reissue`` check only the station, so the
+    beat office and the role are checked here, through the session's dispute.
+    """
+    invitation = await sessions.invitation_of_session(db, actor, session_id, invitation_id)
+    _require_book(actor)
+    return invitation
+
+
+async def revoke_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    session_id = int_param(request, "id")
+    invitation_id = int_param(request, "inv_id")
+    posted = await _posted(request)
+    try:
+        parsed = parse(RevokeInput, clean(posted.data, "reason"))
+        async with unit_of_work(request) as db:
+            await _own_invitation(db, actor, session_id, invitation_id)
+            await invitations.revoke(db, actor, invitation_id, parsed.reason)
+    except FORM_REFUSALS as exc:
+        form = f"revoke-{invitation_id}"
+        return await _rerender_detail(request, actor, session_id, exc, form, posted)
+    raise redirect(f"/sessions/{session_id}?notice=revoked")
+
+
+async def reissue_submit(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    session_id = int_param(request, "id")
+    invitation_id = int_param(request, "inv_id")
+    try:
+        async with unit_of_work(request) as db:
+            await _own_invitation(db, actor, session_id, invitation_id)
+            issued = await invitations.reissue(db, actor, invitation_id, grace=_grace(request))
+            session, dispute = await sessions.get_session(db, actor, session_id)
+            context = await _issued_context(request, db, actor, session, dispute, [issued])
+    except FORM_REFUSALS as exc:
+        return await _rerender_detail(request, actor, session_id, exc, f"reissue-{invitation_id}")
+    context["purpose"] = "reissued"
+    return _issued_response(request, context)
+
+
+async def reissue_all_submit(request: web.Request) -> web.StreamResponse:
+    """New links for every invitee whose link still works; the old links stop working."""
+    actor = r.actor(request)
+    session_id = int_param(request, "id")
+    try:
+        async with unit_of_work(request) as db:
+            session, dispute = await sessions.get_session(db, actor, session_id)
+            _require_book(actor)
+            if session.status != SessionStatus.SCHEDULED:
+                raise Conflict(N_("The session was cancelled; its invitations cannot be reissued."))
+            now = utcnow()
+            live = [
+                i
+                for i in await invitations.session_invitations(db, session_id)
+                if _state(i, now) == "active"
+            ]
+            if not live:
+                raise Conflict(N_("No invitation is active; invite people first."))
+            issued = [
+                await invitations.reissue(db, actor, i.id, grace=_grace(request))
+                for i in live
+                if i.id is not None
+            ]
+            context = await _issued_context(request, db, actor, session, dispute, issued)
+    except FORM_REFUSALS as exc:
+        return await _rerender_detail(request, actor, session_id, exc, "reissue-all")
+    context["purpose"] = "reissued"
+    return _issued_response(request, context)
+
+
+# --- the calendar -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    session: MediationSession
+    dispute: Dispute
+    invitees: int
+
+
+@dataclass
+class CalendarDay:
+    day: date
+    noon: datetime  # for formatting the day in the reader's language
+    today: bool
+    entries: list[CalendarEntry] = field(default_factory=list)
+
+
+def _invitee_count(session: MediationSession, current: list[Invitation]) -> int:
+    """Live invitations; for a cancelled session, those the cancellation revoked."""
+    if session.status == SessionStatus.CANCELLED:
+        return sum(1 for i in current if i.revoked_reason == CANCELLED_REASON)
+    return sum(1 for i in current if i.revoked_at is None)
+
+
+def _calendar_url(day: date, view: str, office_id: int | None) -> str:
+    url = f"/sessions?view={view}&day={day.isoformat()}"
+    return f"{url}&office_id={office_id}" if office_id else url
+
+
+async def calendar_page(request: web.Request) -> web.StreamResponse:
+    actor = r.actor(request)
+    tz = request.app[TZ]
+    query = {k: v for k, v in request.query.items() if v != "" and k in CalendarQuery.model_fields}
+    errors: dict[str, str] = {}
+    try:
+        flt = parse(CalendarQuery, query)
+    except ValidationFailed as exc:
+        errors = field_messages(exc)
+        flt = CalendarQuery()
+    today = utcnow().astimezone(tz).date()
+    day = flt.day or today
+    station_wide = actor.role not in roles.OFFICE_ROLES
+    office_id = flt.office_id if station_wide else None
+    if flt.view == "week":
+        start, days, step = day - timedelta(days=day.weekday()), 7, timedelta(days=7)
+    else:
+        start, days, step = day, 1, timedelta(days=1)
+    async with unit_of_work(request) as db:
+        found = await sessions.sessions_between(db, actor, start, days, tz=tz, office_id=office_id)
+        entries = []
+        for session, dispute in found:
+            assert session.id is not None
+            current = await invitations.session_invitations(db, session.id)
+            entries.append(CalendarEntry(session, dispute, _invitee_count(session, current)))
+        staff_names = await _staff_names(db, actor)
+        offices = await staff_service.offices(db, actor.station_id)
+    calendar = [
+        CalendarDay(
+            day=d,
+            noon=datetime.combine(d, time(12), tzinfo=tz),
+            today=d == today,
+        )
+        for d in (start + timedelta(days=n) for n in range(days))
+    ]
+    by_day = {c.day: c for c in calendar}
+    for entry in entries:
+        local_day = entry.session.starts_at.astimezone(tz).date()
+        if local_day in by_day:
+            by_day[local_day].entries.append(entry)
+    return r.render(
+        request,
+        "sessions/calendar.html",
+        {
+            "calendar": calendar,
+            "view": flt.view,
+            "day": day,
+            "start": start,
+            "end": start + timedelta(days=days - 1),
+            "office_id": office_id,
+            "station_wide": station_wide,
+            "office_options": [(o.id, o.name) for o in offices],
+            "office_names": {o.id: o.name for o in offices},
+            "staff_names": staff_names,
+            "errors": errors,
+            "prev_url": _calendar_url(start - step, flt.view, office_id),
+            "next_url": _calendar_url(start + step, flt.view, office_id),
+            "today_url": _calendar_url(today, flt.view, office_id),
+            "day_url": _calendar_url(day, "day", office_id),
+            "week_url": _calendar_url(day, "week", office_id),
+            "total": len(entries),
+        },
+    )
+
+
+ROUTES: list[web.RouteDef] = [
+    web.get("/sessions", calendar_page),
+    web.get("/sessions/{id}", detail_page),
+    web.post("/sessions/{id}/reschedule", reschedule_submit),
+    web.post("/sessions/{id}/cancel", cancel_submit),
+    web.post("/sessions/{id}/invite", invite_submit),
+    web.post("/sessions/{id}/reissue-all", reissue_all_submit),
+    web.post("/sessions/{id}/invitations/{inv_id}/revoke", revoke_submit),
+    web.post("/sessions/{id}/invitations/{inv_id}/reissue", reissue_submit),
+    web.get("/disputes/{id}/sessions/new", book_page),
+    web.post("/disputes/{id}/sessions/new", book_submit),
+]
