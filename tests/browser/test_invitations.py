@@ -1,20 +1,17 @@
 """Two invitees open their links on phones and run the device check (fake camera and mic).
 
-The session is booked through the service layer: the booking pages are not
-there yet. Each invitee is a separate browser context, as two phones would be.
+The session is booked through the service layer here (test_booking.py books
+through the pages). Each invitee is a separate browser context, as two phones
+would be.
 """
 
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
-from server.app import create_app
 from server.config import Config
 from server.db import SessionFactory
-from server.http.pages import door
-from tests.browser.conftest import AiohttpServer
 from tests.conftest import Seed
 from tests.http.test_door import APPLICANT, RESPONDENT, TITLE, book_session
 
@@ -22,16 +19,6 @@ pytestmark = pytest.mark.browser
 
 PHONE = ViewportSize(width=360, height=740)
 READY_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-async def door_url(aiohttp_server: AiohttpServer, config: Config, seed: Seed) -> str:
-    """Like ``base_url``, with the door's limiter set up if create_app does not do it yet."""
-    app: web.Application = create_app(config)
-    if door.LIMITER not in app:
-        door.setup(app)
-    server = await aiohttp_server(app)
-    return str(server.make_url("")).rstrip("/")
 
 
 async def no_horizontal_scroll(page: Page) -> None:
@@ -84,7 +71,7 @@ async def run_device_check(page: Page) -> None:
 
 
 async def test_two_invitees_check_their_devices_on_phones(
-    browser: Browser, door_url: str, factory: SessionFactory, seed: Seed, config: Config
+    browser: Browser, base_url: str, factory: SessionFactory, seed: Seed, config: Config
 ) -> None:
     booked = await book_session(factory, seed, config)
     applicant_phone = await phone(browser)
@@ -95,13 +82,13 @@ async def test_two_invitees_check_their_devices_on_phones(
         applicant_errors = watch_console(applicant)
         lawyer_errors = watch_console(lawyer)
 
-        response = await applicant.goto(f"{door_url}/j/{booked.tokens['applicant']}")
+        response = await applicant.goto(f"{base_url}/j/{booked.tokens['applicant']}")
         assert response is not None and response.status == 200
         await expect(applicant.locator("#case-title")).to_have_text(TITLE)
         await expect(applicant.locator("#parties")).to_contain_text(RESPONDENT)
         await no_horizontal_scroll(applicant)
 
-        response = await lawyer.goto(f"{door_url}/j/{booked.tokens['lawyer']}")
+        response = await lawyer.goto(f"{base_url}/j/{booked.tokens['lawyer']}")
         assert response is not None and response.status == 200
         await expect(lawyer.locator("#parties")).not_to_contain_text(APPLICANT)
         await expect(lawyer.locator("#privacy-note")).to_be_visible()
@@ -117,24 +104,24 @@ async def test_two_invitees_check_their_devices_on_phones(
         await lawyer_phone.close()
 
 
-async def test_wrong_link_on_a_phone(browser: Browser, door_url: str) -> None:
+async def test_wrong_link_on_a_phone(browser: Browser, base_url: str) -> None:
     context = await phone(browser)
     try:
         page = await context.new_page()
-        response = await page.goto(f"{door_url}/j/not-a-real-link")
+        response = await page.goto(f"{base_url}/j/not-a-real-link")
         assert response is not None and response.status == 404
         await expect(page.locator("#refused")).to_be_visible()
         await no_horizontal_scroll(page)
         # The language switch comes back to the refusal, never to the wrong link.
         await page.locator("a[lang=en]").click()
-        await expect(page).to_have_url(f"{door_url}/j/")
+        await expect(page).to_have_url(f"{base_url}/j/")
         await expect(page.locator("h1")).to_have_text("This link cannot be opened")
     finally:
         await context.close()
 
 
 async def test_wechat_without_camera_access_gets_the_hint(
-    browser: Browser, door_url: str, factory: SessionFactory, seed: Seed, config: Config
+    browser: Browser, base_url: str, factory: SessionFactory, seed: Seed, config: Config
 ) -> None:
     booked = await book_session(factory, seed, config)
     context = await browser.new_context(
@@ -151,7 +138,7 @@ async def test_wechat_without_camera_access_gets_the_hint(
         await page.add_init_script(
             "Object.defineProperty(navigator, 'mediaDevices', {value: undefined})"
         )
-        await page.goto(f"{door_url}/j/{booked.tokens['respondent']}")
+        await page.goto(f"{base_url}/j/{booked.tokens['respondent']}")
         await expect(page.locator("#wechat-hint")).to_be_visible()
         await expect(page.locator("#no-media")).to_be_visible()
         await page.locator("#start-check").click()
@@ -179,14 +166,14 @@ DENY_FIRST = """
 
 
 async def test_permission_denied_then_allowed_on_retry(
-    browser: Browser, door_url: str, factory: SessionFactory, seed: Seed, config: Config
+    browser: Browser, base_url: str, factory: SessionFactory, seed: Seed, config: Config
 ) -> None:
     booked = await book_session(factory, seed, config)
     context = await phone(browser)
     try:
         page = await context.new_page()
         await page.add_init_script(DENY_FIRST)
-        await page.goto(f"{door_url}/j/{booked.tokens['police']}")
+        await page.goto(f"{base_url}/j/{booked.tokens['police']}")
         await page.locator("#start-check").click()
         check = page.locator("#device-check")
         await expect(check).to_have_attribute("data-camera", "fail")
