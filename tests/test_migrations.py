@@ -26,6 +26,7 @@ from server.migrate import (
 
 TABLES = {
     "audit_event",
+    "chat_message",
     "beat_office",
     "dispute",
     "dispute_event",
@@ -36,6 +37,7 @@ TABLES = {
     "login_throttle",
     "mediation_session",
     "party",
+    "room_entry",
     "staff_session",
     "staff_user",
     "station",

@@ -5,11 +5,13 @@ from server.models.base import utcnow
 from server.models.dispute import Dispute, DisputeEvent, Party
 from server.models.expert import Expert, ExpertOffice, ExpertSpecialty
 from server.models.org import BeatOffice, LoginThrottle, StaffSession, StaffUser, Station
+from server.models.room import ChatMessage, RoomEntry
 from server.models.session import Invitation, MediationSession
 
 __all__ = [
     "AuditEvent",
     "BeatOffice",
+    "ChatMessage",
     "Dispute",
     "DisputeEvent",
     "Expert",
@@ -19,6 +21,7 @@ __all__ = [
     "LoginThrottle",
     "MediationSession",
     "Party",
+    "RoomEntry",
     "StaffSession",
     "StaffUser",
     "Station",

@@ -1,0 +1,1 @@
+"""The wire: WebSocket signalling between room pages and the room (protocol concord.v1)."""

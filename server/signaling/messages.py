@@ -1,0 +1,361 @@
+"""Every message of protocol ``concord.v1``, as pydantic models.
+
+Three kinds, protoo-style:
+
+- requests, client to server, each with a client-chosen integer ``id``;
+- one response per request: ``{"type": "response", "id", "ok": true, "data"}``
+  or ``{"type": "response", "id", "ok": false, "error": {"code", "message"}}``;
+- notifications, server to client, no id, named in the past tense.
+
+``docs/protocol.md`` documents every type; ``tests/signaling/test_messages.py``
+fails when the two drift apart. Never reuse a removed ``type`` name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+PROTOCOL = "concord.v1"
+
+#: Largest frame accepted from a client; an SDP offer with candidates is ~10 KB.
+MAX_FRAME_BYTES = 64 * 1024
+
+ParticipantId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Sdp = Annotated[str, StringConstraints(min_length=1, max_length=60_000)]
+RequestId = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: RequestId = Field(description="Chosen by the client; echoed in the one response.")
+
+
+# --- joining and media ---------------------------------------------------------------
+
+
+class Join(_Request):
+    """Enter the room (or its lobby). Answered with the room as this participant sees it."""
+
+    type: Literal["join"]
+    knock_message: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+
+
+class PublishOffer(_Request):
+    """The browser's offer for its publisher connection (send-only audio and video)."""
+
+    type: Literal["publish_offer"]
+    sdp: Sdp
+
+
+class SubscriberAnswer(_Request):
+    """The browser's answer to the server's latest ``subscriber_offered``."""
+
+    type: Literal["subscriber_answer"]
+    sdp: Sdp
+
+
+class IceCandidate(_Request):
+    """A trickled ICE candidate for one of the two connections; empty means end of candidates."""
+
+    type: Literal["ice_candidate"]
+    target: Literal["publisher", "subscriber"]
+    candidate: Annotated[str, StringConstraints(max_length=1000)]
+    sdp_mid: Annotated[str, StringConstraints(max_length=32)] | None = None
+    sdp_mline_index: Annotated[int, Field(ge=0, le=100)] | None = None
+
+
+class RestartSubscriber(_Request):
+    """Ask for a fresh subscriber offer with an ICE restart (after a network change)."""
+
+    type: Literal["restart_subscriber"]
+
+
+class Leave(_Request):
+    type: Literal["leave"]
+
+
+# --- a participant's own state ----------------------------------------------------------
+
+
+class RaiseHand(_Request):
+    type: Literal["raise_hand"]
+    raised: bool
+
+
+class SetSelfState(_Request):
+    """What the participant did with their own microphone and camera (display only)."""
+
+    type: Literal["set_self_state"]
+    muted: bool
+    video_off: bool
+
+
+class SetAudioOnly(_Request):
+    """Receive no video (a weak network); the server stops forwarding video to you."""
+
+    type: Literal["set_audio_only"]
+    on: bool
+
+
+class AcceptUnmute(_Request):
+    """Agree to a host's request to unmute: the host's mute is lifted."""
+
+    type: Literal["accept_unmute"]
+
+
+class SendChat(_Request):
+    """A chat line to the room (within your caucus), or a private note to the hosts."""
+
+    type: Literal["send_chat"]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    to_hosts: bool = False
+
+
+class KnockMessage(_Request):
+    """A short message to staff from the lobby ("I am the applicant's son")."""
+
+    type: Literal["knock_message"]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+# --- host controls (presiding officer and staff only; enforced by the room) ----------
+
+
+class Admit(_Request):
+    type: Literal["admit"]
+    participant_id: ParticipantId
+
+
+class Decline(_Request):
+    type: Literal["decline"]
+    participant_id: ParticipantId
+
+
+class AdmitAllExperts(_Request):
+    type: Literal["admit_all_experts"]
+
+
+class Mute(_Request):
+    """Stop forwarding someone's audio; they are told."""
+
+    type: Literal["mute"]
+    participant_id: ParticipantId
+
+
+class RequestUnmute(_Request):
+    type: Literal["request_unmute"]
+    participant_id: ParticipantId
+
+
+class StopVideo(_Request):
+    type: Literal["stop_video"]
+    participant_id: ParticipantId
+
+
+class AllowVideo(_Request):
+    type: Literal["allow_video"]
+    participant_id: ParticipantId
+
+
+class Remove(_Request):
+    """Remove someone from the room, optionally revoking their link for good."""
+
+    type: Literal["remove"]
+    participant_id: ParticipantId
+    revoke_link: bool = False
+
+
+class Lock(_Request):
+    type: Literal["lock"]
+    locked: bool
+
+
+class EndSession(_Request):
+    type: Literal["end_session"]
+
+
+class OpenCaucus(_Request):
+    """背对背调解: a private room with these participants (the host is included)."""
+
+    type: Literal["open_caucus"]
+    participant_ids: list[ParticipantId] = Field(min_length=1, max_length=20)
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
+
+
+class SetCaucus(_Request):
+    type: Literal["set_caucus"]
+    caucus_id: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    participant_ids: list[ParticipantId] = Field(min_length=1, max_length=20)
+
+
+class MoveTo(_Request):
+    """The host goes into a caucus, or back to the main room (``caucus_id`` null)."""
+
+    type: Literal["move_to"]
+    caucus_id: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None
+
+
+class CloseCaucus(_Request):
+    type: Literal["close_caucus"]
+    caucus_id: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+
+
+class CloseAllCaucuses(_Request):
+    """Bring everyone back to the main room."""
+
+    type: Literal["close_all_caucuses"]
+
+
+ClientMessage = Annotated[
+    Join
+    | PublishOffer
+    | SubscriberAnswer
+    | IceCandidate
+    | RestartSubscriber
+    | Leave
+    | RaiseHand
+    | SetSelfState
+    | SetAudioOnly
+    | AcceptUnmute
+    | SendChat
+    | KnockMessage
+    | Admit
+    | Decline
+    | AdmitAllExperts
+    | Mute
+    | RequestUnmute
+    | StopVideo
+    | AllowVideo
+    | Remove
+    | Lock
+    | EndSession
+    | OpenCaucus
+    | SetCaucus
+    | MoveTo
+    | CloseCaucus
+    | CloseAllCaucuses,
+    Field(discriminator="type"),
+]
+CLIENT_ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+#: Requests only hosts may make (the room enforces it; listed for the page and the docs).
+HOST_REQUESTS = frozenset(
+    {
+        "admit",
+        "decline",
+        "admit_all_experts",
+        "mute",
+        "request_unmute",
+        "stop_video",
+        "allow_video",
+        "remove",
+        "lock",
+        "end_session",
+        "open_caucus",
+        "set_caucus",
+        "move_to",
+        "close_caucus",
+        "close_all_caucuses",
+    }
+)
+
+
+# --- server to client ----------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable: invalid_request, not_joined, not_allowed, ...")
+    message: str = Field(description="For people, in the page's language.")
+
+
+class Response(BaseModel):
+    """The one answer to a request."""
+
+    type: Literal["response"] = "response"
+    id: int | None = Field(description="The request's id; null when it could not be read.")
+    ok: bool
+    data: dict[str, Any] | None = None
+    error: ErrorBody | None = None
+
+
+class _Notification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoomUpdated(_Notification):
+    """The room as this participant may see it, after any change."""
+
+    type: Literal["room_updated"] = "room_updated"
+    room: dict[str, Any]
+
+
+class SubscriberOffered(_Notification):
+    """The server's offer for the subscriber connection; answer with ``subscriber_answer``."""
+
+    type: Literal["subscriber_offered"] = "subscriber_offered"
+    sdp: str
+    sources: dict[str, str] = Field(
+        description="Media stream id → participant id, to label the incoming tiles."
+    )
+
+
+class IceCandidateSent(_Notification):
+    type: Literal["ice_candidate_sent"] = "ice_candidate_sent"
+    target: Literal["publisher", "subscriber"]
+    candidate: str
+    sdp_mid: str | None = None
+    sdp_mline_index: int | None = None
+
+
+class ChatPosted(_Notification):
+    type: Literal["chat_posted"] = "chat_posted"
+    message: dict[str, Any]
+
+
+class YouWereMuted(_Notification):
+    type: Literal["you_were_muted"] = "you_were_muted"
+    by: str
+
+
+class UnmuteRequested(_Notification):
+    type: Literal["unmute_requested"] = "unmute_requested"
+    by: str
+
+
+class YourVideoWasStopped(_Notification):
+    type: Literal["your_video_was_stopped"] = "your_video_was_stopped"
+    by: str
+
+
+class YouWereAdmitted(_Notification):
+    type: Literal["you_were_admitted"] = "you_were_admitted"
+
+
+class YouWereDeclined(_Notification):
+    type: Literal["you_were_declined"] = "you_were_declined"
+
+
+class YouWereRemoved(_Notification):
+    type: Literal["you_were_removed"] = "you_were_removed"
+
+
+class SessionEnded(_Notification):
+    type: Literal["session_ended"] = "session_ended"
+
+
+ServerNotification = (
+    RoomUpdated
+    | SubscriberOffered
+    | IceCandidateSent
+    | ChatPosted
+    | YouWereMuted
+    | UnmuteRequested
+    | YourVideoWasStopped
+    | YouWereAdmitted
+    | YouWereDeclined
+    | YouWereRemoved
+    | SessionEnded
+)
