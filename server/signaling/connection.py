@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from enum import IntEnum
 
 from aiohttp import WSMsgType, web
@@ -38,15 +38,22 @@ class FloodGate:
     this for seconds on end is not a browser.
     """
 
-    def __init__(self, rate: float = 20.0, burst: float = 60.0) -> None:
+    def __init__(
+        self,
+        rate: float = 20.0,
+        burst: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate = rate
         self.burst = burst
+        self._clock = clock
         self._tokens = burst
-        self._stamp = time.monotonic()
+        self._stamp = clock()
 
-    def allow(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+    def allow(self) -> bool:
+        now = self._clock()
+        elapsed = max(0.0, now - self._stamp)
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
         self._stamp = now
         if self._tokens < 1:
             return False
