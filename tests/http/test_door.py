@@ -183,7 +183,7 @@ async def test_valid_link_shows_who_when_what_and_the_device_check(
     assert_private(response.headers)
     html = await response.text()
     assert TITLE in html
-    assert APPLICANT in html and "Party" in html
+    assert APPLICANT in html and "当事人" in html
     assert when_zh(booked.starts_at, ZoneInfo(config.timezone)) in html
     assert "测试officer" in html, "the presiding officer's name"
     assert "白石派出所" in html and "滨河社区警务室" in html
@@ -288,7 +288,7 @@ async def test_every_refusal_is_the_same(
         bodies[kind] = body
     assert len(set(bodies.values())) == 1, "every refusal is byte for byte the same"
     page = bodies["unknown"].decode()
-    assert "beat office" in page and 'href="/lang/en?next=/j/"' in page
+    assert "警务室" in page and 'href="/lang/en?next=/j/"' in page
 
     # The refusal of ping and probe is the same page.
     for kind in ("unknown", "revoked"):
@@ -376,7 +376,7 @@ async def test_rate_limit_per_address(
         assert_private(response.headers)
         assert response.headers["Retry-After"] == str(7 * 60)
         html = await response.text()
-        assert "Please wait 7 minutes" in html
+        assert "请 7 分钟后再试" in html
         assert good not in html
 
 
