@@ -54,9 +54,11 @@ POLICE_CHECKS: dict[str, str] = {
     "both_parties_agree": N_("Both parties agree to police mediation."),
     "not_hired_violence": N_("It is not violence for hire."),
     "not_group_fight": N_("It is not a group fight."),
-    "not_provoking_trouble": N_("It is not provoking trouble (寻衅滋事)."),
-    "not_repeat_offender": N_("No party is a repeat offender."),
-    "not_during_mediation": N_("The trouble did not start during an earlier mediation."),
+    "not_provoking_trouble": N_("It is not a case of picking quarrels and provoking trouble."),
+    "not_repeat_offender": N_("No party has offended against public order several times."),
+    "not_during_mediation": N_(
+        "No party committed a new public-order offence against the other during mediation."
+    ),
 }
 
 #: Police mediation is normally one session and at most two.

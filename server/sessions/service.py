@@ -280,7 +280,10 @@ async def book(
         )
         if len(list(earlier)) >= MAX_POLICE_SESSIONS:
             raise ValidationFailed(
-                N_("Police mediation allows at most two sessions; refer the dispute instead."),
+                N_(
+                    "Police mediation allows at most two sessions; hand the dispute on "
+                    "(to people's mediation, the court or the case team) instead."
+                ),
                 fields={"legal_track": "too_many"},
             )
 
