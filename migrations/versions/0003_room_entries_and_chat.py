@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("text", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("private_to_hosts", sa.Boolean(), nullable=False),
         sa.Column("caucus_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
         sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["session_id"],

@@ -38,4 +38,9 @@ class ChatMessage(SQLModel, table=True):
     text: str = Field(max_length=500)
     private_to_hosts: bool = False
     caucus_id: str | None = Field(default=None, max_length=20)
+    audience: str = Field(
+        default="",
+        max_length=2000,
+        description="Who could read it: participant ids, comma-separated.",
+    )
     at: datetime = Field(default_factory=utcnow)
