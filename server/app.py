@@ -17,8 +17,10 @@ from server.http.pages import door, experts
 from server.http.routes import setup_routes
 from server.http.templating import make_environment
 from server.i18n import Catalogues
-from server.keys import CATALOGUES, CONFIG, CSRF, ENGINE, JINJA, SESSIONS, TZ, VAULT
+from server.keys import CATALOGUES, CONFIG, CSRF, ENGINE, HUBS, JINJA, SESSIONS, TZ, VAULT
 from server.pii import PiiVault
+from server.rooms.media import MediaConfig
+from server.signaling.hub import Hubs
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,20 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def _rooms(app: web.Application) -> AsyncIterator[None]:
+    """Live rooms need the database; they close (and say so to every socket) before it."""
+    config = app[CONFIG]
+    hubs = Hubs(
+        app[SESSIONS],
+        MediaConfig(ice_servers=list(config.ice_servers), host_addresses=config.ice_host_addresses),
+        grace=float(config.room_grace_seconds),
+    )
+    app[HUBS] = hubs
+    await hubs.start()
+    yield
+    await hubs.close()
+
+
 def create_app(config: Config) -> web.Application:
     app = web.Application(
         client_max_size=MAX_REQUEST_BYTES,
@@ -65,6 +81,7 @@ def create_app(config: Config) -> web.Application:
     app[CATALOGUES] = Catalogues()
     app[JINJA] = make_environment(tz)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_rooms)
     door.setup(app)
     experts.setup(app, secret)
     setup_routes(app)

@@ -58,6 +58,16 @@ class Config(BaseSettings):
         default=20, ge=1, description="Wrong invitation links per address before a pause."
     )
     door_window_minutes: int = Field(default=10, ge=1)
+    ice_servers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="STUN/TURN servers for browsers and the media server; none by default.",
+    )
+    ice_host_addresses: list[str] = Field(
+        default_factory=list,
+        description="Addresses the media server offers (its public IP); empty: all interfaces.",
+    )
+    room_grace_seconds: int = Field(default=120, ge=5, le=3600)
+    room_open_minutes_before: int = Field(default=60, ge=0, le=24 * 60)
 
     @field_validator("database_url")
     @classmethod

@@ -13,6 +13,7 @@ from server.db import SessionFactory
 from server.http.csrf import CsrfGuard
 from server.i18n import Catalogues
 from server.pii import PiiVault
+from server.signaling.hub import Hubs
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -22,3 +23,4 @@ CSRF = web.AppKey("csrf_guard", CsrfGuard)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 CATALOGUES = web.AppKey("catalogues", Catalogues)
 TZ = web.AppKey("timezone", ZoneInfo)
+HUBS = web.AppKey("room_hubs", Hubs)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from server.http import api
 from server.http.pages import admin, auth, disputes, door, experts, sessions
+from server.signaling.endpoint import room_socket
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
 
@@ -41,6 +42,7 @@ def setup_routes(app: web.Application) -> None:
             web.post("/admin/users/{id}", admin.user_submit),
             web.get("/audit", admin.audit_page, name="audit"),
             web.get("/healthz", health),
+            web.get("/ws/room", room_socket, name="room_socket"),
         ]
     )
     app.router.add_routes(experts.ROUTES)

@@ -16,6 +16,8 @@ class LegalTrack(StrEnum):
 class SessionStatus(StrEnum):
     SCHEDULED = "scheduled"
     CANCELLED = "cancelled"
+    #: The presiding officer ended the live session: it took place.
+    HELD = "held"
 
 
 class InviteeRole(StrEnum):
@@ -34,6 +36,7 @@ TRACK_LABELS: dict[str, str] = {
 SESSION_STATUS_LABELS: dict[str, str] = {
     SessionStatus.SCHEDULED: N_("Scheduled"),
     SessionStatus.CANCELLED: N_("Cancelled"),
+    SessionStatus.HELD: N_("Held"),
 }
 INVITEE_ROLE_LABELS: dict[str, str] = {
     InviteeRole.PARTY: N_("Party"),

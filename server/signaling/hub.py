@@ -1,0 +1,338 @@
+"""Live rooms of this process: the room, its media server, its sockets.
+
+The service layer between the wire and the domain (LiveKit's RoomManager):
+it creates a room on first use (reading back what the database kept), turns
+the room's events into notifications, database writes and forwarding
+changes, and drops rooms nobody uses any more. One lock per room serialises
+changes, so events go out in the order they happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from server.audit import record
+from server.auth.sessions import actor_for
+from server.db import SessionFactory, transaction
+from server.errors import DomainError
+from server.models import Dispute, MediationSession, StaffUser, utcnow
+from server.rooms import events as ev
+from server.rooms.media import MediaConfig, MediaServer
+from server.rooms.room import Room
+from server.rooms.store import RoomStore
+from server.sessions import invitations
+from server.sessions.rules import SessionStatus
+from server.signaling import messages as m
+from server.signaling.connection import CloseReason, SignalConnection
+from server.signaling.views import chat_view, display_name, room_view
+
+logger = logging.getLogger(__name__)
+
+#: How often disconnected participants past their grace period are let go.
+EXPIRE_EVERY = 5.0
+#: A room nobody is connected to is dropped from memory after this long.
+IDLE_ROOM_SECONDS = 600.0
+
+#: Host actions worth a line in the audit trail.
+AUDITED = {
+    ev.ParticipantAdmitted: "room.admit",
+    ev.ParticipantDeclined: "room.decline",
+    ev.ParticipantRemoved: "room.remove",
+    ev.AudioMuted: "room.mute",
+    ev.VideoStopped: "room.stop_video",
+    ev.RoomLocked: "room.lock",
+    ev.RoomEnded: "room.end",
+    ev.CaucusOpened: "room.caucus_open",
+    ev.CaucusClosed: "room.caucus_close",
+}
+
+
+@dataclass
+class Hub:
+    """One live room."""
+
+    session_id: int
+    station_id: int
+    room: Room
+    media: MediaServer
+    connections: dict[str, SignalConnection] = field(default_factory=dict)
+    #: Participants who may see parties' full names (staff, parties, police experts).
+    full_names: set[str] = field(default_factory=set)
+    chat_times: dict[int, datetime] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Sockets to close once the request that caused it has been answered.
+    pending_closes: list[tuple[str, CloseReason]] = field(default_factory=list)
+    idle_since: float | None = None
+
+
+class Hubs:
+    """Every live room of this process, owned by the app (``keys.HUBS``)."""
+
+    def __init__(self, factory: SessionFactory, media_config: MediaConfig, *, grace: float) -> None:
+        self._factory = factory
+        self._media_config = media_config
+        self._grace = grace
+        self._store = RoomStore(factory)
+        self._hubs: dict[int, Hub] = {}
+        self._creating = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @property
+    def store(self) -> RoomStore:
+        return self._store
+
+    # -- life cycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._housekeeping(), name="rooms-housekeeping")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for hub in list(self._hubs.values()):
+            for conn in list(hub.connections.values()):
+                await conn.close(CloseReason.GOING_AWAY)
+            await hub.media.close()
+        self._hubs.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRE_EVERY)
+            for hub in list(self._hubs.values()):
+                try:
+                    async with hub.lock:
+                        await self.publish(hub, hub.room.expire_disconnected())
+                    await self._maybe_drop(hub)
+                except Exception:
+                    logger.exception("room %s: housekeeping failed", hub.session_id)
+
+    async def _maybe_drop(self, hub: Hub) -> None:
+        if hub.connections:
+            hub.idle_since = None
+            return
+        now = time.monotonic()
+        if hub.idle_since is None:
+            hub.idle_since = now
+        elif now - hub.idle_since > IDLE_ROOM_SECONDS or hub.room.ended:
+            self._hubs.pop(hub.session_id, None)
+            await hub.media.close()
+
+    # -- rooms -------------------------------------------------------------------------
+
+    def get(self, session_id: int) -> Hub | None:
+        return self._hubs.get(session_id)
+
+    async def hub_for(self, session: MediationSession) -> Hub:
+        """The live room of a session, created (and restored) on first use.
+
+        Creation is serialised, so two first joins cannot make twin rooms.
+        """
+        assert session.id is not None
+        existing = self._hubs.get(session.id)
+        if existing is not None:
+            return existing
+        async with self._creating:
+            existing = self._hubs.get(session.id)
+            if existing is not None:
+                return existing
+            async with self._factory() as db:
+                host = await db.get(StaffUser, session.presiding_officer_id)
+                dispute = await db.get(Dispute, session.dispute_id)
+            room = Room(
+                session.id,
+                host_staff_id=session.presiding_officer_id,
+                title=dispute.title if dispute else "",
+                grace_seconds=self._grace,
+            )
+            restored = await self._store.load(session.id)
+            for pid in restored.admitted:
+                room.restore_admitted(pid)
+            for pid in restored.removed:
+                room.restore_removed(pid)
+            room.restore_chat(message for message, _ in restored.chat)
+            session_id = session.id
+
+            async def on_offer(pid: str, sdp: str) -> None:
+                await self._send_offer(session_id, pid, sdp)
+
+            hub = Hub(
+                session_id=session.id,
+                station_id=session.station_id,
+                room=room,
+                media=MediaServer(self._media_config, on_offer=on_offer),
+                chat_times={message.id: at for message, at in restored.chat},
+            )
+            self._hubs[session.id] = hub
+            logger.info("room %s: opened (host %s)", session.id, host.username if host else "?")
+            return hub
+
+    async def _send_offer(self, session_id: int, pid: str, sdp: str) -> None:
+        hub = self._hubs.get(session_id)
+        conn = hub.connections.get(pid) if hub else None
+        if hub is None or conn is None:
+            return
+        offer = hub.media.subscriber_offer(pid)
+        await conn.send(m.SubscriberOffered(sdp=sdp, sources=offer.sources if offer else {}))
+
+    # -- events -> the world -------------------------------------------------------------
+
+    async def publish(
+        self, hub: Hub, events: list[ev.Event], *, actor_label: str = "", defer_close: bool = False
+    ) -> None:
+        """Apply a batch of room events: media, database, notifications, snapshots.
+
+        Called with ``hub.lock`` held. With ``defer_close`` the sockets to close
+        wait in ``hub.pending_closes`` until ``close_pending``, so the request
+        that ended a session is still answered on its own socket.
+        """
+        if not events:
+            return
+        closing = hub.pending_closes
+        for event in events:
+            await self._persist(hub, event, actor_label)
+            match event:
+                case ev.RoutesChanged(routes=routes):
+                    await hub.media.apply_routes(routes)
+                case ev.ParticipantAdmitted(pid=pid):
+                    await self._tell(hub, pid, m.YouWereAdmitted())
+                case ev.ParticipantDeclined(pid=pid):
+                    await self._tell(hub, pid, m.YouWereDeclined())
+                    closing.append((pid, CloseReason.DECLINED))
+                case ev.ParticipantRemoved(pid=pid):
+                    await self._tell(hub, pid, m.YouWereRemoved())
+                    closing.append((pid, CloseReason.REMOVED_BY_HOST))
+                case ev.AudioMuted(by=by, target=target):
+                    await self._tell(hub, target, m.YouWereMuted(by=self._name(hub, by)))
+                case ev.UnmuteRequested(by=by, target=target):
+                    await self._tell(hub, target, m.UnmuteRequested(by=self._name(hub, by)))
+                case ev.VideoStopped(by=by, target=target):
+                    await self._tell(hub, target, m.YourVideoWasStopped(by=self._name(hub, by)))
+                case ev.ChatPosted(message=message):
+                    for pid in hub.room.chat_recipients(message):
+                        full = pid in hub.full_names
+                        sender = hub.room.participants.get(message.sender_id)
+                        name = message.sender_name
+                        if sender is not None:
+                            name = display_name(sender, full_names=full)
+                        await self._tell(
+                            hub,
+                            pid,
+                            m.ChatPosted(
+                                message=chat_view(
+                                    message, hub.chat_times.get(message.id), sender_name=name
+                                )
+                            ),
+                        )
+                case ev.RoomEnded():
+                    for pid in list(hub.connections):
+                        await self._tell(hub, pid, m.SessionEnded())
+                        closing.append((pid, CloseReason.SESSION_ENDED))
+                case _:
+                    pass
+        await self.broadcast_snapshots(hub)
+        if not defer_close:
+            await self.close_pending(hub)
+
+    async def close_pending(self, hub: Hub) -> None:
+        """Close the sockets of those who were removed, declined or ended.
+
+        The sockets are closed in tasks of their own: a close waits for the
+        peer's reply, which the peer's own handler must read, and that handler
+        may be waiting for the room lock that our caller holds.
+        """
+        while hub.pending_closes:
+            pid, reason = hub.pending_closes.pop(0)
+            conn = hub.connections.pop(pid, None)
+            await hub.media.close_participant(pid)
+            if conn is not None:
+                task = asyncio.create_task(conn.close(reason), name=f"close-{pid}")
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
+    async def broadcast_snapshots(self, hub: Hub) -> None:
+        for pid, conn in list(hub.connections.items()):
+            if pid in hub.room.participants:
+                await conn.send(m.RoomUpdated(room=self.snapshot(hub, pid)))
+
+    def snapshot(self, hub: Hub, pid: str) -> dict[str, Any]:
+        return room_view(hub.room, pid, full_names=pid in hub.full_names, chat_times=hub.chat_times)
+
+    async def _tell(self, hub: Hub, pid: str, message: BaseModel) -> None:
+        conn = hub.connections.get(pid)
+        if conn is not None:
+            await conn.send(message)
+
+    @staticmethod
+    def _name(hub: Hub, pid: str) -> str:
+        person = hub.room.participants.get(pid)
+        return person.name if person else ""
+
+    async def _persist(self, hub: Hub, event: ev.Event, actor_label: str) -> None:
+        room = hub.room
+        pid = getattr(event, "pid", None) or getattr(event, "target", None)
+        if (
+            isinstance(
+                event,
+                ev.ParticipantAdmitted
+                | ev.ParticipantDeclined
+                | ev.ParticipantRemoved
+                | ev.ParticipantLeft,
+            )
+            and pid in room.participants
+        ):
+            await self._store.save_participant(hub.session_id, room.participants[pid])
+        if isinstance(event, ev.ChatPosted):
+            hub.chat_times[event.message.id] = await self._store.save_chat(
+                hub.session_id, event.message
+            )
+        if isinstance(event, ev.ParticipantRemoved) and event.revoke_link:
+            await self._revoke_link(hub, event)
+        if isinstance(event, ev.RoomEnded):
+            await self._mark_held(hub)
+        action = AUDITED.get(type(event))
+        if action is not None and not getattr(event, "returning", False):
+            by = getattr(event, "by", None)
+            async with transaction(self._factory) as db:
+                record(
+                    db,
+                    None,
+                    action,
+                    object_type="session",
+                    object_id=hub.session_id,
+                    detail={"by": by or "", "target": pid or ""},
+                    station_id=hub.station_id,
+                )
+
+    async def _revoke_link(self, hub: Hub, event: ev.ParticipantRemoved) -> None:
+        person = hub.room.participants.get(event.pid)
+        remover = hub.room.participants.get(event.by)
+        if person is None or person.invitation_id is None or remover is None:
+            return
+        async with transaction(self._factory) as db:
+            staff = await db.get(StaffUser, remover.staff_id) if remover.staff_id else None
+            if staff is None:
+                return
+            with contextlib.suppress(DomainError):  # already revoked, or not theirs to revoke
+                await invitations.revoke(
+                    db, actor_for(staff), person.invitation_id, "removed from the room"
+                )
+
+    async def _mark_held(self, hub: Hub) -> None:
+        async with transaction(self._factory) as db:
+            session = await db.get(MediationSession, hub.session_id)
+            if session is not None and session.status == SessionStatus.SCHEDULED:
+                session.status = SessionStatus.HELD
+                session.updated_at = utcnow()
