@@ -399,3 +399,15 @@ async def test_the_app_owns_its_limiter(
     assert first.app[door.LIMITER] is not second.app[door.LIMITER]
     assert first.app[door.LIMITER].limit == config.door_max_failures
     assert first.app[door.LIMITER].window == config.door_window_minutes * 60
+
+
+async def test_the_door_opens_onto_the_room_an_hour_before(
+    client: Client, factory: SessionFactory, seed: Seed, config: Config, booked: Booked
+) -> None:
+    soon = await book_session(factory, seed, config, starts_in=timedelta(minutes=20))
+    token = soon.tokens["applicant"]
+    html = await (await client.get(f"/j/{token}")).text()
+    assert f'href="/j/{token}/room"' in html and 'id="enter-room"' in html
+    far = await (await client.get(f"/j/{booked.tokens['applicant']}")).text()
+    assert "/room" not in far.split('id="enter-room"')[0][-200:]
+    assert 'id="enter-room" class="big" disabled' in far

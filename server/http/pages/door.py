@@ -17,6 +17,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +38,7 @@ from server.models import (
     Party,
     StaffUser,
     Station,
+    utcnow,
 )
 from server.pii import mask_name
 from server.sessions import invitations
@@ -164,6 +166,9 @@ async def _door_context(
         or (station.phone if station else ""),
         "starts_local": session.starts_at.astimezone(tz),
         "when_zh": when_zh(session.starts_at, tz),
+        "room_url": f"/j/{token}/room",
+        "room_open": utcnow()
+        >= session.starts_at - timedelta(minutes=request.app[CONFIG].room_open_minutes_before),
         "ping_url": f"/j/{token}/ping",
         "probe_url": f"/j/{token}/probe",
         "lang_next": request.path,
