@@ -185,7 +185,13 @@ class Hubs:
         if hub is None or conn is None:
             return
         offer = hub.media.subscriber_offer(pid)
-        await conn.send(m.SubscriberOffered(sdp=sdp, sources=offer.sources if offer else {}))
+        await conn.send(
+            m.SubscriberOffered(
+                sdp=sdp,
+                sources=offer.sources if offer else {},
+                connection=offer.connection if offer else 0,
+            )
+        )
 
     # -- events -> the world -------------------------------------------------------------
 

@@ -300,6 +300,10 @@ class SubscriberOffered(_Notification):
     sources: dict[str, str] = Field(
         description="Media stream id → participant id, to label the incoming tiles."
     )
+    connection: int = Field(
+        description="Changes when the server replaced the subscriber connection: answer "
+        "on a new RTCPeerConnection then."
+    )
 
 
 class IceCandidateSent(_Notification):

@@ -1,0 +1,214 @@
+"""Small aiortc clients that stand in for browsers in the media-plane tests.
+
+A :class:`MediaClient` holds the two connections a browser holds:
+
+- a publisher connection that offers one send-only audio track (silence,
+  Opus-encoded by aiortc) and one send-only video track (small frames with a
+  moving pattern, VP8-encoded by aiortc, which like Chrome sends keyframes
+  only when asked);
+- a subscriber connection that answers the server's offers and *decodes*
+  what it receives, counting decoded frames per source and kind.
+
+Which source a subscriber slot carries is read from the server's offer: each
+active m-section's ``a=msid`` stream id is the source participant id (an
+inactive one carries ``-``). Everything stays on 127.0.0.1 (the ICE host
+addresses are configured through the adapter; no STUN server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.sdp import SessionDescription
+from av import VideoFrame
+
+from server.rooms import aiortc_adapter as adapter
+
+HOST = ["127.0.0.1"]
+WIDTH, HEIGHT, FPS = 160, 120, 15
+
+
+def client_configuration() -> RTCConfiguration:
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+class PatternVideoTrack(MediaStreamTrack):
+    """Small frames with a bar that moves each frame, paced at ``FPS``."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: float | None = None
+        self._count = 0
+        row = bytes((x * 255) // WIDTH for x in range(WIDTH))
+        self._luma = row * 2
+        self._chroma = bytes([128]) * ((WIDTH // 2) * (HEIGHT // 2))
+
+    async def recv(self) -> VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            await asyncio.sleep(max(0.0, self._start + self._count / FPS - time.monotonic()))
+        shift = (self._count * 7) % WIDTH
+        plane = self._luma[shift : shift + WIDTH] * HEIGHT
+        frame = VideoFrame(width=WIDTH, height=HEIGHT, format="yuv420p")
+        frame.planes[0].update(plane)
+        frame.planes[1].update(self._chroma)
+        frame.planes[2].update(self._chroma)
+        frame.pts = self._count * (90000 // FPS)
+        frame.time_base = fractions.Fraction(1, 90000)
+        self._count += 1
+        return frame
+
+
+@dataclass
+class Slot:
+    mid: str
+    kind: str
+    source: str | None
+
+
+def parse_slots(sdp: str) -> dict[str, Slot]:
+    """mid → (kind, source) as the server's offer describes its m-sections."""
+    description = SessionDescription.parse(sdp)
+    slots: dict[str, Slot] = {}
+    for media in description.media:
+        mid = media.rtp.muxId
+        source = None
+        if media.direction == "sendonly" and media.msid:
+            stream_id = media.msid.split()[0]
+            source = None if stream_id == "-" else stream_id
+        slots[mid] = Slot(mid=mid, kind=media.kind, source=source)
+    return slots
+
+
+class Subscriber:
+    """Answers the server's offers; decodes and counts frames per (source, kind)."""
+
+    def __init__(self) -> None:
+        self.pc: RTCPeerConnection | None = None
+        self.connection: int | None = None
+        self.slots: dict[str, Slot] = {}
+        self.counts: Counter[tuple[str | None, str]] = Counter()
+        self.offers = 0
+        self.states: list[str] = []
+        self._loops: dict[str, asyncio.Task[None]] = {}
+
+    async def handle_offer(self, sdp: str, connection: int) -> str:
+        if self.pc is None or connection != self.connection:
+            await self.close()
+            self.pc = RTCPeerConnection(client_configuration())
+            self.connection = connection
+            pc = self.pc
+
+            @pc.on("connectionstatechange")
+            def on_state() -> None:
+                self.states.append(pc.connectionState)
+
+        pc = self.pc
+        self.offers += 1
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        self.slots = parse_slots(sdp)
+        for transceiver in pc.getTransceivers():
+            mid = transceiver.mid
+            track = transceiver.receiver.track
+            if mid is not None and track is not None and mid not in self._loops:
+                self._loops[mid] = asyncio.create_task(self._count(mid, track))
+        adapter.configure_ice(pc, HOST, 1 << 20)
+        await pc.setLocalDescription(await pc.createAnswer())
+        return pc.localDescription.sdp
+
+    async def _count(self, mid: str, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                slot = self.slots.get(mid)
+                if slot is not None:
+                    self.counts[(slot.source, slot.kind)] += 1
+
+    def receiver_for(self, source: str, kind: str) -> RTCRtpReceiver:
+        assert self.pc is not None
+        for transceiver in self.pc.getTransceivers():
+            slot = self.slots.get(transceiver.mid or "")
+            if slot is not None and slot.source == source and slot.kind == kind:
+                return transceiver.receiver
+        raise LookupError((source, kind))
+
+    def reset(self) -> None:
+        self.counts.clear()
+
+    async def close(self) -> None:
+        for task in self._loops.values():
+            task.cancel()
+        for task in self._loops.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops.clear()
+        if self.pc is not None:
+            await self.pc.close()
+            self.pc = None
+
+
+class Publisher:
+    def __init__(self) -> None:
+        self.pc: RTCPeerConnection | None = None
+        self.video = PatternVideoTrack()
+        self.audio = AudioStreamTrack()
+
+    async def offer(self) -> str:
+        """A fresh publisher connection's offer (also how a client restarts ICE here)."""
+        if self.pc is not None:
+            await self.pc.close()  # this also ends the old tracks
+            self.video = PatternVideoTrack()
+            self.audio = AudioStreamTrack()
+        self.pc = RTCPeerConnection(client_configuration())
+        self.pc.addTransceiver(self.audio, direction="sendonly")
+        self.pc.addTransceiver(self.video, direction="sendonly")
+        adapter.configure_ice(self.pc, HOST, 1 << 20)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def accept(self, sdp: str) -> None:
+        assert self.pc is not None
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def close(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+            self.pc = None
+
+
+class MediaClient:
+    """One simulated participant: a publisher and a subscriber connection."""
+
+    def __init__(self, pid: str) -> None:
+        self.pid = pid
+        self.publisher = Publisher()
+        self.subscriber = Subscriber()
+
+    def count(self, source: str, kind: str) -> int:
+        return self.subscriber.counts[(source, kind)]
+
+    def unlabelled(self) -> int:
+        """Frames that arrived on a slot the latest offer left without a source."""
+        return sum(n for (source, _), n in self.subscriber.counts.items() if source is None)
+
+    async def close(self) -> None:
+        await self.subscriber.close()
+        await self.publisher.close()
