@@ -7,6 +7,7 @@ code, anything unexpected is logged and answered ``internal_error``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from server import i18n
 from server.errors import N_, DomainError, ErrorCode
 from server.rooms.media import MediaError
 from server.rooms.participant import Participant
+from server.rooms.routing import routes
 from server.signaling import messages as m
 from server.signaling.connection import CloseReason, SignalConnection
 from server.signaling.hub import Hub, Hubs
@@ -81,7 +83,9 @@ class SignalSession:
                 if self.conn.closed:
                     break
         finally:
-            await self._gone()
+            # aiohttp cancels the handler when the peer vanishes; leaving the room
+            # must still complete, so it runs in a task of its own.
+            await asyncio.shield(self.hubs.track(asyncio.create_task(self._gone())))
 
     async def _one(self, frame: str) -> None:
         try:
@@ -261,6 +265,10 @@ class SignalSession:
                 events += hub.room.knock_message(self.pid, request.knock_message)
             self.joined = True
             await self._apply(events)
+            if previous is not None and previous is not self.conn:
+                # The room saw no change (the person never left), but the media
+                # server dropped their old connections: give it the routes again.
+                await hub.media.apply_routes(routes(hub.room))
             return {
                 "participant_id": self.pid,
                 "protocol": m.PROTOCOL,

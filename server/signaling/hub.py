@@ -90,6 +90,12 @@ class Hubs:
     def store(self) -> RoomStore:
         return self._store
 
+    def track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
+        """Keep a background task alive until done, and wait for it at shutdown."""
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return task
+
     # -- life cycle ----------------------------------------------------------------
 
     async def start(self) -> None:
@@ -264,9 +270,7 @@ class Hubs:
             conn = hub.connections.pop(pid, None)
             await hub.media.close_participant(pid)
             if conn is not None:
-                task = asyncio.create_task(conn.close(reason), name=f"close-{pid}")
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                self.track(asyncio.create_task(conn.close(reason), name=f"close-{pid}"))
 
     async def broadcast_snapshots(self, hub: Hub) -> None:
         for pid, conn in list(hub.connections.items()):

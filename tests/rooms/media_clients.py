@@ -109,6 +109,7 @@ class Subscriber:
         self.offers = 0
         self.states: list[str] = []
         self._loops: dict[str, asyncio.Task[None]] = {}
+        self._tracks: dict[str, MediaStreamTrack] = {}
 
     async def handle_offer(self, sdp: str, connection: int) -> str:
         if self.pc is None or connection != self.connection:
@@ -128,7 +129,14 @@ class Subscriber:
         for transceiver in pc.getTransceivers():
             mid = transceiver.mid
             track = transceiver.receiver.track
-            if mid is not None and track is not None and mid not in self._loops:
+            if mid is None or track is None:
+                continue
+            running = self._loops.get(mid)
+            # A slot that went inactive ended its track; when it is reused, count anew.
+            if running is None or running.done() or self._tracks.get(mid) is not track:
+                if running is not None:
+                    running.cancel()
+                self._tracks[mid] = track
                 self._loops[mid] = asyncio.create_task(self._count(mid, track))
         adapter.configure_ice(pc, HOST, 1 << 20)
         await pc.setLocalDescription(await pc.createAnswer())
@@ -160,6 +168,7 @@ class Subscriber:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops.clear()
+        self._tracks.clear()
         if self.pc is not None:
             await self.pc.close()
             self.pc = None

@@ -20,7 +20,6 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -41,8 +40,6 @@ from server.sessions import invitations
 from server.sessions import service as sessions
 from server.sessions.rules import INVITEE_ROLE_LABELS, SessionStatus
 
-#: The room (and the door's "enter" button) opens this long before the planned start.
-OPENS_BEFORE = timedelta(minutes=30)
 #: The signalling endpoint (docs/protocol.md); the page makes it ws: or wss: from its own location.
 WS_PATH = "/ws/room"
 #: Labels of staff in the room (the same msgids as server.rooms.roles.ROOM_ROLE_LABELS).
@@ -63,15 +60,27 @@ def staff_room_path(session_id: int) -> str:
     return f"/sessions/{session_id}/room"
 
 
-def room_is_open(session: MediationSession, now: datetime, grace: timedelta) -> bool:
-    """From ``OPENS_BEFORE`` the start until the end plus ``grace``, for a scheduled session."""
+def room_is_open(
+    session: MediationSession, now: datetime, *, opens_before: timedelta, grace: timedelta
+) -> bool:
+    """From ``opens_before`` the start until the end plus ``grace``, for a scheduled session.
+
+    The same window as the door's "enter" button and the socket's check
+    (``room_open_minutes_before``); the links themselves expire at the end plus ``grace``.
+    """
     if session.status != SessionStatus.SCHEDULED:
         return False
-    return session.starts_at - OPENS_BEFORE <= now <= session.ends_at + grace
+    return session.starts_at - opens_before <= now <= session.ends_at + grace
 
 
-def _grace(request: web.Request) -> timedelta:
-    return timedelta(hours=request.app[CONFIG].invitation_grace_hours)
+def _is_open(request: web.Request, session: MediationSession) -> bool:
+    config = request.app[CONFIG]
+    return room_is_open(
+        session,
+        utcnow(),
+        opens_before=timedelta(minutes=config.room_open_minutes_before),
+        grace=timedelta(hours=config.invitation_grace_hours),
+    )
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ class RoomPage:
     #: "invitee" or "staff".
     entry: str
     session_id: int
-    #: Staff whose role books sessions may host; the room's snapshot has the last word.
+    #: Staff whose role books sessions; the room's snapshot (you_are_host) has the last word.
     can_host: bool
     #: Where "back" leads from the final screens.
     back_url: str
@@ -150,7 +159,7 @@ async def invitee_room(request: web.Request) -> web.StreamResponse:
         found = await invitations.find_live(db, token)  # read-only: entering is not an open
         if found is not None:
             invitation, session, dispute = found.invitation, found.session, found.dispute
-            opened = room_is_open(session, utcnow(), _grace(request))
+            opened = _is_open(request, session)
             expert = await db.get(Expert, invitation.expert_id) if invitation.expert_id else None
             page = RoomPage(
                 ws_path=f"{WS_PATH}?token={quote(token, safe='')}",
@@ -203,11 +212,6 @@ async def staff_room(request: web.Request) -> web.StreamResponse:
     # The middleware already forbids caching for logged-in pages; say it here too.
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def context_for_door(token: str, session: MediationSession, grace: timedelta) -> dict[str, Any]:
-    """What the door needs for its "enter the room" button (see the report to the lead)."""
-    return {"room_url": room_path(token), "room_open": room_is_open(session, utcnow(), grace)}
 
 
 ROUTES: list[web.RouteDef] = [

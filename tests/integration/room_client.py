@@ -1,0 +1,125 @@
+"""A participant made of a signalling socket and two aiortc connections, like a browser."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse, WSMsgType
+
+from server.signaling.messages import PROTOCOL
+from tests.conftest import Client
+from tests.rooms.media_clients import MediaClient
+
+
+async def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.05)
+
+
+class RoomClient:
+    """Speaks concord.v1 over a real WebSocket and carries real media."""
+
+    def __init__(self, client: Client, query: str) -> None:
+        self.client = client
+        self.query = query
+        self.ws: ClientWebSocketResponse | None = None
+        self.pid = ""
+        self.media: MediaClient | None = None
+        self.next_id = 0
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.notes: list[dict[str, Any]] = []
+        self.room: dict[str, Any] = {}
+        self.close_code: int | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def connect(self) -> dict[str, Any]:
+        self.ws = await self.client.ws_connect(f"/ws/room?{self.query}", protocols=(PROTOCOL,))
+        self.close_code = None
+        self._reader = asyncio.create_task(self._read())
+        joined = await self.request("join")
+        assert joined["ok"], joined
+        self.pid = joined["data"]["participant_id"]
+        self.room = joined["data"]["room"]
+        if self.media is None:
+            self.media = MediaClient(self.pid)
+        return dict(joined["data"])
+
+    async def request(self, type_: str, **fields: Any) -> dict[str, Any]:
+        assert self.ws is not None
+        self.next_id += 1
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[self.next_id] = future
+        await self.ws.send_json({"type": type_, "id": self.next_id, **fields})
+        async with asyncio.timeout(10):
+            return await future
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            data = json.loads(msg.data)
+            if data["type"] == "response":
+                future = self.pending.pop(data["id"], None)
+                if future is not None and not future.done():
+                    future.set_result(data)
+                continue
+            self.notes.append(data)
+            if data["type"] == "room_updated":
+                self.room = data["room"]
+            elif data["type"] == "subscriber_offered":
+                task = asyncio.create_task(self._answer(data["sdp"], data["connection"]))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        self.close_code = self.ws.close_code
+
+    async def _answer(self, sdp: str, connection: int) -> None:
+        assert self.media is not None
+        answer = await self.media.subscriber.handle_offer(sdp, connection)
+        with contextlib.suppress(Exception):
+            await self.request("subscriber_answer", sdp=answer)
+
+    async def publish(self) -> None:
+        assert self.media is not None
+        offer = await self.media.publisher.offer()
+        answered = await self.request("publish_offer", sdp=offer)
+        assert answered["ok"], answered
+        await self.media.publisher.accept(answered["data"]["sdp"])
+
+    def got(self, type_: str) -> bool:
+        return any(n["type"] == type_ for n in self.notes)
+
+    def count(self, source: RoomClient, kind: str) -> int:
+        assert self.media is not None
+        return self.media.count(source.pid, kind)
+
+    async def drop(self) -> None:
+        """The network goes away: the socket dies without a goodbye, media stops."""
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader
+        if self.media is not None:
+            await self.media.close()
+            self.media = MediaClient(self.pid)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self.ws is not None and not self.ws.closed:
+            await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader
+        if self.media is not None:
+            await self.media.close()
