@@ -16,8 +16,8 @@ from tests.conftest import Client
 from tests.rooms.media_clients import MediaClient
 
 
-async def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(check: Callable[[], bool], within: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")
@@ -97,6 +97,9 @@ class RoomClient:
 
     def got(self, type_: str) -> bool:
         return any(n["type"] == type_ for n in self.notes)
+
+    def sees(self, source: RoomClient, kind: str, frames: int) -> bool:
+        return self.count(source, kind) >= frames
 
     def count(self, source: RoomClient, kind: str) -> int:
         assert self.media is not None

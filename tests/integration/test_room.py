@@ -7,6 +7,7 @@ the clients gather on loopback too, and no STUN server is contacted.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -60,7 +61,7 @@ async def room(
             assert joined["admission"] == "lobby"
             admitted = await host.request("admit", participant_id=party.pid)
             assert admitted["ok"], admitted
-            await wait_until(lambda p=party: p.got("you_were_admitted"), what="admission")
+            await wait_until(partial(party.got, "you_were_admitted"), what="admission")
         for person in (host, applicant, respondent):
             await person.publish()
         yield Room(host, applicant, respondent)
@@ -74,8 +75,8 @@ async def everyone_sees_everyone(room: Room, frames: int = 5) -> None:
         for source in room.everyone:
             if source is not receiver:
                 await wait_until(
-                    lambda r=receiver, s=source: r.count(s, "video") >= frames,
-                    timeout=20,
+                    partial(receiver.sees, source, "video", frames),
+                    within=20,
                     what=f"{receiver.pid} seeing {source.pid}",
                 )
 
@@ -85,7 +86,7 @@ async def test_media_flows_between_three_participants(room: Room) -> None:
     for receiver in room.everyone:
         for source in room.everyone:
             if source is not receiver:
-                await wait_until(lambda r=receiver, s=source: r.count(s, "audio") > 0)
+                await wait_until(partial(receiver.sees, source, "audio", 1))
     assert room.applicant.room["hears_you"] == sorted([room.host.pid, room.respondent.pid])
 
 
@@ -116,7 +117,7 @@ async def test_a_caucus_hides_its_media_from_everyone_outside(room: Room) -> Non
     closed = await room.host.request("close_all_caucuses")
     assert closed["ok"]
     resumed = outside.count(room.applicant, "video")
-    await wait_until(lambda: outside.count(room.applicant, "video") > resumed + 5, timeout=15)
+    await wait_until(lambda: outside.count(room.applicant, "video") > resumed + 5, within=15)
 
 
 async def test_mute_stops_forwarding_and_the_party_is_told(room: Room) -> None:
@@ -150,7 +151,7 @@ async def test_a_dropped_participant_comes_back_without_knocking(room: Room) -> 
     base = room.respondent.count(room.applicant, "video")
     await wait_until(
         lambda: room.respondent.count(room.applicant, "video") > base + 5,
-        timeout=20,
+        within=20,
         what="media after the reconnection",
     )
-    await wait_until(lambda: room.applicant.count(room.respondent, "video") > 5, timeout=20)
+    await wait_until(lambda: room.applicant.count(room.respondent, "video") > 5, within=20)
