@@ -91,9 +91,7 @@ def test_migrate_and_demo_are_idempotent(env: dict[str, str], tmp_path: Path) ->
     assert "demo data created" in first
     assert "/login" in first
     logins = [
-        line.split()
-        for line in first.splitlines()
-        if line.startswith("  ") and "/j/" not in line
+        line.split() for line in first.splitlines() if line.startswith("  ") and "/j/" not in line
     ]
     usernames = {row[0] for row in logins}
     assert {"admin", "chief", "officer"} <= usernames, first

@@ -7,9 +7,9 @@ the clients gather on loopback too, and no STUN server is contacted.
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
