@@ -333,32 +333,8 @@ async def book(
     )
     db.add(session)
     await db.flush()
-    issued = [
-        invitations.issue(
-            db,
-            actor,
-            session,
-            role=_role_of(p),
-            display_name=p.name,
-            phone=p.phone,
-            party_id=p.id,
-            grace=grace,
-        )
-        for p in invited
-    ]
-    issued += [
-        invitations.issue(
-            db,
-            actor,
-            session,
-            role=InviteeRole.EXPERT,
-            display_name=e.name,
-            phone=e.phone,
-            expert_id=e.id,
-            grace=grace,
-        )
-        for e in expert_list
-    ]
+    issued = [_invite_party(db, actor, session, p, grace) for p in invited]
+    issued += [_invite_expert(db, actor, session, e, grace) for e in expert_list]
     issued += [
         invitations.issue(
             db,
@@ -410,6 +386,36 @@ async def book(
             detail={"session": session.id, "role": item.invitation.role},
         )
     return Booking(session, issued, warnings)
+
+
+def _invite_party(
+    db: AsyncSession, actor: Actor, session: MediationSession, party: Party, grace: timedelta
+) -> Issued:
+    return invitations.issue(
+        db,
+        actor,
+        session,
+        role=_role_of(party),
+        display_name=party.name,
+        phone=party.phone,
+        party_id=party.id,
+        grace=grace,
+    )
+
+
+def _invite_expert(
+    db: AsyncSession, actor: Actor, session: MediationSession, expert: Expert, grace: timedelta
+) -> Issued:
+    return invitations.issue(
+        db,
+        actor,
+        session,
+        role=InviteeRole.EXPERT,
+        display_name=expert.name,
+        phone=expert.phone,
+        expert_id=expert.id,
+        grace=grace,
+    )
 
 
 def _observer(
@@ -627,34 +633,11 @@ async def invite_more(
             raise Conflict(
                 N_("%(name)s is already invited."), params={"name": by_id[party_id].name}
             )
-        party = by_id[party_id]
-        issued.append(
-            invitations.issue(
-                db,
-                actor,
-                session,
-                role=_role_of(party),
-                display_name=party.name,
-                phone=party.phone,
-                party_id=party.id,
-                grace=grace,
-            )
-        )
+        issued.append(_invite_party(db, actor, session, by_id[party_id], grace))
     for expert in await _load_experts(db, actor, expert_ids):
         if expert.id in live_experts:
             raise Conflict(N_("%(name)s is already invited."), params={"name": expert.name})
-        issued.append(
-            invitations.issue(
-                db,
-                actor,
-                session,
-                role=InviteeRole.EXPERT,
-                display_name=expert.name,
-                phone=expert.phone,
-                expert_id=expert.id,
-                grace=grace,
-            )
-        )
+        issued.append(_invite_expert(db, actor, session, expert, grace))
     issued += [_observer(db, actor, session, o, grace) for o in observers]
     if not issued:
         raise ValidationFailed(N_("Choose whom to invite."), fields={"party_ids": "missing"})
