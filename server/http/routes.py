@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from server.http import api
-from server.http.pages import admin, auth, disputes, door, experts, sessions
+from server.http.pages import admin, auth, disputes, door, experts, room, sessions
 from server.signaling.endpoint import room_socket
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
@@ -48,6 +48,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(experts.ROUTES)
     app.router.add_routes(sessions.ROUTES)
     app.router.add_routes(door.ROUTES)
+    app.router.add_routes(room.ROUTES)
     api.setup_api_routes(app)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 

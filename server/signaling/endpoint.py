@@ -23,7 +23,7 @@ from server.http.ratelimit import address_key
 from server.keys import CONFIG, HUBS, SESSIONS
 from server.models import Expert, MediationSession, StaffUser, utcnow
 from server.rooms.participant import Participant
-from server.rooms.roles import role_for_invitation
+from server.rooms.roles import RoomRole, role_for_invitation
 from server.sessions import invitations
 from server.sessions import service as sessions
 from server.sessions.rules import InviteeRole, SessionStatus
@@ -89,7 +89,10 @@ async def _staff(
         user = await db.get(StaffUser, actor.user_id)
     if user is None or session.status != SessionStatus.SCHEDULED:
         return None
-    return session, Identity(Participant.for_staff(actor.user_id, user.display_name), True)
+    # Staff who book sessions help run the room; clerks (who keep the record) watch.
+    role = RoomRole.COHOST if roles.can_book(actor) else RoomRole.OBSERVER
+    candidate = Participant.for_staff(actor.user_id, user.display_name, role)
+    return session, Identity(candidate, True)
 
 
 async def room_socket(request: web.Request) -> web.StreamResponse:

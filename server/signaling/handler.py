@@ -212,6 +212,10 @@ class SignalSession:
                 return room.mute(me, pid)
             case m.RequestUnmute(participant_id=pid):
                 return room.request_unmute(me, pid)
+            case m.AllowAudio(participant_id=pid):
+                return room.allow_audio(me, pid)
+            case m.LowerHand(participant_id=pid):
+                return room.lower_hand(me, pid)
             case m.StopVideo(participant_id=pid):
                 return room.stop_video(me, pid)
             case m.AllowVideo(participant_id=pid):

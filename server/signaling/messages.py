@@ -150,6 +150,18 @@ class RequestUnmute(_Request):
     participant_id: ParticipantId
 
 
+class AllowAudio(_Request):
+    """Lift a host's mute without waiting for the participant to accept a request."""
+
+    type: Literal["allow_audio"]
+    participant_id: ParticipantId
+
+
+class LowerHand(_Request):
+    type: Literal["lower_hand"]
+    participant_id: ParticipantId
+
+
 class StopVideo(_Request):
     type: Literal["stop_video"]
     participant_id: ParticipantId
@@ -227,6 +239,8 @@ ClientMessage = Annotated[
     | AdmitAllExperts
     | Mute
     | RequestUnmute
+    | AllowAudio
+    | LowerHand
     | StopVideo
     | AllowVideo
     | Remove
@@ -249,6 +263,8 @@ HOST_REQUESTS = frozenset(
         "admit_all_experts",
         "mute",
         "request_unmute",
+        "allow_audio",
+        "lower_hand",
         "stop_video",
         "allow_video",
         "remove",

@@ -43,6 +43,7 @@ def participant_view(
         "self_video_off": person.self_video_off,
         "hand_raised": person.hand_raised,
         "audio_only": person.audio_only,
+        "unmute_requested": person.unmute_requested,
     }
     if viewer_is_host:
         view["caucus_id"] = room.caucus_of(person.id)
@@ -99,6 +100,13 @@ def room_view(
             else []
         )
     notice = room.private_talk_notice(pid)
+    if notice is not None and not full_names:
+        # The notice names people; those who see parties' names shortened see them so here too.
+        by_name = {p.name: p for p in room.participants.values()}
+        notice = (
+            notice[0],
+            [display_name(by_name[n], full_names=False) if n in by_name else n for n in notice[1]],
+        )
     return {
         "session_id": room.session_id,
         "title": room.title,
