@@ -24,6 +24,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
+    # The media server offers 127.0.0.1 only; Chromium skips loopback without this.
+    "--allow-loopback-in-peer-connection",
 ]
 
 AiohttpServer = Callable[[web.Application], Awaitable[TestServer]]
