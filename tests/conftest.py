@@ -55,6 +55,8 @@ def config(tmp_path: Path, migrated_db: Path) -> Config:
         database_url=f"sqlite+aiosqlite:///{db_path}",
         secret_key=SECRET,
         login_max_failures=5,
+        # Tests keep every media socket on loopback (and send nothing anywhere else).
+        ice_host_addresses=["127.0.0.1"],
     )
 
 
