@@ -72,7 +72,11 @@
     }
     const nodes = template.content.querySelectorAll("[data-key]");
     for (let i = 0; i < nodes.length; i += 1) {
-      words.set(nodes[i].getAttribute("data-key"), nodes[i].textContent.trim());
+      // Labels are trimmed of the template's indentation, except those marked
+      // data-raw whose spaces matter (the names separator ", ").
+      const node = nodes[i];
+      const text = node.hasAttribute("data-raw") ? node.textContent : node.textContent.trim();
+      words.set(node.getAttribute("data-key"), text);
     }
   })();
 
