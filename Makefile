@@ -3,6 +3,7 @@
 #   make run    virtualenv + Debian packages, migrate, demo data, serve on :8080
 #   make test   the same plus test packages, a throwaway PostgreSQL, the whole suite
 #   make lint   ruff check, ruff format --check, mypy
+#   make bench  the SFU under load: CPU per forwarded stream, RSS, fps, join time
 #   make clean  build artefacts and caches (keeps .venv and var/)
 #
 # Works on a fresh Debian 12 / Ubuntu machine. As root it installs missing
@@ -35,7 +36,7 @@ INSTALLED_STAMP := $(VENV)/.installed
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test lint clean
+.PHONY: help run test lint clean bench
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -98,6 +99,11 @@ lint: $(INSTALLED_STAMP)
 	$(BIN)/ruff format --check . || status=1
 	$(BIN)/mypy || status=1
 	exit $$status
+
+# Room benchmark (bench/README.md): its own server process, loopback only,
+# about 2.5 minutes with the defaults. E.g. make bench BENCH_ARGS='--n 8 --json'
+bench: $(INSTALLED_STAMP)
+	@$(BIN)/python -m bench.room $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Load generators and benchmarks (aiortc clients); see bench/README.md."""
