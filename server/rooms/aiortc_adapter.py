@@ -55,6 +55,7 @@ from aiortc import (
     RTCRtpSender,
     RTCRtpTransceiver,
 )
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.sdp import candidate_from_sdp
@@ -77,6 +78,7 @@ _SO_RCVBUFFORCE = 33  # Linux; not exported by the socket module
 
 # Private names (see the module docstring).
 _RX_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_RX_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _RX_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 _RX_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
 _RX_SEND_PLI = "_send_rtcp_pli"
@@ -151,6 +153,39 @@ class _CaptureQueue(queue.Queue[Any]):
             logger.exception("encoded frame callback failed")
 
 
+class PromptJitterBuffer(JitterBuffer):
+    """Hands a frame on as soon as it is complete, not when the next one begins.
+
+    aiortc's buffer feeds a decoder, so it releases a video frame only when a
+    packet of the next frame arrives (a whole frame interval, 67 ms at 15 fps)
+    and holds four audio frames (80 ms). A forwarder decodes nothing: a video
+    frame is complete at its RTP marker bit, and every Opus packet is a frame;
+    the receiving browser does its own jitter buffering.
+    """
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        packets: list[Any] = []
+        timestamp: int | None = None
+        assert self._origin is not None
+        for count in range(self.capacity):
+            packet = self._packets[(self._origin + count) % self._capacity]
+            if packet is None:
+                return None
+            if timestamp is None:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:
+                return self._take(packets, timestamp, count)
+            packets.append(packet)
+            if packet.marker or not self._is_video:
+                return self._take(packets, timestamp, count + 1)
+        return None
+
+    def _take(self, packets: list[Any], timestamp: int, count: int) -> JitterFrame:
+        frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+        self.remove(count)
+        return frame
+
+
 def capture_encoded_frames(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> None:
     """Hand every encoded frame this receiver re-assembles to ``on_frame``.
 
@@ -168,6 +203,16 @@ def capture_encoded_frames(receiver: RTCRtpReceiver, on_frame: FrameCallback) ->
         raise RuntimeError("aiortc changed: RTCRtpReceiver has no decoder queue")
     if getattr(receiver, _RX_DECODER_THREAD) is not None:
         raise RuntimeError("the receiver already started: capture must precede connection")
+    current_buffer = getattr(receiver, _RX_JITTER_BUFFER)
+    if not isinstance(current_buffer, JitterBuffer):
+        raise RuntimeError("aiortc changed: RTCRtpReceiver has no jitter buffer")
+    setattr(
+        receiver,
+        _RX_JITTER_BUFFER,
+        PromptJitterBuffer(
+            capacity=current_buffer.capacity, is_video=current_buffer._is_video
+        ),
+    )
     setattr(receiver, _RX_DECODER_QUEUE, _CaptureQueue(on_frame))
 
 

@@ -21,8 +21,15 @@ from collections.abc import Callable
 import aioice
 import aiortc
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
 
 from server.rooms import aiortc_adapter as adapter
@@ -297,3 +304,40 @@ async def test_receive_buffer_setting_reports_kernel_size() -> None:
         assert adapter._set_receive_buffer(sock, BUFFER) >= BUFFER  # noqa: SLF001 (test)
     finally:
         sock.close()
+
+
+def _packet(seq: int, timestamp: int, marker: bool, data: bytes) -> RtpPacket:
+    packet = RtpPacket(sequence_number=seq, timestamp=timestamp, marker=int(marker))
+    packet._data = data  # type: ignore[attr-defined]  # set by aiortc after depayloading
+    return packet
+
+
+def test_prompt_jitter_buffer_releases_a_frame_at_its_marker() -> None:
+    video = adapter.PromptJitterBuffer(capacity=128, is_video=True)
+    assert video.add(_packet(1, 3000, False, b"ab")) == (False, None)
+    pli, frame = video.add(_packet(2, 3000, True, b"cd"))
+    assert frame is not None and frame.data == b"abcd" and frame.timestamp == 3000
+    # aiortc's own buffer would still be holding it, waiting for the next frame.
+    stock = JitterBuffer(capacity=128, is_video=True)
+    stock.add(_packet(1, 3000, False, b"ab"))
+    assert stock.add(_packet(2, 3000, True, b"cd"))[1] is None
+
+
+def test_prompt_jitter_buffer_releases_each_audio_packet() -> None:
+    audio = adapter.PromptJitterBuffer(capacity=16)
+    for seq in range(1, 4):
+        _pli, frame = audio.add(_packet(seq, seq * 960, False, bytes([seq])))
+        assert frame is not None and frame.data == bytes([seq])
+
+
+async def test_the_receiver_gets_the_prompt_buffer() -> None:
+    pc = RTCPeerConnection(client_configuration())
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        adapter.capture_encoded_frames(receiver, lambda mime, data, ts: None)
+        assert isinstance(getattr(receiver, JITTER_BUFFER), adapter.PromptJitterBuffer)
+    finally:
+        await pc.close()
+
+
+JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
