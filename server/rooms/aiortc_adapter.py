@@ -209,9 +209,7 @@ def capture_encoded_frames(receiver: RTCRtpReceiver, on_frame: FrameCallback) ->
     setattr(
         receiver,
         _RX_JITTER_BUFFER,
-        PromptJitterBuffer(
-            capacity=current_buffer.capacity, is_video=current_buffer._is_video
-        ),
+        PromptJitterBuffer(capacity=current_buffer.capacity, is_video=current_buffer._is_video),
     )
     setattr(receiver, _RX_DECODER_QUEUE, _CaptureQueue(on_frame))
 
