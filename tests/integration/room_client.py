@@ -16,7 +16,7 @@ from tests.conftest import Client
 from tests.rooms.media_clients import MediaClient
 
 
-async def wait_until(check: Callable[[], bool], within: float = 10.0, what: str = "") -> None:
+async def wait_until(check: Callable[[], bool], within: float = 20.0, what: str = "") -> None:
     deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:

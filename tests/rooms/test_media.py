@@ -40,7 +40,7 @@ def all_routes(
     return frozenset(routes)
 
 
-async def wait_until(condition: Callable[[], bool], within: float = 10.0) -> None:
+async def wait_until(condition: Callable[[], bool], within: float = 20.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
@@ -115,7 +115,7 @@ class Harness:
                 for kind in KINDS
             )
 
-        await wait_until(ok, within=15.0)
+        await wait_until(ok, within=30.0)
 
     def frames_from(self, receiver: str, source: str) -> dict[str, int]:
         sub = self.server.stats()[receiver]["subscriber"]
