@@ -154,16 +154,20 @@ class _CaptureQueue(queue.Queue[Any]):
 
 
 class PromptJitterBuffer(JitterBuffer):
-    """Hands a frame on as soon as it is complete, not when the next one begins.
+    """Hands audio on at once instead of holding four frames.
 
-    aiortc's buffer feeds a decoder, so it releases a video frame only when a
-    packet of the next frame arrives (a whole frame interval, 67 ms at 15 fps)
-    and holds four audio frames (80 ms). A forwarder decodes nothing: a video
-    frame is complete at its RTP marker bit, and every Opus packet is a frame;
-    the receiving browser does its own jitter buffering.
+    aiortc's buffer feeds a decoder, so it holds four Opus frames (80 ms); a
+    forwarder decodes nothing and every Opus packet is a frame, so each goes
+    on as it arrives (the receiving browser does its own jitter buffering).
+    Video keeps aiortc's rule (a frame goes when the next one begins): releasing
+    it at the RTP marker instead cut 67 ms from joins but left some subscribers
+    unable to decode after quick renegotiations (tests/rooms/test_media.py
+    ``test_renegotiation_is_serialised_per_subscriber``), cause not yet found.
     """
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        if self._is_video:
+            return super()._remove_frame(sequence_number)
         packets: list[Any] = []
         timestamp: int | None = None
         assert self._origin is not None

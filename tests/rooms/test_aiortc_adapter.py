@@ -312,15 +312,15 @@ def _packet(seq: int, timestamp: int, marker: bool, data: bytes) -> RtpPacket:
     return packet
 
 
-def test_prompt_jitter_buffer_releases_a_frame_at_its_marker() -> None:
+def test_prompt_jitter_buffer_keeps_aiortcs_rule_for_video() -> None:
     video = adapter.PromptJitterBuffer(capacity=128, is_video=True)
     assert video.add(_packet(1, 3000, False, b"ab")) == (False, None)
-    pli, frame = video.add(_packet(2, 3000, True, b"cd"))
+    assert video.add(_packet(2, 3000, True, b"cd")) == (False, None)
+    _pli, frame = video.add(_packet(3, 6000, True, b"ef"))
     assert frame is not None and frame.data == b"abcd" and frame.timestamp == 3000
-    # aiortc's own buffer would still be holding it, waiting for the next frame.
-    stock = JitterBuffer(capacity=128, is_video=True)
-    stock.add(_packet(1, 3000, False, b"ab"))
-    assert stock.add(_packet(2, 3000, True, b"cd"))[1] is None
+    # aiortc's own audio buffer holds four frames before the first comes out.
+    stock = JitterBuffer(capacity=16, prefetch=4)
+    assert stock.add(_packet(1, 960, False, b"a"))[1] is None
 
 
 def test_prompt_jitter_buffer_releases_each_audio_packet() -> None:
