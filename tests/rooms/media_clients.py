@@ -133,7 +133,7 @@ class Subscriber:
                 continue
             running = self._loops.get(mid)
             # A slot that went inactive ended its track; when it is reused, count anew.
-            if running is None or running.done() or self._tracks.get(mid) is not track:
+            if running is None or self._tracks.get(mid) is not track:
                 if running is not None:
                     running.cancel()
                 self._tracks[mid] = track
