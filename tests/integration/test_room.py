@@ -20,7 +20,10 @@ from tests.conftest import AiohttpClient, Client, Seed, login
 from tests.http.test_door import Booked, book_session
 from tests.integration.room_client import RoomClient, wait_until
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# The mediator needs a cookie jar of their own: a second test client on the same app.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Changing state of started or joined application is deprecated:DeprecationWarning"
+)
 
 
 @pytest.fixture
