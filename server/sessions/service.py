@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -47,6 +47,8 @@ from server.sessions.rules import (
     track_allowed,
 )
 from server.sessions.schemas import BookingInput, CancelInput, ObserverInput, RescheduleInput
+
+M = TypeVar("M", Expert, StaffUser)
 
 #: How far ahead a session may be booked, and how late (a session starting now is fine).
 MAX_AHEAD = timedelta(days=366)
@@ -184,28 +186,29 @@ async def conflicts_for(
     return warnings
 
 
-async def _load_experts(db: AsyncSession, actor: Actor, ids: list[int]) -> list[Expert]:
-    found: list[Expert] = []
-    for expert_id in dict.fromkeys(ids):
-        expert = await db.get(Expert, expert_id)
-        if expert is None or expert.station_id != actor.station_id or not expert.active:
-            raise ValidationFailed(
-                N_("Choose active experts from the pool."), fields={"expert_ids": "unknown"}
-            )
-        found.append(expert)
+async def _load_active(
+    db: AsyncSession, actor: Actor, model: type[M], ids: list[int], field: str, message: str
+) -> list[M]:
+    """Active records of the actor's station, in the order given, or a refusal naming ``field``."""
+    found: list[M] = []
+    for record_id in dict.fromkeys(ids):
+        record = await db.get(model, record_id)
+        if record is None or record.station_id != actor.station_id or not record.active:
+            raise ValidationFailed(message, fields={field: "unknown"})
+        found.append(record)
     return found
+
+
+async def _load_experts(db: AsyncSession, actor: Actor, ids: list[int]) -> list[Expert]:
+    return await _load_active(
+        db, actor, Expert, ids, "expert_ids", N_("Choose active experts from the pool.")
+    )
 
 
 async def _load_staff(db: AsyncSession, actor: Actor, ids: list[int]) -> list[StaffUser]:
-    found: list[StaffUser] = []
-    for user_id in dict.fromkeys(ids):
-        user = await db.get(StaffUser, user_id)
-        if user is None or user.station_id != actor.station_id or not user.active:
-            raise ValidationFailed(
-                N_("Choose active members of staff."), fields={"staff_ids": "unknown"}
-            )
-        found.append(user)
-    return found
+    return await _load_active(
+        db, actor, StaffUser, ids, "staff_ids", N_("Choose active members of staff.")
+    )
 
 
 def _check_guardians(

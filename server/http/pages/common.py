@@ -11,9 +11,13 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.db import transaction
+from server.errors import Conflict, IllegalTransition, ValidationFailed
 from server.keys import SESSIONS
 
 MAX_FIELD = 10_000
+
+#: Refusals shown inside the form that caused them; permission errors get their own page.
+FORM_REFUSALS = (ValidationFailed, IllegalTransition, Conflict)
 
 
 @asynccontextmanager

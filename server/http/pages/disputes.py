@@ -19,10 +19,17 @@ from server.disputes.schemas import (
     TransitionInput,
     TriageInput,
 )
-from server.errors import Conflict, DomainError, IllegalTransition, NotAllowed, ValidationFailed
+from server.errors import DomainError, NotAllowed, ValidationFailed
 from server.http import render as r
 from server.http.forms import InputInvalid, field_messages, parse
-from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
+from server.http.pages.common import (
+    FORM_REFUSALS,
+    clean,
+    form_data,
+    int_param,
+    redirect,
+    unit_of_work,
+)
 from server.i18n import gettext
 from server.keys import TZ, VAULT
 from server.models import Dispute
@@ -186,10 +193,6 @@ async def detail_page(request: web.Request) -> web.StreamResponse:
     return r.render(
         request, "dispute_detail.html", {**context, "notice": request.query.get("notice", "")}
     )
-
-
-#: Refusals shown inside the form that caused them; permission errors get their own page.
-FORM_REFUSALS = (ValidationFailed, IllegalTransition, Conflict)
 
 
 async def _rerender(

@@ -34,7 +34,14 @@ from server.errors import (
 from server.experts import service as experts
 from server.http import render as r
 from server.http.forms import field_messages, parse
-from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
+from server.http.pages.common import (
+    FORM_REFUSALS,
+    clean,
+    form_data,
+    int_param,
+    redirect,
+    unit_of_work,
+)
 from server.http.qr import qr_svg
 from server.i18n import gettext
 from server.keys import CONFIG, TZ, VAULT
@@ -63,9 +70,6 @@ from server.sessions.schemas import (
 )
 from server.sessions.service import NeedsConfirmation, Warning
 from server.staff import service as staff_service
-
-#: Refusals shown inside the form that caused them; permission errors get their own page.
-FORM_REFUSALS = (ValidationFailed, IllegalTransition, Conflict)
 
 DURATIONS = (30, 45, 60, 90, 120)
 DEFAULT_DURATION = 60
