@@ -68,6 +68,32 @@ class Config(BaseSettings):
     )
     room_grace_seconds: int = Field(default=120, ge=5, le=3600)
     room_open_minutes_before: int = Field(default=60, ge=0, le=24 * 60)
+    agreements_dir: Path | None = Field(
+        default=None, description="Where sealed agreements are kept; empty: data_dir/agreements."
+    )
+    case_number_pattern: str = Field(
+        default="（{year}）{station}{kind}字第{seq:04d}号",
+        description="Case numbers: {year}, {station} (short name), {kind} (调/治调), {seq}.",
+    )
+    seal_key_path: Path | None = Field(
+        default=None, description="The station's private key (PEM) that seals agreements."
+    )
+    seal_cert_path: Path | None = Field(default=None, description="Its certificate (PEM).")
+    seal_chain_paths: list[Path] = Field(
+        default_factory=list, description="Intermediate certificates to embed (PEM)."
+    )
+    seal_key_passphrase: SecretStr | None = None
+    seal_trust_roots: list[Path] = Field(
+        default_factory=list,
+        description="CA certificates (PEM) a sealed agreement must chain to, for verification.",
+    )
+    tsa_url: str = Field(default="", description="RFC 3161 timestamp authority; empty: none.")
+    agreement_link_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="How long signing links (then copy links) live after the session.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -98,6 +124,12 @@ class Config(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'concord.db').resolve()}"
+
+    @property
+    def effective_agreements_dir(self) -> Path:
+        return (
+            self.agreements_dir if self.agreements_dir is not None else self.data_dir / "agreements"
+        )
 
     @property
     def effective_public_url(self) -> str:

@@ -98,3 +98,25 @@ def can_read_experts(actor: Actor) -> bool:
 def can_book(actor: Actor) -> bool:
     """Beat-office staff book sessions; clerks keep records and do not."""
     return actor.role in {Role.CHIEF, Role.OFFICER, Role.AUXILIARY}
+
+
+def can_draft_agreement(actor: Actor, office_id: int) -> bool:
+    """The presiding officer's colleagues and the clerk who keeps the minutes draft the text."""
+    return actor.role in {Role.CHIEF, Role.OFFICER, Role.AUXILIARY, Role.CLERK} and (
+        can_see_office(actor, office_id)
+    )
+
+
+def can_seal_agreement(actor: Actor, office_id: int) -> bool:
+    """Applying the station's seal is a police officer's act, not an auxiliary's or clerk's."""
+    return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)
+
+
+def can_read_archive(actor: Actor, office_id: int) -> bool:
+    """Case records: the office's own staff, the chief and the clerk who keeps the archive."""
+    return can_see_office(actor, office_id)
+
+
+def can_manage_seal(actor: Actor) -> bool:
+    """The seal image is station configuration, kept by the administrator."""
+    return actor.role == Role.ADMIN

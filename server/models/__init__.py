@@ -1,5 +1,13 @@
 """SQLModel tables. The schema itself is created only by Alembic migrations."""
 
+from server.models.agreement import (
+    Agreement,
+    AgreementDraft,
+    CaseCounter,
+    DraftRevision,
+    Signature,
+    Signer,
+)
 from server.models.audit import AuditEvent
 from server.models.base import utcnow
 from server.models.dispute import Dispute, DisputeEvent, Party
@@ -9,6 +17,12 @@ from server.models.room import ChatMessage, RoomEntry
 from server.models.session import Invitation, MediationSession
 
 __all__ = [
+    "Agreement",
+    "AgreementDraft",
+    "CaseCounter",
+    "DraftRevision",
+    "Signature",
+    "Signer",
     "AuditEvent",
     "BeatOffice",
     "ChatMessage",

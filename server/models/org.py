@@ -19,6 +19,12 @@ class Station(SQLModel, table=True):
     short_name: str = Field(max_length=20, description="Used in case numbers, e.g. 白石")
     address: str = Field(default="", max_length=200)
     phone: str = Field(default="", max_length=40)
+    mediation_committee: str = Field(
+        default="", max_length=100, description="人民调解委员会 named on people's agreements."
+    )
+    seal_file: str = Field(default="", max_length=200, description="Seal image, in data_dir.")
+    seal_sha256: str = Field(default="", max_length=64)
+    seal_is_sample: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -1,0 +1,1 @@
+"""Mediation agreements: the draft, its signatures, the sealed PDF and the archive."""

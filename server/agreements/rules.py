@@ -1,0 +1,356 @@
+"""The rules of the paper, pure: who signs, what must be there, the exact signed text.
+
+Nothing here touches the database. The agreement itself is a Chinese legal
+form, so its fixed wording (titles, headings, notes) is Chinese whatever the
+reader's interface language; refusals are English msgids translated at the edge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from server.agreements.document import PEOPLE, POLICE, PersonBlock
+from server.agreements.schemas import DraftContent
+from server.errors import N_
+
+
+class DraftStatus(StrEnum):
+    DRAFTING = "drafting"
+    #: The text is fixed and out for signature.
+    FROZEN = "frozen"
+    SEALED = "sealed"
+
+
+class SignerKind(StrEnum):
+    PARTY = "party"
+    PRESIDING = "presiding"
+
+
+class Outcome(StrEnum):
+    SIGNED = "signed"
+    REFUSED = "refused"
+
+
+class Via(StrEnum):
+    """How a signer was identified when they answered."""
+
+    SIGNING_LINK = "signing_link"
+    INVITATION = "invitation"
+    STAFF = "staff"
+
+
+DRAFT_STATUS_LABELS: dict[str, str] = {
+    DraftStatus.DRAFTING: N_("Drafting"),
+    DraftStatus.FROZEN: N_("Out for signature"),
+    DraftStatus.SEALED: N_("Sealed"),
+}
+OUTCOME_LABELS: dict[str, str] = {
+    Outcome.SIGNED: N_("Signed"),
+    Outcome.REFUSED: N_("Refused to sign"),
+}
+VIA_LABELS_ZH: dict[str, str] = {
+    Via.SIGNING_LINK: "个人签名链接",
+    Via.INVITATION: "本人调解邀请链接",
+    Via.STAFF: "工作人员账号登录",
+}
+
+TITLES: dict[str, str] = {PEOPLE: "人民调解协议书", POLICE: "治安调解协议书"}
+#: The word in the case number: （2026）白石调字第0042号 / （2026）白石治调字第0007号.
+CASE_KINDS: dict[str, str] = {PEOPLE: "调", POLICE: "治调"}
+PRESIDING_LABELS: dict[str, str] = {PEOPLE: "调解员", POLICE: "主持人"}
+PARTY_ROLES_ZH: dict[str, str] = {
+    "applicant": "申请人",
+    "respondent": "被申请人",
+    "agent": "委托代理人",
+    "guardian": "法定代理人",
+}
+PRINCIPAL_ROLES = ("applicant", "respondent")
+
+#: Full civil capacity: a younger party signs through their guardian.
+FULL_CAPACITY_AGE = 18
+#: 治安调解协议书 is made in three copies.
+POLICE_COPIES = 3
+#: The parties may jointly apply for judicial confirmation within this many days.
+JUDICIAL_CONFIRMATION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class PartyFacts:
+    """A dispute's party as the rules need it."""
+
+    id: int
+    name: str
+    role: str
+    represents_id: int | None
+    minor: bool
+    invited: bool
+
+
+@dataclass(frozen=True)
+class PlannedSigner:
+    kind: SignerKind
+    role: str
+    name: str
+    party_id: int | None = None
+    principal_party_id: int | None = None
+    staff_id: int | None = None
+
+    @property
+    def key(self) -> tuple[str, int | None, int | None]:
+        """Who this is, so a re-plan keeps the same signer (and link) for the same person."""
+        return (self.kind, self.party_id, self.staff_id)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing missing before the text can be frozen: a field and an English msgid."""
+
+    field: str
+    message: str
+    params: dict[str, Any]
+
+
+def principals(parties: Sequence[PartyFacts]) -> list[PartyFacts]:
+    return [p for p in parties if p.role in PRINCIPAL_ROLES]
+
+
+def plan_signers(
+    parties: Sequence[PartyFacts], presiding: tuple[int, str] | None
+) -> tuple[list[PlannedSigner], list[Problem]]:
+    """Who must sign: each principal party, or for them an agent or guardian; then the officer.
+
+    A party with full capacity signs themselves when invited (or when no one
+    invited acts for them); a minor signs only through a guardian. Someone
+    acting for a party signs when they were invited and the party was not.
+    """
+    signers: list[PlannedSigner] = []
+    problems: list[Problem] = []
+    for party in principals(parties):
+        acting = [p for p in parties if p.represents_id == party.id]
+        guardians = [p for p in acting if p.role == "guardian"]
+        agents = [p for p in acting if p.role == "agent"]
+        chosen: PartyFacts | None
+        if party.minor:
+            chosen = next((g for g in guardians if g.invited), guardians[0] if guardians else None)
+        elif party.invited:
+            chosen = party
+        else:
+            chosen = next((a for a in agents + guardians if a.invited), party)
+        if chosen is None:
+            problems.append(
+                Problem(
+                    "signers",
+                    N_("%(name)s is a minor and has no guardian to sign for them."),
+                    {"name": party.name},
+                )
+            )
+            continue
+        signers.append(
+            PlannedSigner(
+                SignerKind.PARTY,
+                chosen.role,
+                chosen.name,
+                party_id=chosen.id,
+                principal_party_id=party.id,
+            )
+        )
+    if presiding is not None:
+        signers.append(
+            PlannedSigner(SignerKind.PRESIDING, "presiding", presiding[1], staff_id=presiding[0])
+        )
+    return signers, problems
+
+
+def required_copies(track: str, principal_count: int) -> int:
+    """People's mediation: one per party and one for the committee; police: three."""
+    return POLICE_COPIES if track == POLICE else principal_count + 1
+
+
+def problems_before_freeze(
+    track: str,
+    content: DraftContent,
+    parties: Sequence[PartyFacts],
+    presiding: tuple[int, str] | None,
+    today: date,
+) -> list[Problem]:
+    """Everything the track requires that is missing, each naming its field."""
+    found: list[Problem] = []
+
+    def need(ok: bool, field: str, message: str, **params: Any) -> None:
+        if not ok:
+            found.append(Problem(field, message, params))
+
+    if track == POLICE:
+        need(
+            bool(content.facts), "facts", N_("Describe the time, place, cause, course and result.")
+        )
+    else:
+        need(bool(content.facts), "facts", N_("State the main facts of the dispute."))
+        need(bool(content.disputed_matters), "disputed_matters", N_("State the disputed matters."))
+        need(
+            bool(content.responsibility), "responsibility", N_("State each party's responsibility.")
+        )
+    need(bool(content.terms), "terms", N_("Write at least one agreed term."))
+    need(
+        bool(content.performance_manner),
+        "performance_manner",
+        N_("State the manner of performance."),
+    )
+    need(
+        content.performance_deadline is not None,
+        "performance_deadline",
+        N_("Set the deadline for performance."),
+    )
+    if content.performance_deadline is not None:
+        need(
+            content.performance_deadline >= today,
+            "performance_deadline",
+            N_("The deadline for performance is in the past."),
+        )
+    need(presiding is not None, "presiding", N_("The session has no active presiding officer."))
+    principal_count = len(principals(parties))
+    need(principal_count >= 2, "parties", N_("An agreement needs a party on each side."))
+    if content.copies is not None:
+        minimum = required_copies(track, principal_count)
+        need(
+            content.copies >= minimum,
+            "copies",
+            N_("This agreement needs at least %(count)d copies."),
+            count=minimum,
+        )
+    found.extend(plan_signers(parties, presiding)[1])
+    return found
+
+
+def chinese_numeral(n: int) -> str:
+    """1 → 一, 12 → 十二, 21 → 二十一: how the terms and sections are numbered."""
+    digits = "零一二三四五六七八九"
+    if n < 10:
+        return digits[n]
+    if n < 20:
+        return "十" + (digits[n % 10] if n % 10 else "")
+    if n < 100:
+        return digits[n // 10] + "十" + (digits[n % 10] if n % 10 else "")
+    return str(n)
+
+
+def zh_date(value: date) -> str:
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def zh_datetime(value: datetime) -> str:
+    return f"{zh_date(value)} {value:%H:%M}"
+
+
+def copies_note(track: str, copies: int) -> str:
+    if track == POLICE:
+        return f"本协议书一式{chinese_numeral(copies)}份，双方当事人各执一份，公安机关留存一份。"
+    return f"本协议书一式{chinese_numeral(copies)}份，当事人各执一份，人民调解委员会留存一份。"
+
+
+def effect_note(track: str) -> str:
+    if track == POLICE:
+        return (
+            "本协议书经双方当事人和主持人签名、公安机关盖章后生效。"
+            "当事人应当自觉履行；不履行的，公安机关依法对违反治安管理行为人予以处罚，"
+            "当事人可以就民事争议依法向人民法院提起民事诉讼。"
+        )
+    return (
+        "本协议书自各方当事人签名、人民调解员签名并加盖人民调解委员会印章之日起生效，"
+        "具有法律约束力，当事人应当按照约定履行。"
+        f"双方当事人可以自本协议生效之日起{JUDICIAL_CONFIRMATION_DAYS}日内"
+        "共同向人民法院申请司法确认。"
+    )
+
+
+@dataclass(frozen=True)
+class TextHeader:
+    """What the record contributes to the signed text."""
+
+    track: str
+    mediating_body: str
+    presiding_name: str
+    others_present: tuple[str, ...]
+    session_time: str
+    session_place: str
+    parties: tuple[PersonBlock, ...]
+    copies: int
+
+
+def _person_line(person: PersonBlock) -> str:
+    line = f"{person.role_label}：{person.name}"
+    if person.acting_for:
+        line += f"（代{person.acting_for}）"
+    if person.id_number:
+        line += f"，{person.id_label}号码：{person.id_number}"
+    if person.address:
+        line += f"，住址：{person.address}"
+    return line + "。"
+
+
+def canonical_text(header: TextHeader, content: DraftContent) -> str:
+    """The exact text every signer agrees to; its SHA-256 binds each signature to it.
+
+    Deterministic: the same draft always gives the same bytes (NFC as typed,
+    ``\\n`` line ends, no trailing spaces), so the hash can be recomputed.
+    """
+    track = header.track
+    lines = [TITLES[track], ""]
+    lines.append("当事人：")
+    lines.extend(_person_line(p) for p in header.parties)
+    lines.append("")
+    if track == POLICE:
+        lines.append(f"调解机关：{header.mediating_body}")
+    else:
+        lines.append(f"调解组织：{header.mediating_body}")
+    lines.append(f"{PRESIDING_LABELS[track]}：{header.presiding_name}")
+    others = "、".join(header.others_present) or "无"
+    lines.append(f"其他在场人员：{others}")
+    lines.append(f"调解时间：{header.session_time}")
+    lines.append(f"调解地点：{header.session_place}")
+    lines.append("")
+    sections: list[tuple[str, str]] = []
+    if track == POLICE:
+        sections.append(("事件发生的时间、地点、起因、经过和结果", content.facts))
+    else:
+        sections.append(("纠纷的主要事实", content.facts))
+        sections.append(("争议事项", content.disputed_matters))
+        sections.append(("各方责任", content.responsibility))
+    number = 0
+    for heading, body in sections:
+        number += 1
+        lines.append(f"{chinese_numeral(number)}、{heading}")
+        lines.extend(_body(body))
+        lines.append("")
+    number += 1
+    lines.append(f"{chinese_numeral(number)}、经调解，各方自愿达成如下协议")
+    for index, term in enumerate(content.terms, start=1):
+        lines.append(f"{index}. {' '.join(_body(term))}")
+    lines.append("")
+    number += 1
+    lines.append(f"{chinese_numeral(number)}、履行方式和期限")
+    lines.append(f"履行方式：{content.performance_manner}")
+    deadline = zh_date(content.performance_deadline) if content.performance_deadline else ""
+    lines.append(f"履行期限：{deadline}前履行完毕。")
+    lines.append("")
+    lines.append(copies_note(track, header.copies))
+    lines.append(effect_note(track))
+    return "\n".join(line.rstrip() for line in lines).strip() + "\n"
+
+
+def _body(text: str) -> list[str]:
+    return [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")] or [""]
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def format_case_number(pattern: str, *, year: int, station: str, track: str, seq: int) -> str:
+    """E.g. （2026）白石调字第0042号 with the default pattern."""
+    return pattern.format(year=year, station=station, kind=CASE_KINDS[track], seq=seq)
