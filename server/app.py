@@ -9,17 +9,20 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from server import migrate
+from server.agreements.seal import SealerSettings
+from server.agreements.works import AgreementWorks
 from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.http import middlewares
 from server.http.csrf import CsrfGuard
-from server.http.pages import door, experts
+from server.http.pages import door, experts, verify
 from server.http.routes import setup_routes
 from server.http.templating import make_environment
 from server.i18n import Catalogues
-from server.keys import CATALOGUES, CONFIG, CSRF, ENGINE, HUBS, JINJA, SESSIONS, TZ, VAULT
+from server.keys import CATALOGUES, CONFIG, CSRF, ENGINE, HUBS, JINJA, SESSIONS, TZ, VAULT, WORKS
 from server.pii import PiiVault
 from server.rooms.media import MediaConfig
+from server.signaling.agreement import AgreementSettings
 from server.signaling.hub import Hubs
 
 logger = logging.getLogger(__name__)
@@ -54,11 +57,25 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
         app[SESSIONS],
         MediaConfig(ice_servers=list(config.ice_servers), host_addresses=config.ice_host_addresses),
         grace=float(config.room_grace_seconds),
+        agreements=AgreementSettings(
+            vault=app[VAULT],
+            tz=app[TZ],
+            link_days=config.agreement_link_days,
+            catalogues=app[CATALOGUES],
+        ),
     )
     app[HUBS] = hubs
     await hubs.start()
     yield
     await hubs.close()
+
+
+async def _agreements(app: web.Application) -> AsyncIterator[None]:
+    """The PDF worker process starts on first use and is shut down with the app."""
+    works = AgreementWorks(SealerSettings.from_config(app[CONFIG]))
+    app[WORKS] = works
+    yield
+    await works.close()
 
 
 def create_app(config: Config) -> web.Application:
@@ -82,7 +99,9 @@ def create_app(config: Config) -> web.Application:
     app[JINJA] = make_environment(tz)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
+    app.cleanup_ctx.append(_agreements)
     door.setup(app)
     experts.setup(app, secret)
+    verify.setup(app)
     setup_routes(app)
     return app

@@ -1,4 +1,4 @@
-"""The `concord` command: serve, migrate, demo, create-user."""
+"""The `concord` command: serve, migrate, demo, create-user, verify."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from server import __version__
 
@@ -56,8 +57,6 @@ def _redact(url: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo
-
     from server.demo import seed_demo
 
     config = _config(args)
@@ -74,6 +73,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\nDemo mediation session today at {when:%H:%M}; personal invitation links:")
         for role, name, link in result.links:
             print(f"  {role:<8} {name:<6} {link}")
+    finished = result.finished
+    if finished is not None:
+        if finished.demo_pki is not None:
+            print(
+                f"\nCreated a self-signed demo station CA and sealing certificate in "
+                f"{finished.demo_pki}: for demonstration only, it proves nothing elsewhere."
+            )
+        print(f"\nFinished demo case, sealed agreement {finished.case_number}:")
+        print(f"  PDF:    {finished.pdf_path}")
+        print(f"  verify: {finished.verify_url}  (or: concord verify FILE.pdf)")
     return 0
 
 
@@ -99,6 +108,68 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         return 2
     print(message)
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a sealed agreement offline: its seal, and whether the archive holds these bytes."""
+    from pathlib import Path
+
+    from server.agreements.verify import verify_pdf
+
+    config = _config(args)
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"concord: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    roots = config.effective_trust_roots
+    verdict = verify_pdf(data, roots)
+    print(f"{path}: {'VALID' if verdict.valid else 'NOT VALID'}")
+    print(f"  sha256:     {verdict.sha256}")
+    if verdict.signer:
+        print(f"  sealed by:  {verdict.signer}")
+    if verdict.signed_at is not None:
+        when = verdict.signed_at.astimezone(ZoneInfo(config.timezone))
+        print(f"  sealed at:  {when:%Y-%m-%d %H:%M:%S %z}")
+    print(
+        f"  seal:       intact={_yes(verdict.intact)} trusted={_yes(verdict.trusted)} "
+        f"whole-file={_yes(verdict.covers_whole_file)}"
+    )
+    if not roots:
+        print("  note:       no trust roots configured (seal_trust_roots)")
+    for problem in verdict.problems:
+        print(f"  problem:    {problem}")
+    matched = True
+    if not args.no_archive:
+        found = asyncio.run(_archived(config, verdict.sha256))
+        if found is None:
+            matched = False
+            print("  archive:    these exact bytes are NOT in the archive")
+        else:
+            number, version, current = found
+            state = "current" if current else "superseded by a correction"
+            print(f"  archive:    matches {number} version {version} ({state})")
+    return 0 if verdict.valid and matched else 1
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+async def _archived(config, digest: str) -> tuple[str, int, bool] | None:  # type: ignore[no-untyped-def]
+    from server.agreements import archive
+    from server.db import make_engine, make_session_factory
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        async with make_session_factory(engine)() as db:
+            agreement = await archive.by_pdf_hash(db, digest)
+            if agreement is None:
+                return None
+            return agreement.case_number, agreement.version, await archive.is_current(db, agreement)
+    finally:
+        await engine.dispose()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--office", help="beat office name (officers and auxiliaries)")
     cu.add_argument("--station", help="station name; created if the database has no station yet")
     cu.set_defaults(func=cmd_create_user)
+
+    ver = sub.add_parser(
+        "verify", help="check a sealed agreement PDF: its seal and the archive's hash"
+    )
+    ver.add_argument("file", help="the PDF to check")
+    ver.add_argument(
+        "--no-archive", action="store_true", help="check the seal only, not the database"
+    )
+    ver.set_defaults(func=cmd_verify)
     return parser
 
 

@@ -24,6 +24,12 @@ from pydantic_settings import (
 )
 
 SECRET_KEY_FILE = "secret_key"
+#: Where `concord demo` keeps its self-signed station certificate, and the file names;
+#: used when no sealing key is configured, so `make run` can seal out of the box.
+DEMO_PKI_DIR = "pki"
+DEMO_CA_CERT_FILE = "station-ca.pem"
+DEMO_CERT_FILE = "station-cert.pem"
+DEMO_KEY_FILE = "station-key.pem"
 Language = Literal["zh", "en"]
 
 
@@ -130,6 +136,35 @@ class Config(BaseSettings):
         return (
             self.agreements_dir if self.agreements_dir is not None else self.data_dir / "agreements"
         )
+
+    @property
+    def demo_pki_dir(self) -> Path:
+        return self.data_dir / DEMO_PKI_DIR
+
+    def _demo_file(self, name: str) -> Path | None:
+        path = self.demo_pki_dir / name
+        return path if path.exists() else None
+
+    @property
+    def effective_seal_key_path(self) -> Path | None:
+        """The configured sealing key, else the demo's (only when no certificate is configured)."""
+        if self.seal_key_path is not None or self.seal_cert_path is not None:
+            return self.seal_key_path
+        return self._demo_file(DEMO_KEY_FILE)
+
+    @property
+    def effective_seal_cert_path(self) -> Path | None:
+        if self.seal_key_path is not None or self.seal_cert_path is not None:
+            return self.seal_cert_path
+        return self._demo_file(DEMO_CERT_FILE)
+
+    @property
+    def effective_trust_roots(self) -> list[Path]:
+        """What a sealed agreement must chain to: configured roots, else the demo root."""
+        if self.seal_trust_roots:
+            return list(self.seal_trust_roots)
+        demo_root = self._demo_file(DEMO_CA_CERT_FILE)
+        return [demo_root] if demo_root is not None else []
 
     @property
     def effective_public_url(self) -> str:

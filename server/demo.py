@@ -1,7 +1,8 @@
 """Demo data for a first look: `concord demo`, run by `make run`.
 
 Created once: one station, two beat offices, staff of every role, a few
-disputes, an expert pool. Every run makes sure one mediation session is
+disputes, an expert pool, and a finished case with a sealed agreement
+(``demo_case.py``; with a self-signed demo certificate and a sample seal). Every run makes sure one mediation session is
 booked for today and prints its invitation links, so a newcomer can open
 them at once. Passwords and links are random; they are kept in the data
 directory (readable by the owner only), never in the database in clear.
@@ -24,6 +25,7 @@ from server.auth.roles import ROLE_LABELS, Role
 from server.auth.sessions import actor_for
 from server.config import Config
 from server.db import make_engine, make_session_factory, transaction
+from server.demo_case import FinishedCase, ensure_finished_case
 from server.disputes import service
 from server.disputes.schemas import DisputeInput, TriageInput
 from server.errors import DomainError
@@ -231,6 +233,7 @@ class DemoResult:
     logins: list[tuple[str, str, str]]
     session_starts_at: datetime | None = None
     links: list[tuple[str, str, str]] = field(default_factory=list)
+    finished: FinishedCase | None = None
 
 
 def _read_state(config: Config) -> dict[str, object]:
@@ -430,11 +433,12 @@ async def seed_demo(config: Config) -> DemoResult:
                 state = {"logins": await _create_station(db, vault, tz)}
         async with transaction(factory) as db:
             session = await _ensure_session_today(db, config, vault, tz, state)
+        finished = await ensure_finished_case(factory, config, vault, tz)
     finally:
         await engine.dispose()
     _write_state(config, state)
     logins = [tuple(row) for row in state.get("logins", [])]  # type: ignore[attr-defined]
-    result = DemoResult(created=created, logins=logins)
+    result = DemoResult(created=created, logins=logins, finished=finished)
     if session is not None:
         result.session_starts_at, result.links = session
     return result

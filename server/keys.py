@@ -8,6 +8,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.agreements.works import AgreementWorks
 from server.config import Config
 from server.db import SessionFactory
 from server.http.csrf import CsrfGuard
@@ -24,3 +25,4 @@ JINJA = web.AppKey("jinja", jinja2.Environment)
 CATALOGUES = web.AppKey("catalogues", Catalogues)
 TZ = web.AppKey("timezone", ZoneInfo)
 HUBS = web.AppKey("room_hubs", Hubs)
+WORKS = web.AppKey("agreement_works", AgreementWorks)

@@ -7,7 +7,18 @@ from pathlib import Path
 from aiohttp import web
 
 from server.http import api
-from server.http.pages import admin, auth, disputes, door, experts, room, sessions
+from server.http.pages import (
+    admin,
+    agreements,
+    auth,
+    disputes,
+    door,
+    experts,
+    room,
+    sessions,
+    signing,
+    verify,
+)
 from server.signaling.endpoint import room_socket
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
@@ -40,6 +51,9 @@ def setup_routes(app: web.Application) -> None:
             web.post("/admin/users/new", admin.user_submit),
             web.get("/admin/users/{id}", admin.user_form),
             web.post("/admin/users/{id}", admin.user_submit),
+            web.get("/admin/seal", admin.seal_page),
+            web.post("/admin/seal", admin.seal_submit),
+            web.get("/admin/seal.png", admin.seal_image),
             web.get("/audit", admin.audit_page, name="audit"),
             web.get("/healthz", health),
             web.get("/ws/room", room_socket, name="room_socket"),
@@ -49,6 +63,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(sessions.ROUTES)
     app.router.add_routes(door.ROUTES)
     app.router.add_routes(room.ROUTES)
+    app.router.add_routes(signing.ROUTES)
+    app.router.add_routes(agreements.ROUTES)
+    app.router.add_routes(verify.ROUTES)
     api.setup_api_routes(app)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from server import i18n
+from server.agreements.rules import DRAFT_STATUS_LABELS, OUTCOME_LABELS
 from server.auth import roles
 from server.auth.roles import ROLE_LABELS
 from server.disputes import lifecycle
@@ -58,6 +59,8 @@ def make_environment(tz: ZoneInfo) -> jinja2.Environment:
         SESSION_STATUS_LABELS=SESSION_STATUS_LABELS,
         INVITEE_ROLE_LABELS=INVITEE_ROLE_LABELS,
         EXPERT_KIND_LABELS=KIND_LABELS,
+        DRAFT_STATUS_LABELS=DRAFT_STATUS_LABELS,
+        OUTCOME_LABELS=OUTCOME_LABELS,
         roles=roles,
     )
     return env

@@ -7,11 +7,13 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import col, select
 
+from server.agreements import archive
 from server.auth import roles
 from server.errors import N_, Conflict, NotAllowed, ValidationFailed
 from server.http import render as r
 from server.http.forms import InputInvalid, field_messages, parse
 from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
+from server.keys import CONFIG
 from server.models import AuditEvent
 from server.staff import service
 from server.staff.schemas import OfficeInput, UserInput, UserUpdate
@@ -164,3 +166,59 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         "audit.html",
         {"events": events, "action": action, "more": len(events) == AUDIT_PAGE},
     )
+
+
+async def seal_page(request: web.Request) -> web.StreamResponse:
+    actor = _admin(request)
+    async with unit_of_work(request) as db:
+        station = await service.station_of(db, actor)
+    return r.render(request, "admin_seal.html", _seal_context(request, station))
+
+
+def _seal_context(request: web.Request, station: Any, error: str = "") -> dict[str, Any]:
+    config = request.app[CONFIG]
+    return {
+        "station": station,
+        "error": error,
+        "notice": request.query.get("notice", ""),
+        "sealing_configured": config.effective_seal_key_path is not None
+        and config.effective_seal_cert_path is not None,
+        "uses_demo_certificate": config.seal_key_path is None
+        and config.effective_seal_key_path is not None,
+    }
+
+
+async def seal_image(request: web.Request) -> web.StreamResponse:
+    """The current seal image, for the preview on the seal page (admins only)."""
+    actor = _admin(request)
+    async with unit_of_work(request) as db:
+        station = await service.station_of(db, actor)
+    if not station.seal_file:
+        raise web.HTTPNotFound()
+    path = request.app[CONFIG].data_dir / station.seal_file
+    return web.Response(body=path.read_bytes(), content_type="image/png")
+
+
+async def seal_submit(request: web.Request) -> web.StreamResponse:
+    """Upload the seal image and name the people's mediation committee."""
+    actor = _admin(request)
+    form = await request.post()
+    upload = form.get("seal")
+    committee = str(form.get("mediation_committee", "")).strip()[:100]
+    try:
+        async with unit_of_work(request) as db:
+            station = await service.station_of(db, actor)
+            station.mediation_committee = committee
+            if isinstance(upload, web.FileField) and upload.filename:
+                data = upload.file.read(archive.MAX_SEAL_IMAGE_BYTES + 1)
+                await archive.set_station_seal(
+                    db, actor, station, data, data_dir=request.app[CONFIG].data_dir
+                )
+            elif not station.seal_file:
+                raise ValidationFailed(N_("Choose a PNG image of the seal."))
+    except ValidationFailed as exc:
+        async with unit_of_work(request) as db:
+            station = await service.station_of(db, actor)
+        context = _seal_context(request, station, r.message_of(exc))
+        return r.render(request, "admin_seal.html", context, status=422)
+    raise redirect("/admin/seal?notice=saved")

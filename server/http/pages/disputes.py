@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.agreements import archive as agreement_archive
 from server.auth import roles
 from server.auth.roles import ROLE_LABELS, Actor, Role
 from server.disputes import service
@@ -179,6 +180,11 @@ async def _detail_context(db: AsyncSession, actor: Actor, dispute: Dispute) -> d
         "can_edit_parties": roles.can_edit_parties(actor) and current != Status.CLOSED,
         "can_reveal": roles.can_reveal_id_number(actor),
         "sessions": await session_service.sessions_of_dispute(db, dispute.id),
+        "agreements": [
+            a
+            for a in await agreement_archive.of_dispute(db, dispute.id or 0)
+            if roles.can_read_archive(actor, a.office_id)
+        ],
         "can_book": roles.can_book(actor) and current in BOOKABLE_STATUSES,
         **names,
     }

@@ -81,7 +81,7 @@ def setup(app: web.Application) -> None:
     )
 
 
-def _limiter(request: web.Request) -> SlidingWindowLimiter:
+def limiter_of(request: web.Request) -> SlidingWindowLimiter:
     if LIMITER not in request.app:
         raise RuntimeError("server.http.pages.door.setup(app) was not called in create_app")
     return request.app[LIMITER]
@@ -175,27 +175,27 @@ async def _door_context(
     }
 
 
-def _private(response: web.StreamResponse) -> web.StreamResponse:
+def private(response: web.StreamResponse) -> web.StreamResponse:
     response.headers.update(PRIVATE_HEADERS)
     return response
 
 
-async def _pad(started: float) -> None:
+async def pad(started: float) -> None:
     remaining = started + REFUSAL_MIN_SECONDS - time.monotonic()
     if remaining > 0:
         await asyncio.sleep(remaining)
 
 
-async def _refuse(request: web.Request, started: float) -> web.StreamResponse:
+async def refuse_link(request: web.Request, started: float) -> web.StreamResponse:
     """The one refusal: nothing in it depends on the link or on why it was refused."""
     response = r.render(
         request, "door/refused.html", {"lang_next": NO_TOKEN_PATH, "minutes": 0}, status=404
     )
-    await _pad(started)
-    return _private(response)
+    await pad(started)
+    return private(response)
 
 
-async def _too_many(request: web.Request, started: float, minutes: int) -> web.StreamResponse:
+async def too_many(request: web.Request, started: float, minutes: int) -> web.StreamResponse:
     response = r.render(
         request,
         "door/refused.html",
@@ -203,35 +203,35 @@ async def _too_many(request: web.Request, started: float, minutes: int) -> web.S
         status=429,
     )
     response.headers["Retry-After"] = str(minutes * 60)
-    await _pad(started)
-    return _private(response)
+    await pad(started)
+    return private(response)
 
 
 async def _gate(request: web.Request, started: float) -> web.StreamResponse | None:
     """For ping and probe: a refusal, or None when the link is good (nothing counted)."""
-    limiter = _limiter(request)
+    limiter = limiter_of(request)
     key = address_key(client_ip(request))
     if limiter.blocked(key):
-        return await _too_many(request, started, limiter.retry_after_minutes(key))
+        return await too_many(request, started, limiter.retry_after_minutes(key))
     limiter.hit(key)  # counted before the lookup, forgiven if the link is good
     async with unit_of_work(request) as db:
         good = await invitations.find_live(db, request.match_info["token"]) is not None
     if good:
         limiter.forgive(key)
         return None
-    return await _refuse(request, started)
+    return await refuse_link(request, started)
 
 
 async def door_page(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     if request.method == "HEAD":
         # Link previews (chat apps fetch a URL to show a card) must not count as opens.
-        return await _gate(request, started) or _private(web.Response())
-    limiter = _limiter(request)
+        return await _gate(request, started) or private(web.Response())
+    limiter = limiter_of(request)
     ip = client_ip(request)
     key = address_key(ip)
     if limiter.blocked(key):
-        return await _too_many(request, started, limiter.retry_after_minutes(key))
+        return await too_many(request, started, limiter.retry_after_minutes(key))
     context: dict[str, Any] | None = None
     limiter.hit(key)  # counted before the lookup, so parallel guesses cannot all slip through
     async with unit_of_work(request) as db:
@@ -244,9 +244,9 @@ async def door_page(request: web.Request) -> web.StreamResponse:
         if door is not None:
             context = await _door_context(request, db, door)
     if context is None:
-        return await _refuse(request, started)
+        return await refuse_link(request, started)
     limiter.forgive(key)  # successes do not count
-    return _private(r.render(request, "door/door.html", context))
+    return private(r.render(request, "door/door.html", context))
 
 
 async def ping(request: web.Request) -> web.StreamResponse:
@@ -254,7 +254,7 @@ async def ping(request: web.Request) -> web.StreamResponse:
     refusal = await _gate(request, time.monotonic())
     if refusal is not None:
         return refusal
-    return _private(web.json_response({"ok": True, "t": int(time.time() * 1000)}))
+    return private(web.json_response({"ok": True, "t": int(time.time() * 1000)}))
 
 
 async def probe(request: web.Request) -> web.StreamResponse:
@@ -262,14 +262,14 @@ async def probe(request: web.Request) -> web.StreamResponse:
     refusal = await _gate(request, time.monotonic())
     if refusal is not None:
         return refusal
-    return _private(
+    return private(
         web.Response(body=os.urandom(PROBE_BYTES), content_type="application/octet-stream")
     )
 
 
 async def no_token(request: web.Request) -> web.StreamResponse:
     """``/j/`` itself: the refusal page (where its language switch returns), not counted."""
-    return _private(
+    return private(
         r.render(
             request, "door/refused.html", {"lang_next": NO_TOKEN_PATH, "minutes": 0}, status=404
         )

@@ -497,6 +497,8 @@ async def _detail_context(
         "staff_names": await _staff_names(db, actor),
         "sees_phones": _sees_phones(actor),
         "can_manage": can_manage,
+        "can_draft": session.status != SessionStatus.CANCELLED
+        and roles.can_draft_agreement(actor, session.office_id),
         "scheduled": scheduled,
         "duration_options": _duration_options(session.duration_minutes),
         "reschedule_form": {
