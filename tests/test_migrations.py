@@ -27,9 +27,15 @@ from server.migrate import (
 TABLES = {
     "audit_event",
     "chat_message",
+    "agreement",
+    "agreement_draft",
+    "agreement_signature",
+    "agreement_signer",
     "beat_office",
+    "case_counter",
     "dispute",
     "dispute_event",
+    "draft_revision",
     "expert",
     "expert_office",
     "expert_specialty",
@@ -158,4 +164,31 @@ def test_downgrade_to_base_and_back(url: str, sync_engine: Engine) -> None:
         triggers = conn.execute(
             text("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
         ).all()
-    assert [t[0] for t in triggers] == ["audit_event_no_delete", "audit_event_no_update"]
+    assert [t[0] for t in triggers] == [
+        "agreement_no_delete",
+        "agreement_no_update",
+        "audit_event_no_delete",
+        "audit_event_no_update",
+    ]
+
+
+def test_the_archive_refuses_update_and_delete(url: str, sync_engine: Engine) -> None:
+    """A sealed agreement's row is as fixed as its PDF: corrections add rows instead."""
+    upgrade(url)
+    with sync_engine.begin() as conn:
+        conn.execute(text("PRAGMA foreign_keys = OFF"))
+        conn.execute(
+            text(
+                "INSERT INTO agreement (draft_id, session_id, dispute_id, station_id, office_id,"
+                " legal_track, case_number, case_year, case_seq, version, correction_reason,"
+                " text_sha256, pdf_sha256, pdf_size, file_name, verify_code, party_names,"
+                " evidence, sealed_at, sealed_by_id) VALUES (1, 1, 1, 1, 1, 'people', 'N', 2026,"
+                " 1, 1, '', 'a', 'b', 1, 'f.pdf', 'code', '', '{}', '2026-01-01', 1)"
+            )
+        )
+    for statement in (
+        "UPDATE agreement SET pdf_sha256 = 'forged'",
+        "DELETE FROM agreement",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), sync_engine.begin() as conn:
+            conn.execute(text(statement))

@@ -253,6 +253,7 @@ def upgrade() -> None:
             ["agreement_signer.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("signer_id", "version"),
     )
     with op.batch_alter_table("agreement_signature", schema=None) as batch_op:
         batch_op.create_index(

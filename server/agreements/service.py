@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -187,8 +188,16 @@ async def open_draft(db: AsyncSession, actor: Actor, session_id: int) -> Context
             content=content.model_dump_json(),
             updated_by=actor.label[:80],
         )
-        db.add(draft)
-        await db.flush()
+        try:
+            async with db.begin_nested():
+                db.add(draft)
+                await db.flush()
+        except IntegrityError:
+            # Two first opens at once: the other one made it; use theirs.
+            existing = await draft_of_session(db, session_id)
+            if existing is None:
+                raise
+            return await load_context(db, existing)
         _revision(db, draft, "saved", content, actor.label, actor.user_id, "")
         record(
             db, actor, "agreement.draft_start", object_type="agreement_draft", object_id=draft.id
@@ -456,7 +465,8 @@ async def freeze(
     _revision(db, draft, "frozen", content, actor.label, actor.user_id, "", digest)
     today = utcnow().astimezone(tz).date()
     planned, _ = plan_signers(party_facts(ctx, vault, today), presiding_of(ctx))
-    expires = ctx.session.ends_at + timedelta(days=link_days)
+    # Links made long after the session (a late freeze, a correction) still get their days.
+    expires = max(ctx.session.ends_at, utcnow()) + timedelta(days=link_days)
     issued = await _sync_signers(db, draft, planned, expires)
     record(
         db,
@@ -595,10 +605,13 @@ async def signer_states(db: AsyncSession, draft: AgreementDraft) -> list[SignerS
     """Each active signer with their answer to the current frozen text (None: not yet)."""
     signers = await signers_of(db, draft.id or 0)
     answers = await answers_of(db, draft.id or 0)
+    # While the text is being changed again, nothing given so far counts.
+    counting = draft.status in (DraftStatus.FROZEN, DraftStatus.SEALED)
     current = {
         a.signer_id: a
         for a in answers
-        if draft.frozen_version is not None
+        if counting
+        and draft.frozen_version is not None
         and a.version == draft.frozen_version
         and a.text_sha256 == draft.frozen_sha256
     }
@@ -696,6 +709,16 @@ async def _check_answerable(db: AsyncSession, door: SigningDoor, text_hash: str)
             raise Conflict(N_("You have already answered for this version."))
 
 
+async def _add_answer(db: AsyncSession, signature: Signature) -> None:
+    """One answer per signer and version, enforced by the database for simultaneous posts."""
+    try:
+        async with db.begin_nested():
+            db.add(signature)
+            await db.flush()
+    except IntegrityError as exc:
+        raise Conflict(N_("You have already answered for this version.")) from exc
+
+
 async def _audit_answer(
     db: AsyncSession,
     door: SigningDoor,
@@ -759,8 +782,7 @@ async def sign(
         user_agent=user_agent[:300],
         audit_event_id=audit_id,
     )
-    db.add(signature)
-    await db.flush()
+    await _add_answer(db, signature)
     return signature
 
 
@@ -796,8 +818,7 @@ async def refuse(
         user_agent=user_agent[:300],
         audit_event_id=audit_id,
     )
-    db.add(signature)
-    await db.flush()
+    await _add_answer(db, signature)
     return signature
 
 

@@ -90,6 +90,7 @@ class Signature(SQLModel, table=True):
     """A signer's answer to one frozen version: a drawn signature or a refusal, with evidence."""
 
     __tablename__ = "agreement_signature"
+    __table_args__ = (UniqueConstraint("signer_id", "version"),)
 
     id: int | None = Field(default=None, primary_key=True)
     signer_id: int = Field(foreign_key="agreement_signer.id", index=True)
