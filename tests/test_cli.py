@@ -69,7 +69,7 @@ def test_module_help() -> None:
         check=False,
     )
     out = ok(result)
-    for command in ("serve", "migrate", "demo", "create-user"):
+    for command in ("serve", "migrate", "demo", "create-user", "verify"):
         assert command in out
 
 
@@ -107,6 +107,18 @@ def test_migrate_and_demo_are_idempotent(env: dict[str, str], tmp_path: Path) ->
     # The session booked today is kept, so the links printed before still hold.
     for link in links:
         assert link in second, second
+    # The finished case's sealed PDF verifies; the same file with one byte changed does not.
+    pdf = Path(next(line.split()[-1] for line in first.splitlines() if "PDF:" in line))
+    assert "self-signed demo station CA" in first
+    checked = ok(concord(env, "verify", str(pdf)))
+    assert "VALID" in checked and "matches （" in checked, checked
+    data = bytearray(pdf.read_bytes())
+    data[data.index(b"stream", 2000) + 20] ^= 0x01
+    forged = tmp_path / "forged.pdf"
+    forged.write_bytes(bytes(data))
+    refused = concord(env, "verify", str(forged))
+    assert refused.returncode == 1
+    assert "NOT VALID" in refused.stdout and "NOT in the archive" in refused.stdout
 
 
 def test_create_user(env: dict[str, str]) -> None:

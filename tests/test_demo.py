@@ -12,7 +12,7 @@ from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.demo import seed_demo
 from server.experts.kinds import ExpertKind
-from server.models import Expert, Invitation, MediationSession, StaffUser
+from server.models import Agreement, Expert, Invitation, MediationSession, StaffUser
 from server.sessions.invitations import open_link
 
 
@@ -30,6 +30,12 @@ async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -
     assert not second.created
     assert second.links == first.links
     assert second.logins == first.logins
+    # One finished case with a sealed agreement, made once, findable again.
+    assert first.finished is not None and second.finished is not None
+    assert first.finished.case_number == second.finished.case_number
+    assert first.finished.case_number.endswith("治调字第0001号")
+    assert first.finished.pdf_path.read_bytes().startswith(b"%PDF-")
+    assert first.finished.demo_pki is not None and second.finished.demo_pki is None
 
     engine = make_engine(config.effective_database_url)
     try:
@@ -37,7 +43,8 @@ async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -
             kinds = set(await db.exec(select(Expert.kind)))
             assert kinds == {k.value for k in ExpertKind}
             assert (await db.exec(select(func.count()).select_from(Expert))).one() >= 10
-            assert (await db.exec(select(func.count()).select_from(MediationSession))).one() == 1
+            assert (await db.exec(select(func.count()).select_from(MediationSession))).one() == 2
+            assert (await db.exec(select(func.count()).select_from(Agreement))).one() == 1
             assert (await db.exec(select(func.count()).select_from(StaffUser))).one() == 6
             token = first.links[0][2].rsplit("/", 1)[1]
             door = await open_link(db, token, ip="127.0.0.1", user_agent="pytest")
@@ -45,6 +52,6 @@ async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -
             assert door.dispute.title == "养犬扰邻纠纷"
             # Nothing in the database holds a token in clear.
             hashes = list(await db.exec(select(Invitation.token_hash)))
-            assert token not in hashes and len(hashes) == 5
+            assert token not in hashes and len(hashes) == 5 + 2  # and the finished case's parties
     finally:
         await engine.dispose()
