@@ -70,7 +70,7 @@ async def _invitee(request: web.Request, token: str) -> tuple[MediationSession, 
     candidate = Participant.for_invitation(
         invitation.id, invitation.display_name, role_for_invitation(invitation.role)
     )
-    return found.session, Identity(candidate, full_names=full_names)
+    return found.session, Identity(candidate, full_names=full_names, language=request[r.LANG])
 
 
 async def _staff(
@@ -92,7 +92,7 @@ async def _staff(
     # Staff who book sessions help run the room; clerks (who keep the record) watch.
     role = RoomRole.COHOST if roles.can_book(actor) else RoomRole.OBSERVER
     candidate = Participant.for_staff(actor.user_id, user.display_name, role)
-    return session, Identity(candidate, True)
+    return session, Identity(candidate, True, actor=actor, language=request[r.LANG])
 
 
 async def room_socket(request: web.Request) -> web.StreamResponse:

@@ -1,8 +1,8 @@
 """One participant's signalling session: parse, dispatch, answer, notify.
 
-A single ``match`` over the message union maps each request to the room or
-the media server; domain errors become error responses with their stable
-code, anything unexpected is logged and answered ``internal_error``.
+A single ``match`` over the message union maps each request to the room, the
+media server or the agreement desk; domain errors become error responses with
+their stable code, anything unexpected is logged and answered ``internal_error``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ from typing import Any, assert_never
 from pydantic import ValidationError
 
 from server import i18n
+from server.agreements.service import DraftIncomplete
+from server.auth.roles import Actor, can_draft_agreement
 from server.errors import N_, DomainError, ErrorCode
 from server.rooms.media import MediaError
 from server.rooms.participant import Participant
 from server.rooms.routing import routes
 from server.signaling import messages as m
+from server.signaling.agreement import field_messages
 from server.signaling.connection import CloseReason, SignalConnection
 from server.signaling.hub import Hub, Hubs
 
@@ -41,10 +44,20 @@ class Identity:
 
     candidate: Participant
     full_names: bool
+    #: The staff member's account (None for invitees): what the agreement service acts as.
+    actor: Actor | None = None
+    #: The page's language, for words the server sends this socket outside its own requests.
+    language: str = "zh"
 
 
-def _error(request_id: int | None, code: str, message: str) -> m.Response:
-    return m.Response(id=request_id, ok=False, error=m.ErrorBody(code=code, message=message))
+def _error(
+    request_id: int | None, code: str, message: str, fields: dict[str, str] | None = None
+) -> m.Response:
+    return m.Response(
+        id=request_id,
+        ok=False,
+        error=m.ErrorBody(code=code, message=message, fields=fields or {}),
+    )
 
 
 def _ok(request_id: int, data: dict[str, Any] | None = None) -> m.Response:
@@ -54,6 +67,14 @@ def _ok(request_id: int, data: dict[str, Any] | None = None) -> m.Response:
 def _message(error: DomainError) -> str:
     text = i18n.gettext(error.message)
     return text % error.params if error.params else text
+
+
+def _fields(error: DomainError) -> dict[str, str]:
+    """The fields at fault, translated (those that are msgids; pydantic's words stay)."""
+    if isinstance(error, DraftIncomplete):
+        return field_messages(error, i18n.gettext)
+    # gettext("") is the catalogue's header: an empty value stays empty.
+    return {name: i18n.gettext(text) if text else text for name, text in error.fields.items()}
 
 
 class SignalSession:
@@ -100,7 +121,7 @@ class SignalSession:
         except NotJoined as exc:
             await self.conn.send(_error(request.id, "not_joined", _message(exc)))
         except DomainError as exc:
-            await self.conn.send(_error(request.id, str(exc.code), _message(exc)))
+            await self.conn.send(_error(request.id, str(exc.code), _message(exc), _fields(exc)))
         except MediaError as exc:
             logger.info("room %s: media refused %s: %s", self.hub.session_id, self.pid, exc)
             await self.conn.send(
@@ -176,6 +197,16 @@ class SignalSession:
                 await self.hub.media.close_participant(self.pid)
                 await self.conn.close(CloseReason.LEFT)
                 return None
+            case (
+                m.OpenAgreement()
+                | m.SaveAgreement()
+                | m.FreezeAgreement()
+                | m.UnfreezeAgreement()
+                | m.ListAgreementRevisions()
+                | m.ShowAgreementRevision()
+            ):
+                self._require_joined(admitted=True)
+                return await self.hubs.agreements.handle(self.hub, self.identity.actor, request)
             case _:
                 pass
         self._require_joined()
@@ -243,6 +274,12 @@ class SignalSession:
                 | m.IceCandidate()
                 | m.RestartSubscriber()
                 | m.Leave()
+                | m.OpenAgreement()
+                | m.SaveAgreement()
+                | m.FreezeAgreement()
+                | m.UnfreezeAgreement()
+                | m.ListAgreementRevisions()
+                | m.ShowAgreementRevision()
             ):
                 raise AssertionError("handled in _dispatch")
             case _:
@@ -265,6 +302,9 @@ class SignalSession:
             hub.connections[self.pid] = self.conn
             if self.identity.full_names:
                 hub.full_names.add(self.pid)
+            if self.identity.actor is not None:
+                hub.actors[self.pid] = self.identity.actor
+            hub.languages[self.pid] = self.identity.language
             if request.knock_message and not person.is_admitted:
                 events += hub.room.knock_message(self.pid, request.knock_message)
             self.joined = True
@@ -279,6 +319,8 @@ class SignalSession:
                 "admission": person.admission.value,
                 "ice_servers": self.ice_servers,
                 "room": self.hubs.snapshot(hub, self.pid),
+                "can_draft_agreement": self.identity.actor is not None
+                and can_draft_agreement(self.identity.actor, hub.office_id),
             }
 
     async def _gone(self) -> None:

@@ -4,7 +4,10 @@ The service layer between the wire and the domain (LiveKit's RoomManager):
 it creates a room on first use (reading back what the database kept), turns
 the room's events into notifications, database writes and forwarding
 changes, and drops rooms nobody uses any more. One lock per room serialises
-changes, so events go out in the order they happened.
+changes, so events go out in the order they happened. The session's
+agreement is the ``AgreementDesk``'s (``server/signaling/agreement.py``); the
+hubs tell it when someone is admitted, and let pages outside the room say
+that the agreement changed (``agreement_changed``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from server.audit import record
+from server.auth.roles import Actor
 from server.auth.sessions import actor_for
 from server.db import SessionFactory, transaction
 from server.errors import DomainError
@@ -31,6 +35,7 @@ from server.rooms.store import RoomStore
 from server.sessions import invitations
 from server.sessions.rules import SessionStatus
 from server.signaling import messages as m
+from server.signaling.agreement import AgreementDesk, AgreementSettings
 from server.signaling.connection import CloseReason, SignalConnection
 from server.signaling.views import chat_view, display_name, room_view
 
@@ -61,11 +66,21 @@ class Hub:
 
     session_id: int
     station_id: int
+    #: The beat office holding the session: whose staff may draft its agreement.
+    office_id: int
     room: Room
     media: MediaServer
     connections: dict[str, SignalConnection] = field(default_factory=dict)
     #: Participants who may see parties' full names (staff, parties, police experts).
     full_names: set[str] = field(default_factory=set)
+    #: Staff participants' accounts, as they logged in: the agreement service acts as them.
+    actors: dict[str, Actor] = field(default_factory=dict)
+    #: Each participant's page language, for what the server words for them.
+    languages: dict[str, str] = field(default_factory=dict)
+    #: The frozen text ("version:sha256") each signer was last asked to sign.
+    prompted: dict[str, str] = field(default_factory=dict)
+    #: Serialises the agreement's notifications (see server/signaling/agreement.py).
+    agreement_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     chat_times: dict[int, datetime] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Sockets to close once the request that caused it has been answered.
@@ -76,11 +91,19 @@ class Hub:
 class Hubs:
     """Every live room of this process, owned by the app (``keys.HUBS``)."""
 
-    def __init__(self, factory: SessionFactory, media_config: MediaConfig, *, grace: float) -> None:
+    def __init__(
+        self,
+        factory: SessionFactory,
+        media_config: MediaConfig,
+        *,
+        grace: float,
+        agreements: AgreementSettings,
+    ) -> None:
         self._factory = factory
         self._media_config = media_config
         self._grace = grace
         self._store = RoomStore(factory)
+        self._agreements = AgreementDesk(factory, agreements)
         self._hubs: dict[int, Hub] = {}
         self._creating = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -89,6 +112,10 @@ class Hubs:
     @property
     def store(self) -> RoomStore:
         return self._store
+
+    @property
+    def agreements(self) -> AgreementDesk:
+        return self._agreements
 
     def track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
         """Keep a background task alive until done, and wait for it at shutdown."""
@@ -177,6 +204,7 @@ class Hubs:
             hub = Hub(
                 session_id=session.id,
                 station_id=session.station_id,
+                office_id=session.office_id,
                 room=room,
                 media=MediaServer(self._media_config, on_offer=on_offer),
                 chat_times={message.id: at for message, at in restored.chat},
@@ -184,6 +212,30 @@ class Hubs:
             self._hubs[session.id] = hub
             logger.info("room %s: opened (host %s)", session.id, host.username if host else "?")
             return hub
+
+    def agreement_changed(self, session_id: int) -> None:
+        """The session's agreement changed outside the room (a signature, a page's edit).
+
+        The room, if it is live in this process, gets ``agreement_updated`` (and any
+        new signing prompts) from a task of its own: the caller's transaction has
+        committed, and its request need not wait for the sockets.
+        """
+        hub = self._hubs.get(session_id)
+        if hub is None:
+            return
+        self.track(
+            asyncio.create_task(self._agreement_task(hub, None), name=f"agreement-{session_id}")
+        )
+
+    async def _agreement_task(self, hub: Hub, pids: list[str] | None) -> None:
+        """Tell the room about the agreement; a failure is logged, the room goes on."""
+        try:
+            if pids is None:
+                await self._agreements.broadcast(hub)
+            else:
+                await self._agreements.send_state(hub, pids)
+        except Exception:
+            logger.exception("room %s: agreement notification failed", hub.session_id)
 
     async def _send_offer(self, session_id: int, pid: str, sdp: str) -> None:
         hub = self._hubs.get(session_id)
@@ -213,6 +265,7 @@ class Hubs:
         if not events:
             return
         closing = hub.pending_closes
+        admitted: list[str] = []
         for event in events:
             await self._persist(hub, event, actor_label)
             match event:
@@ -220,6 +273,7 @@ class Hubs:
                     await hub.media.apply_routes(routes)
                 case ev.ParticipantAdmitted(pid=pid):
                     await self._tell(hub, pid, m.YouWereAdmitted())
+                    admitted.append(pid)
                 case ev.ParticipantDeclined(pid=pid):
                     await self._tell(hub, pid, m.YouWereDeclined())
                     closing.append((pid, CloseReason.DECLINED))
@@ -255,6 +309,13 @@ class Hubs:
                 case _:
                     pass
         await self.broadcast_snapshots(hub)
+        if admitted:
+            # Reading the draft takes the database: not while the room's lock is held.
+            self.track(
+                asyncio.create_task(
+                    self._agreement_task(hub, admitted), name=f"agreement-{hub.session_id}"
+                )
+            )
         if not defer_close:
             await self.close_pending(hub)
 

@@ -221,6 +221,71 @@ class CloseAllCaucuses(_Request):
     type: Literal["close_all_caucuses"]
 
 
+# --- the agreement (staff who draft it; the server checks who may) --------------------
+
+#: A draft's version, as ``agreement_updated`` gave it: the optimistic lock of every change.
+BaseVersion = Annotated[int, Field(ge=1, le=2**31)]
+
+
+class OpenAgreement(_Request):
+    """Start the session's agreement draft (from the register's facts), or open it if started."""
+
+    type: Literal["open_agreement"]
+
+
+class SaveAgreement(_Request):
+    """A new version of the draft, based on ``base_version``; a stale base is a ``conflict``.
+
+    ``content`` is checked by the agreement service itself (``DraftContent``), so
+    that a refusal can name the field (``validation_failed`` with ``fields``).
+    """
+
+    type: Literal["save_agreement"]
+    base_version: BaseVersion
+    content: dict[str, Any]
+    #: The clerk's minutes (调解笔录); null leaves them as they are.
+    minutes: Annotated[str, StringConstraints(max_length=20000)] | None = None
+
+
+class FreezeAgreement(_Request):
+    """Fix the exact text to be signed; refused, naming every gap, while anything is missing."""
+
+    type: Literal["freeze_agreement"]
+    base_version: BaseVersion
+
+
+class UnfreezeAgreement(_Request):
+    """Back to drafting (a new version: signatures given so far stop counting), with a reason."""
+
+    type: Literal["unfreeze_agreement"]
+    base_version: BaseVersion
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class ListAgreementRevisions(_Request):
+    """The draft's version history, newest first."""
+
+    type: Literal["list_agreement_revisions"]
+
+
+class ShowAgreementRevision(_Request):
+    """The text of one past version."""
+
+    type: Literal["show_agreement_revision"]
+    number: Annotated[int, Field(ge=1, le=2**31)]
+
+
+#: The requests ``server/signaling/agreement.py`` answers.
+AgreementRequest = (
+    OpenAgreement
+    | SaveAgreement
+    | FreezeAgreement
+    | UnfreezeAgreement
+    | ListAgreementRevisions
+    | ShowAgreementRevision
+)
+
+
 ClientMessage = Annotated[
     Join
     | PublishOffer
@@ -250,7 +315,13 @@ ClientMessage = Annotated[
     | SetCaucus
     | MoveTo
     | CloseCaucus
-    | CloseAllCaucuses,
+    | CloseAllCaucuses
+    | OpenAgreement
+    | SaveAgreement
+    | FreezeAgreement
+    | UnfreezeAgreement
+    | ListAgreementRevisions
+    | ShowAgreementRevision,
     Field(discriminator="type"),
 ]
 CLIENT_ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -283,8 +354,14 @@ HOST_REQUESTS = frozenset(
 
 
 class ErrorBody(BaseModel):
+    """The same shape as the HTTP API's errors: a code, a sentence, and the fields at fault."""
+
     code: str = Field(description="Stable: invalid_request, not_joined, not_allowed, ...")
     message: str = Field(description="For people, in the page's language.")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Field name → what is wrong with it, in the page's language (often empty).",
+    )
 
 
 class Response(BaseModel):
@@ -366,6 +443,62 @@ class SessionEnded(_Notification):
     type: Literal["session_ended"] = "session_ended"
 
 
+SignerStatus = Literal["waiting", "signed", "refused"]
+AgreementStatus = Literal["drafting", "frozen", "sealed"]
+
+
+class AgreementSigner(BaseModel):
+    """Someone who must sign, as the room lists them."""
+
+    name: str
+    role: str = Field(description="applicant, respondent, agent, guardian or presiding.")
+    status: SignerStatus
+
+
+class AgreementProblem(BaseModel):
+    """Something missing before the text can be frozen."""
+
+    field: str
+    message: str = Field(description="In the listener's language.")
+
+
+class AgreementUpdated(_Notification):
+    """The session's agreement as this participant may see it, after any change.
+
+    Sent to admitted participants only, once a draft exists: on every change,
+    and to each participant when they are admitted (or return).
+    """
+
+    type: Literal["agreement_updated"] = "agreement_updated"
+    draft_id: int
+    status: AgreementStatus
+    version: int
+    track: str = Field(description="people (人民调解) or police (治安调解).")
+    text: str = Field(description="The agreement's text; personal ID numbers masked.")
+    sha256: str | None = Field(description="The frozen text's SHA-256; null while drafting.")
+    problems: list[AgreementProblem] = Field(
+        description="What still stops freezing (drafting only; for those who draft)."
+    )
+    signers: list[AgreementSigner]
+    your_signature: SignerStatus | None = Field(
+        description="Your own answer when you are a signer of the frozen text, else null."
+    )
+    editable: bool = Field(description="You may draft: save, freeze, unfreeze, history.")
+    content: dict[str, Any] | None = Field(
+        default=None, description="The structured draft (DraftContent); for those who draft."
+    )
+    minutes: str | None = Field(default=None, description="The minutes; for those who draft.")
+
+
+class SignatureRequested(_Notification):
+    """The text is frozen and you must sign (or refuse): open the signing page."""
+
+    type: Literal["signature_requested"] = "signature_requested"
+    draft_id: int
+    version: int
+    sha256: str
+
+
 ServerNotification = (
     RoomUpdated
     | SubscriberOffered
@@ -378,4 +511,6 @@ ServerNotification = (
     | YouWereDeclined
     | YouWereRemoved
     | SessionEnded
+    | AgreementUpdated
+    | SignatureRequested
 )

@@ -31,7 +31,7 @@ from server.app import create_app
 from server.config import Config
 from server.db import SessionFactory, transaction
 from server.demo_case import drawn_signature
-from server.models import Agreement, AuditEvent, Station, utcnow
+from server.models import Agreement, AuditEvent, Dispute, Station, utcnow
 from tests.conftest import AiohttpClient, Client, Seed, csrf_from, login
 from tests.http.test_door import APPLICANT, RESPONDENT, Booked, book_session
 
@@ -207,9 +207,11 @@ async def test_a_signed_agreement_is_sealed_archived_and_verifiable(
         agreement = await db.get(Agreement, sealed.agreement_id)
         assert agreement is not None
         actions = set(await db.exec(select(AuditEvent.action)))
+        dispute = await db.get(Dispute, booked.dispute_id)
+        assert dispute is not None and dispute.status == "agreement"
     assert agreement.case_number.endswith("调字第0001号")
     assert agreement.pdf_sha256 == hashlib.sha256(sealed.pdf).hexdigest()
-    assert {"agreement.freeze", "agreement.sign", "agreement.seal"} <= actions
+    assert {"agreement.freeze", "agreement.sign", "agreement.seal", "agreement.download"} <= actions
     # The PDF has the right legal form and the names, and poppler accepts the seal.
     path = tmp_path / "a.pdf"
     path.write_bytes(sealed.pdf)

@@ -1,7 +1,8 @@
 /* Concord room page: the whole client, wired together (docs/room.md, docs/protocol.md).
  *
  * Loaded last, with <script defer>, after room/signal.js, room/media.js,
- * room/speaker.js, room/ui.js and room/host.js. No inline script or style (CSP).
+ * room/speaker.js, room/ui.js, room/host.js and room/agreement.js. No inline
+ * script or style (CSP).
  *
  * Flow: open the socket → join → lobby (self preview, a message to staff) →
  * admitted → one tap on "Join with camera and microphone" (iOS and WeChat play
@@ -20,7 +21,7 @@
 
   const NS = window.ConcordRoom;
   const root = document.getElementById("room");
-  if (!root || !NS || !NS.SignalClient || !NS.Publisher || !NS.ui || !NS.HostPanel) {
+  if (!root || !NS || !NS.SignalClient || !NS.Publisher || !NS.ui || !NS.HostPanel || !NS.AgreementPanel) {
     return;
   }
   const ui = NS.ui;
@@ -98,8 +99,29 @@
     layout();
   });
   const hostPanel = new NS.HostPanel(send);
+  const agreement = new NS.AgreementPanel(send, (type, fields) => client.request(type, fields), {
+    entry: root.dataset.entry,
+    token: inviteeToken(),
+    lang: root.dataset.lang,
+    onNews: agreementNews,
+  });
+  const PANELS = ["chat", "people", "host", "agreement"];
 
   /* ---- small helpers ------------------------------------------------------------------ */
+
+  /* The invitee's link token, from the socket's address (the signing page is under it). */
+  function inviteeToken() {
+    try {
+      return new URL(root.dataset.wsUrl, window.location.href).searchParams.get("token") || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  /* A new version of the agreement: a mark on its button unless its panel is open. */
+  function agreementNews() {
+    ui.show(byId("agreement-new"), root.dataset.panel !== "agreement");
+  }
 
   function wsUrl() {
     const url = new URL(root.dataset.wsUrl, window.location.href);
@@ -279,6 +301,7 @@
     root.dataset.participantId = state.selfId;
     state.iceServers = Array.isArray(data.ice_servers) ? data.ice_servers : [];
     state.everJoined = true;
+    agreement.setEditor(data.can_draft_agreement === true);
     if (data.room) {
       applyRoom(data.room);
     }
@@ -363,6 +386,7 @@
     stopStream(state.media.stream);
     state.media.stream = null;
     speaker.stop();
+    agreement.stop();
     releaseWakeLock();
     root.dataset.state = FINAL_STATES[reason] || "ended";
     root.dataset.connection = "closed";
@@ -1166,8 +1190,11 @@
     if (name === "host" && !state.isHost) {
       return;
     }
-    ["chat", "people", "host"].forEach((key) => ui.show(byId("panel-" + key), key === name));
+    PANELS.forEach((key) => ui.show(byId("panel-" + key), key === name));
     root.dataset.panel = name;
+    if (name === "agreement") {
+      ui.show(byId("agreement-new"), false);
+    }
     if (name === "chat") {
       state.unread = 0;
       mergeChat([], false);
@@ -1176,7 +1203,7 @@
   }
 
   function closePanel() {
-    ["chat", "people", "host"].forEach((key) => ui.show(byId("panel-" + key), false));
+    PANELS.forEach((key) => ui.show(byId("panel-" + key), false));
     root.dataset.panel = "";
   }
 
@@ -1264,6 +1291,8 @@
     }
     admitted(false);
   });
+  client.on("agreement_updated", (message) => agreement.update(message));
+  client.on("signature_requested", (message) => agreement.askToSign(message));
   client.on("you_were_declined", () => finish("declined"));
   client.on("you_were_removed", () => finish("removed"));
   client.on("session_ended", () => finish("ended"));
@@ -1287,6 +1316,7 @@
   byId("btn-chat").addEventListener("click", () => togglePanel("chat"));
   byId("btn-people").addEventListener("click", () => togglePanel("people"));
   byId("btn-host").addEventListener("click", () => togglePanel("host"));
+  byId("btn-agreement").addEventListener("click", () => togglePanel("agreement"));
   byId("btn-leave").addEventListener("click", () => ui.show(byId("leave-confirm"), true));
   byId("leave-no").addEventListener("click", () => ui.show(byId("leave-confirm"), false));
   byId("leave-yes").addEventListener("click", leave);

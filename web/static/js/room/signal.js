@@ -49,11 +49,13 @@
   }
 
   class SignalError extends Error {
-    constructor(code, message) {
+    constructor(code, message, fields) {
       super(message || code);
       this.name = "SignalError";
       // Server codes (not_allowed, conflict ...) or ours: timeout, disconnected, connect_failed.
       this.code = code;
+      // The fields at fault, field name → words for people (the server's error.fields).
+      this.fields = fields || {};
     }
 
     /* Whether the server answered (a refusal), as opposed to the request getting lost. */
@@ -229,7 +231,7 @@
         entry.resolve(message.data || {});
       } else {
         const error = message.error || {};
-        entry.reject(new SignalError(error.code || "internal_error", error.message || ""));
+        entry.reject(new SignalError(error.code || "internal_error", error.message || "", error.fields));
       }
     }
 
