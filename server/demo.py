@@ -4,8 +4,9 @@ Created once: one station, two beat offices, staff of every role, a few
 disputes, an expert pool, and a finished case with a sealed agreement
 (``demo_case.py``: a self-signed demo certificate and a sample seal). Every
 run makes sure one mediation session is booked for today and prints its
-invitation links, so a newcomer can open them at once. Passwords and links are random; they are kept in the data
-directory (readable by the owner only), never in the database in clear.
+invitation links, so a newcomer can open them at once. Passwords and links
+are random; they are kept in the data directory (readable by the owner
+only), never in the database in clear.
 """
 
 from __future__ import annotations

@@ -42,13 +42,17 @@ PROBLEM_TEXTS: dict[str, str] = {
     "malformed": N_("The file is damaged and cannot be read as a PDF."),
     "no_signature": N_("The file carries no digital seal."),
     "digest_mismatch": N_("The content was changed after it was sealed."),
-    "signature_invalid": N_("The digital seal does not match the content."),
+    "bad_signature": N_("The digital seal does not match the content."),
     "modified_after_signing": N_("Something was added to the file after it was sealed."),
     "untrusted": N_("The seal's certificate is not one this station trusts."),
     "certificate_expired": N_("The seal's certificate had expired."),
     "certificate_not_yet_valid": N_("The seal's certificate was not yet valid."),
     "certificate_revoked": N_("The seal's certificate was revoked."),
     "key_usage": N_("The seal's certificate is not meant for sealing documents."),
+    "no_trust_roots": N_("This server has no trusted certificate to check seals against."),
+    "trust_root_unreadable": N_("This server's trusted certificate cannot be read."),
+    "timestamp_invalid": N_("The seal's timestamp is not valid."),
+    "timestamp_untrusted": N_("The seal's timestamp comes from an untrusted authority."),
 }
 UNKNOWN_PROBLEM = N_("The digital seal could not be confirmed.")
 
