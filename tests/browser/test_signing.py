@@ -125,6 +125,15 @@ async def test_two_parties_sign_by_drawing_and_the_pdf_is_archived(
         await officer.goto(f"{base}/agreements?party_name={RESPONDENT}")
         await expect(officer.locator("#records")).to_contain_text(case_number)
         await no_horizontal_scroll(officer)
+
+        # Anyone can check the file at /verify, from their own phone, with no account.
+        visitor = await parties[0].new_page()
+        await visitor.goto(f"{base}/verify")
+        await visitor.set_input_files("#f-file", str(path))
+        await visitor.locator("#verify-form button").click()
+        await expect(visitor.locator("#verdict")).to_have_attribute("data-valid", "yes")
+        await expect(visitor.locator("#archive-match")).to_contain_text(case_number)
+        await no_horizontal_scroll(visitor)
     finally:
         for context in (desk, *parties):
             await context.close()

@@ -8,6 +8,7 @@ process (``AgreementWorks``) and lands on the archived record.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -307,6 +308,10 @@ async def _record(request: web.Request, actor: Actor, agreement_id: int) -> dict
         office = await db.get(BeatOffice, agreement.office_id)
         ctx = await service.get_draft(db, actor, agreement.draft_id)
     evidence = json.loads(agreement.evidence)
+    tz = request.app[TZ]
+    for signer in evidence.get("signers", []):
+        at = datetime.fromisoformat(str(signer.get("at", "")))
+        signer["at"] = at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
     return {
         "agreement": agreement,
         "versions": versions,

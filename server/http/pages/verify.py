@@ -11,6 +11,7 @@ what the paper itself already shows, with names masked.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import time
 from typing import Any
 
@@ -71,9 +72,10 @@ async def _record_context(request: web.Request, agreement: Agreement) -> dict[st
         {
             "name": mask_name(str(s.get("name", ""))),
             "role": str(s.get("role", "")),
-            "at": str(s.get("at", "")),
+            "at": datetime.fromisoformat(str(s["at"])).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         }
         for s in evidence.get("signers", [])
+        if s.get("at")
     ]
     return {
         "agreement": agreement,
