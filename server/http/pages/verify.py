@@ -11,8 +11,8 @@ what the paper itself already shows, with names masked.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 import time
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
