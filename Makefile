@@ -4,6 +4,7 @@
 #   make test   the same plus test packages, a throwaway PostgreSQL, the whole suite
 #   make lint   ruff check, ruff format --check, mypy
 #   make bench  the SFU under load: CPU per forwarded stream, RSS, fps, join time
+#   make bench-agreements  render and seal time of an agreement, event-loop stalls
 #   make clean  build artefacts and caches (keeps .venv and var/)
 #
 # Works on a fresh Debian 12 / Ubuntu machine. As root it installs missing
@@ -36,7 +37,7 @@ INSTALLED_STAMP := $(VENV)/.installed
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test lint clean bench
+.PHONY: help run test lint clean bench bench-agreements
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -104,6 +105,10 @@ lint: $(INSTALLED_STAMP)
 # about 2.5 minutes with the defaults. E.g. make bench BENCH_ARGS='--n 8 --json'
 bench: $(INSTALLED_STAMP)
 	@$(BIN)/python -m bench.room $(BENCH_ARGS)
+
+# Agreement benchmark (bench/README.md): 20 agreements rendered and sealed in the worker.
+bench-agreements: $(INSTALLED_STAMP) $(APT_SERVER_STAMP)
+	@$(BIN)/python -m bench.agreements $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info
