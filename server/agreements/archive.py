@@ -543,13 +543,14 @@ async def bundle(
         }
     )
     seq = f"{agreement.case_year}-{agreement.case_seq:05d}-v{agreement.version}"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(f"{seq}/agreement.pdf", pdf)
-        archive.writestr(f"{seq}/evidence.json", json.dumps(evidence, ensure_ascii=False, indent=2))
-        archive.writestr(f"{seq}/minutes.txt", (draft.minutes if draft else "") + "\n")
-        archive.writestr(f"{seq}/chat.txt", "\n".join(transcript) + "\n")
-        archive.writestr(f"{seq}/signed-text.txt", draft.frozen_text if draft else "")
+    files = {
+        f"{seq}/agreement.pdf": pdf,
+        f"{seq}/evidence.json": json.dumps(evidence, ensure_ascii=False, indent=2).encode(),
+        f"{seq}/minutes.txt": ((draft.minutes if draft else "") + "\n").encode(),
+        f"{seq}/chat.txt": ("\n".join(transcript) + "\n").encode(),
+        f"{seq}/signed-text.txt": (draft.frozen_text if draft else "").encode(),
+    }
+    data = await asyncio.to_thread(_zip, files)
     record(
         db,
         actor,
@@ -557,7 +558,16 @@ async def bundle(
         object_type="agreement",
         object_id=agreement.id,
     )
-    return agreement, buffer.getvalue()
+    return agreement, data
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    """Compressing half a megabyte takes a while: callers run this in a thread."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle_zip:
+        for name, content in files.items():
+            bundle_zip.writestr(name, content)
+    return buffer.getvalue()
 
 
 async def by_verify_code(db: AsyncSession, code: str) -> Agreement | None:
