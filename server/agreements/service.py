@@ -15,8 +15,10 @@ import hashlib
 import io
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from PIL import Image, UnidentifiedImageError
@@ -720,30 +722,6 @@ async def _add_answer(db: AsyncSession, signature: Signature) -> None:
         raise Conflict(N_("You have already answered for this version.")) from exc
 
 
-async def _audit_answer(
-    db: AsyncSession,
-    door: SigningDoor,
-    action: str,
-    detail: dict[str, object],
-    actor: Actor | None,
-    ip: str,
-    user_agent: str,
-) -> int | None:
-    event = record(
-        db,
-        actor,
-        action,
-        object_type="agreement_signer",
-        object_id=door.signer.id,
-        detail={"draft": door.draft.id, "via": door.via.value, **detail},
-        station_id=door.draft.station_id,
-        ip=ip,
-        user_agent=user_agent,
-    )
-    await db.flush()
-    return event.id
-
-
 async def sign(
     db: AsyncSession,
     door: SigningDoor,
@@ -762,30 +740,11 @@ async def sign(
     # Decoding and re-encoding a phone-sized PNG takes tens of milliseconds: not on the loop.
     image = await asyncio.to_thread(decode_signature, data.image_data_url)
     image_hash = hashlib.sha256(image).hexdigest()
-    audit_id = await _audit_answer(
-        db,
-        door,
-        "agreement.sign",
-        {"version": door.draft.frozen_version, "sha256": data.text_sha256, "image": image_hash},
-        actor,
-        ip,
-        user_agent,
+    answer = Signature(
+        outcome=Outcome.SIGNED, image_png=image, image_sha256=image_hash, **_answer_base(door)
     )
-    signature = Signature(
-        signer_id=door.signer.id or 0,
-        draft_id=door.draft.id or 0,
-        version=door.draft.frozen_version or 0,
-        text_sha256=data.text_sha256,
-        outcome=Outcome.SIGNED,
-        image_png=image,
-        image_sha256=image_hash,
-        via=door.via,
-        ip=ip[:64],
-        user_agent=user_agent[:300],
-        audit_event_id=audit_id,
-    )
-    await _add_answer(db, signature)
-    return signature
+    detail = {"sha256": data.text_sha256, "image": image_hash}
+    return await _record_answer(db, door, answer, detail, actor, ip, user_agent)
 
 
 async def refuse(
@@ -799,29 +758,49 @@ async def refuse(
 ) -> Signature:
     """A refusal to sign is evidence too: recorded against the same text."""
     await _check_answerable(db, door, data.text_sha256)
-    audit_id = await _audit_answer(
+    answer = Signature(outcome=Outcome.REFUSED, reason=data.reason, **_answer_base(door))
+    detail = {"sha256": data.text_sha256, "reason": data.reason}
+    return await _record_answer(db, door, answer, detail, actor, ip, user_agent)
+
+
+def _answer_base(door: SigningDoor) -> dict[str, Any]:
+    return {
+        "signer_id": door.signer.id or 0,
+        "draft_id": door.draft.id or 0,
+        "version": door.draft.frozen_version or 0,
+        "text_sha256": door.draft.frozen_sha256,
+        "via": door.via,
+    }
+
+
+async def _record_answer(
+    db: AsyncSession,
+    door: SigningDoor,
+    answer: Signature,
+    detail: Mapping[str, object],
+    actor: Actor | None,
+    ip: str,
+    user_agent: str,
+) -> Signature:
+    """The answer with its evidence: the audit entry first, so the answer can name it."""
+    action = "agreement.sign" if answer.outcome == Outcome.SIGNED else "agreement.refuse"
+    event = record(
         db,
-        door,
-        "agreement.refuse",
-        {"version": door.draft.frozen_version, "reason": data.reason},
         actor,
-        ip,
-        user_agent,
+        action,
+        object_type="agreement_signer",
+        object_id=door.signer.id,
+        detail={"draft": door.draft.id, "via": door.via.value, "version": answer.version, **detail},
+        station_id=door.draft.station_id,
+        ip=ip,
+        user_agent=user_agent,
     )
-    signature = Signature(
-        signer_id=door.signer.id or 0,
-        draft_id=door.draft.id or 0,
-        version=door.draft.frozen_version or 0,
-        text_sha256=data.text_sha256,
-        outcome=Outcome.REFUSED,
-        reason=data.reason,
-        via=door.via,
-        ip=ip[:64],
-        user_agent=user_agent[:300],
-        audit_event_id=audit_id,
-    )
-    await _add_answer(db, signature)
-    return signature
+    await db.flush()
+    answer.audit_event_id = event.id
+    answer.ip = ip[:64]
+    answer.user_agent = user_agent[:300]
+    await _add_answer(db, answer)
+    return answer
 
 
 async def revisions_of(db: AsyncSession, draft_id: int) -> list[DraftRevision]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlmodel import col, select
@@ -55,6 +56,7 @@ MAX_TRACKED_ADDRESSES = 10_000
 NO_TOKEN_PATH = "/j/"
 
 LIMITER = web.AppKey("door_limiter", SlidingWindowLimiter)
+T = TypeVar("T")
 
 #: The token is in the URL: keep it out of caches, Referer headers and search engines.
 PRIVATE_HEADERS = {
@@ -207,26 +209,41 @@ async def too_many(request: web.Request, started: float, minutes: int) -> web.St
     return private(response)
 
 
-async def _gate(request: web.Request, started: float) -> web.StreamResponse | None:
-    """For ping and probe: a refusal, or None when the link is good (nothing counted)."""
+async def _gate(request: web.Request) -> web.StreamResponse | None:
+    """For ping, probe and link previews: a refusal, or None when the link is good."""
+    token = request.match_info["token"]
+    found = await look_up_secret(request, lambda db: invitations.find_live(db, token))
+    return found if isinstance(found, web.StreamResponse) else None
+
+
+async def look_up_secret(
+    request: web.Request, lookup: Callable[[AsyncSession], Awaitable[T | None]]
+) -> T | web.StreamResponse:
+    """Find what a secret in the URL names, behind the door's limiter and its one refusal.
+
+    For every page reached by an unguessable token (signing links, QR codes):
+    the lookup counts against the address unless it finds something, and every
+    miss gets the same padded 404 as a wrong invitation link.
+    """
+    started = time.monotonic()
     limiter = limiter_of(request)
     key = address_key(client_ip(request))
     if limiter.blocked(key):
         return await too_many(request, started, limiter.retry_after_minutes(key))
-    limiter.hit(key)  # counted before the lookup, forgiven if the link is good
+    limiter.hit(key)
     async with unit_of_work(request) as db:
-        good = await invitations.find_live(db, request.match_info["token"]) is not None
-    if good:
-        limiter.forgive(key)
-        return None
-    return await refuse_link(request, started)
+        found = await lookup(db)
+    if found is None:
+        return await refuse_link(request, started)
+    limiter.forgive(key)
+    return found
 
 
 async def door_page(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     if request.method == "HEAD":
         # Link previews (chat apps fetch a URL to show a card) must not count as opens.
-        return await _gate(request, started) or private(web.Response())
+        return await _gate(request) or private(web.Response())
     limiter = limiter_of(request)
     ip = client_ip(request)
     key = address_key(ip)
@@ -251,7 +268,7 @@ async def door_page(request: web.Request) -> web.StreamResponse:
 
 async def ping(request: web.Request) -> web.StreamResponse:
     """A tiny answer for round-trip timing."""
-    refusal = await _gate(request, time.monotonic())
+    refusal = await _gate(request)
     if refusal is not None:
         return refusal
     return private(web.json_response({"ok": True, "t": int(time.time() * 1000)}))
@@ -259,7 +276,7 @@ async def ping(request: web.Request) -> web.StreamResponse:
 
 async def probe(request: web.Request) -> web.StreamResponse:
     """Random, incompressible bytes for a download-speed estimate."""
-    refusal = await _gate(request, time.monotonic())
+    refusal = await _gate(request)
     if refusal is not None:
         return refusal
     return private(

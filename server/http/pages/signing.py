@@ -13,10 +13,10 @@ shown; the domain refuses it if the text has moved on since.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.agreements import archive, service
 from server.agreements.rules import PARTY_ROLES_ZH, PRESIDING_LABELS, DraftStatus, SignerKind, Via
@@ -27,7 +27,6 @@ from server.http.forms import field_messages, parse
 from server.http.middlewares import client_ip
 from server.http.pages import door as door_pages
 from server.http.pages.common import int_param, unit_of_work
-from server.http.ratelimit import address_key
 from server.keys import CONFIG, HUBS
 from server.models import Agreement
 from server.sessions import invitations
@@ -125,27 +124,15 @@ async def _answer(request: web.Request, signing: service.SigningDoor) -> web.Str
 # --- by personal signing link --------------------------------------------------------------
 
 
-async def _by_link(
-    request: web.Request, started: float
-) -> tuple[service.SigningDoor | None, web.StreamResponse | None]:
-    limiter = door_pages.limiter_of(request)
-    key = address_key(client_ip(request))
-    if limiter.blocked(key):
-        return None, await door_pages.too_many(request, started, limiter.retry_after_minutes(key))
-    limiter.hit(key)
-    async with unit_of_work(request) as db:
-        signing = await service.signer_by_token(db, request.match_info["token"])
-    if signing is None:
-        return None, await door_pages.refuse_link(request, started)
-    limiter.forgive(key)
-    return signing, None
+async def _by_link(request: web.Request) -> service.SigningDoor | web.StreamResponse:
+    token = request.match_info["token"]
+    return await door_pages.look_up_secret(request, lambda db: service.signer_by_token(db, token))
 
 
 async def link_page(request: web.Request) -> web.StreamResponse:
-    signing, refusal = await _by_link(request, time.monotonic())
-    if signing is None:
-        assert refusal is not None
-        return refusal
+    signing = await _by_link(request)
+    if isinstance(signing, web.StreamResponse):
+        return signing
     token = request.match_info["token"]
     return _page(
         request,
@@ -156,19 +143,17 @@ async def link_page(request: web.Request) -> web.StreamResponse:
 
 
 async def link_answer(request: web.Request) -> web.StreamResponse:
-    signing, refusal = await _by_link(request, time.monotonic())
-    if signing is None:
-        assert refusal is not None
-        return refusal
+    signing = await _by_link(request)
+    if isinstance(signing, web.StreamResponse):
+        return signing
     return await _answer(request, signing)
 
 
 async def link_copy(request: web.Request) -> web.StreamResponse:
     """The signer's own copy of the sealed agreement, for as long as their link lives."""
-    signing, refusal = await _by_link(request, time.monotonic())
-    if signing is None:
-        assert refusal is not None
-        return refusal
+    signing = await _by_link(request)
+    if isinstance(signing, web.StreamResponse):
+        return signing
     async with unit_of_work(request) as db:
         agreement = await archive.copies_for_signer(db, signing)
         if agreement is None:
@@ -193,31 +178,28 @@ def pdf_response(data: bytes, agreement: Agreement, *, inline: bool = False) -> 
 # --- by room invitation --------------------------------------------------------------------
 
 
-async def _by_invitation(
-    request: web.Request, started: float
-) -> tuple[service.SigningDoor | None, web.StreamResponse | None]:
-    limiter = door_pages.limiter_of(request)
-    key = address_key(client_ip(request))
-    if limiter.blocked(key):
-        return None, await door_pages.too_many(request, started, limiter.retry_after_minutes(key))
-    limiter.hit(key)
-    async with unit_of_work(request) as db:
-        found = await invitations.find_live(db, request.match_info["token"])
-        signing = await service.signer_for_invitation(db, found.invitation) if found else None
-    if found is None:
-        return None, await door_pages.refuse_link(request, started)
-    limiter.forgive(key)
-    if signing is None:
+async def _by_invitation(request: web.Request) -> service.SigningDoor | web.StreamResponse:
+    token = request.match_info["token"]
+
+    async def lookup(db: AsyncSession) -> tuple[service.SigningDoor | None] | None:
+        found = await invitations.find_live(db, token)
+        if found is None:
+            return None
+        return (await service.signer_for_invitation(db, found.invitation),)
+
+    found = await door_pages.look_up_secret(request, lookup)
+    if isinstance(found, web.StreamResponse):
+        return found
+    if found[0] is None:
         # A good link of someone who does not sign (an expert, an observer).
         raise web.HTTPNotFound()
-    return signing, None
+    return found[0]
 
 
 async def invitation_page(request: web.Request) -> web.StreamResponse:
-    signing, refusal = await _by_invitation(request, time.monotonic())
-    if signing is None:
-        assert refusal is not None
-        return refusal
+    signing = await _by_invitation(request)
+    if isinstance(signing, web.StreamResponse):
+        return signing
     token = request.match_info["token"]
     return _page(
         request, await _context(request, signing, post_url=f"/j/{token}/sign", copy_url="")
@@ -225,10 +207,9 @@ async def invitation_page(request: web.Request) -> web.StreamResponse:
 
 
 async def invitation_answer(request: web.Request) -> web.StreamResponse:
-    signing, refusal = await _by_invitation(request, time.monotonic())
-    if signing is None:
-        assert refusal is not None
-        return refusal
+    signing = await _by_invitation(request)
+    if isinstance(signing, web.StreamResponse):
+        return signing
     return await _answer(request, signing)
 
 

@@ -11,7 +11,6 @@ what the paper itself already shows, with names masked.
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 from typing import Any
 
@@ -138,36 +137,24 @@ async def verify_submit(request: web.Request) -> web.StreamResponse:
     return r.render(request, "agreements/verify.html", context, status=422 if refusal else 200)
 
 
-async def _by_code(request: web.Request) -> tuple[Agreement | None, web.StreamResponse | None]:
+async def _by_code(request: web.Request) -> Agreement | web.StreamResponse:
     """The record behind a QR code; wrong codes are refused like wrong invitation links."""
-    started = time.monotonic()
-    limiter = door_pages.limiter_of(request)
-    key = address_key(client_ip(request))
-    if limiter.blocked(key):
-        return None, await door_pages.too_many(request, started, limiter.retry_after_minutes(key))
-    limiter.hit(key)
-    async with unit_of_work(request) as db:
-        agreement = await archive.by_verify_code(db, request.match_info["code"])
-    if agreement is None:
-        return None, await door_pages.refuse_link(request, started)
-    limiter.forgive(key)
-    return agreement, None
+    code = request.match_info["code"]
+    return await door_pages.look_up_secret(request, lambda db: archive.by_verify_code(db, code))
 
 
 async def code_page(request: web.Request) -> web.StreamResponse:
-    agreement, refusal = await _by_code(request)
-    if agreement is None:
-        assert refusal is not None
-        return refusal
+    agreement = await _by_code(request)
+    if isinstance(agreement, web.StreamResponse):
+        return agreement
     context = {"lang_next": request.path, "record": await _record_context(request, agreement)}
     return r.render(request, "agreements/verify.html", context)
 
 
 async def code_submit(request: web.Request) -> web.StreamResponse:
-    agreement, refusal = await _by_code(request)
-    if agreement is None:
-        assert refusal is not None
-        return refusal
+    agreement = await _by_code(request)
+    if isinstance(agreement, web.StreamResponse):
+        return agreement
     verdict, error = await _check(request)
     context: dict[str, Any] = {
         "lang_next": request.path,
