@@ -5,6 +5,7 @@
 #   make lint   ruff check, ruff format --check, mypy
 #   make bench  the SFU under load: CPU per forwarded stream, RSS, fps, join time
 #   make bench-agreements  render and seal time of an agreement, event-loop stalls
+#   make bench-vs-janus    the same room load on Concord and on Janus VideoRoom, side by side
 #   make clean  build artefacts and caches (keeps .venv and var/)
 #
 # Works on a fresh Debian 12 / Ubuntu machine. As root it installs missing
@@ -37,7 +38,7 @@ INSTALLED_STAMP := $(VENV)/.installed
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test lint clean bench bench-agreements
+.PHONY: help run test lint clean bench bench-agreements bench-vs-janus
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -105,6 +106,11 @@ lint: $(INSTALLED_STAMP)
 # about 2.5 minutes with the defaults. E.g. make bench BENCH_ARGS='--n 8 --json'
 bench: $(INSTALLED_STAMP)
 	@$(BIN)/python -m bench.room $(BENCH_ARGS)
+
+# Concord and Janus VideoRoom under the same load (bench/README.md); installs Janus
+# (Debian package) and builds its loopback shim when missing; leaves nothing running.
+bench-vs-janus: $(INSTALLED_STAMP)
+	@$(BIN)/python -m bench.room --vs janus $(BENCH_ARGS)
 
 # Agreement benchmark (bench/README.md): 20 agreements rendered and sealed in the worker.
 bench-agreements: $(INSTALLED_STAMP) $(APT_SERVER_STAMP)
