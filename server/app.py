@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from server import migrate
+from server import cluster, migrate
 from server.agreements.seal import SealerSettings
 from server.agreements.works import AgreementWorks
 from server.config import Config
@@ -53,6 +53,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _rooms(app: web.Application) -> AsyncIterator[None]:
     """Live rooms need the database; they close (and say so to every socket) before it."""
     config = app[CONFIG]
+    worker = app.get(cluster.WORKER)
     hubs = Hubs(
         app[SESSIONS],
         MediaConfig(ice_servers=list(config.ice_servers), host_addresses=config.ice_host_addresses),
@@ -63,6 +64,7 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
             link_days=config.agreement_link_days,
             catalogues=app[CATALOGUES],
         ),
+        peers=cluster.Peers(worker) if worker is not None else None,
     )
     app[HUBS] = hubs
     await hubs.start()
@@ -78,17 +80,23 @@ async def _agreements(app: web.Application) -> AsyncIterator[None]:
     await works.close()
 
 
-def create_app(config: Config) -> web.Application:
-    app = web.Application(
-        client_max_size=MAX_REQUEST_BYTES,
-        middlewares=[
-            middlewares.headers_middleware,
-            middlewares.language_middleware,
-            middlewares.error_middleware,
-            middlewares.session_middleware,
-            middlewares.csrf_middleware,
-        ],
-    )
+def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.Application:
+    """The whole app; ``worker`` makes it one of several behind the front (server/cluster.py)."""
+    stack = [
+        middlewares.headers_middleware,
+        middlewares.language_middleware,
+        middlewares.error_middleware,
+        middlewares.session_middleware,
+        middlewares.csrf_middleware,
+    ]
+    if worker is not None:
+        # Outermost, to name the worker on every response; the 421 inside the error
+        # middleware, which would turn the exception into a 500 page.
+        stack.insert(0, cluster.identify_middleware)
+        stack.insert(stack.index(middlewares.error_middleware) + 1, cluster.misdirected_middleware)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=stack)
+    if worker is not None:
+        app[cluster.WORKER] = worker
     secret = config.secret()
     tz = ZoneInfo(config.timezone)
     app[CONFIG] = config

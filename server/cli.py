@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo
 
 from server import __version__
 
+#: As ``server.cluster.MAX_WORKERS`` and the ``workers`` setting's bound (kept light to import).
+MAX_WORKERS = 64
+
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from server.config import load_config
@@ -21,15 +24,38 @@ def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    """One process, or (``--workers N``) a front and N workers holding whole rooms.
 
-    from server.app import SchemaOutOfDate, create_app
+    See server/front.py and docs/operations.md for the process model.
+    """
+    from server.cluster import default_workers
 
     config = _config(args)
     if args.host:
         config.host = args.host
     if args.port:
         config.port = args.port
+    workers = args.workers or config.workers or default_workers()
+    if args.worker_index is not None:
+        from pathlib import Path
+
+        from server.front import run_worker
+
+        if not args.run_dir or not 0 <= args.worker_index < workers:
+            print("concord: a worker needs its index, the count and --run-dir", file=sys.stderr)
+            return 2
+
+        _name_worker_in_logs(args.worker_index)
+        return run_worker(config, args.worker_index, workers, Path(args.run_dir))
+    if workers > 1:
+        from server.front import serve_cluster
+
+        return serve_cluster(config, workers, verbose=args.verbose)
+    # The front of several workers never loads the app (aiortc, WeasyPrint): only a worker does.
+    from aiohttp import web
+
+    from server.app import SchemaOutOfDate, create_app
+
     app = create_app(config)
     print(f"Concord {__version__} on {config.effective_public_url}", flush=True)
     try:
@@ -38,6 +64,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"concord: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _name_worker_in_logs(index: int) -> None:
+    """Workers share the supervisor's output: each line says whose it is."""
+    formatter = logging.Formatter(
+        f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s"
+    )
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+
+
+def _worker_count(value: str) -> int:
+    count = int(value)
+    if not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"between 1 and {MAX_WORKERS}")
+    return count
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -185,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web server")
     serve.add_argument("--host", help="address to listen on (CONCORD_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (CONCORD_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        help="server processes, each holding whole rooms (CONCORD_WORKERS; default: one per "
+        "core; 1: a single process)",
+    )
+    # Internal: how the supervisor starts each worker (server/front.py).
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--run-dir", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="bring the database schema up to date")

@@ -45,6 +45,12 @@ class Config(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Server processes (`concord serve --workers`); empty: one per core.",
+    )
     public_url: str = Field(default="", description="Base URL people reach; empty: host:port.")
     secret_key: SecretStr | None = None
     default_language: Language = "zh"

@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from server import i18n
 from server.auth import sessions
+from server.cluster import forwarded_client
 from server.db import transaction
 from server.errors import N_, CsrfFailed, DomainError, ErrorCode
 from server.http import render as r
@@ -35,7 +36,13 @@ def is_api(request: web.Request) -> bool:
 
 
 def client_ip(request: web.Request) -> str:
-    return request.remote or ""
+    """The client's address: the socket's peer, or the front's word for it.
+
+    Behind ``concord serve --workers N`` every request reaches a worker from
+    the front; the front names the client, and a worker believes it only on
+    its private socket (``server/cluster.py``).
+    """
+    return forwarded_client(request) or request.remote or ""
 
 
 @web.middleware

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from server import cluster
 from server.http import api
 from server.http.pages import (
     admin,
@@ -19,6 +20,7 @@ from server.http.pages import (
     signing,
     verify,
 )
+from server.keys import HUBS
 from server.signaling.endpoint import room_socket
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
@@ -57,6 +59,7 @@ def setup_routes(app: web.Application) -> None:
             web.get("/audit", admin.audit_page, name="audit"),
             web.get("/healthz", health),
             web.get("/ws/room", room_socket, name="room_socket"),
+            web.post(cluster.AGREEMENT_CHANGED_ROUTE, agreement_event),
         ]
     )
     app.router.add_routes(experts.ROUTES)
@@ -72,3 +75,25 @@ def setup_routes(app: web.Application) -> None:
 
 async def health(_request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
+
+
+async def agreement_event(request: web.Request) -> web.Response:
+    """Another worker says a room of ours has a changed agreement (``Hubs.agreement_changed``).
+
+    Internal: only a sibling worker, over this worker's private socket and
+    with the run's secret, is answered; anyone else finds nothing here.
+    """
+    if not cluster.internal_allowed(request):
+        raise web.HTTPNotFound()
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPNotFound()
+    session_id = int(raw)
+    if not request.app[cluster.WORKER].owns(session_id):
+        # Never pass it on again: two workers that disagreed would bounce it for ever.
+        return web.Response(status=421)
+    request.app[HUBS].agreement_changed(session_id)
+    return web.Response(status=204)
+
+
+agreement_event.csrf_exempt = True  # type: ignore[attr-defined]

@@ -8,6 +8,10 @@ changes, so events go out in the order they happened. The session's
 agreement is the ``AgreementDesk``'s (``server/signaling/agreement.py``); the
 hubs tell it when someone is admitted, and let pages outside the room say
 that the agreement changed (``agreement_changed``).
+
+With several workers (``server/cluster.py``) the hubs hold only the rooms
+their worker owns: asked for another's, they refuse (``NotOwner``), and an
+agreement change for another's room is passed to its owner.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pydantic import BaseModel
 from server.audit import record
 from server.auth.roles import Actor
 from server.auth.sessions import actor_for
+from server.cluster import NotOwner, Peers
 from server.db import SessionFactory, transaction
 from server.errors import DomainError
 from server.models import Dispute, MediationSession, StaffUser, utcnow
@@ -98,8 +103,11 @@ class Hubs:
         *,
         grace: float,
         agreements: AgreementSettings,
+        peers: Peers | None = None,
     ) -> None:
         self._factory = factory
+        #: The other workers, when this process is one of several; None in a single process.
+        self._peers = peers
         self._media_config = media_config
         self._grace = grace
         self._store = RoomStore(factory)
@@ -140,6 +148,8 @@ class Hubs:
         self._hubs.clear()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+        if self._peers is not None:
+            await self._peers.close()
 
     async def _housekeeping(self) -> None:
         while True:
@@ -171,9 +181,13 @@ class Hubs:
     async def hub_for(self, session: MediationSession) -> Hub:
         """The live room of a session, created (and restored) on first use.
 
-        Creation is serialised, so two first joins cannot make twin rooms.
+        Creation is serialised, so two first joins cannot make twin rooms; a
+        session whose room belongs to another worker is refused (``NotOwner``),
+        so no two processes make twin rooms either.
         """
         assert session.id is not None
+        if self._peers is not None and not self._peers.worker.owns(session.id):
+            raise NotOwner(session.id, self._peers.worker.owner(session.id))
         existing = self._hubs.get(session.id)
         if existing is not None:
             return existing
@@ -211,6 +225,9 @@ class Hubs:
             )
             self._hubs[session.id] = hub
             logger.info("room %s: opened (host %s)", session.id, host.username if host else "?")
+            if self._peers is not None:
+                worker = self._peers.worker
+                logger.debug("room %s: on worker %d of %d", session.id, worker.index, worker.count)
             return hub
 
     def agreement_changed(self, session_id: int) -> None:
@@ -218,8 +235,16 @@ class Hubs:
 
         The room, if it is live in this process, gets ``agreement_updated`` (and any
         new signing prompts) from a task of its own: the caller's transaction has
-        committed, and its request need not wait for the sockets.
+        committed, and its request need not wait for the sockets. A room another
+        worker owns is told through that worker (``Peers``), also from a task.
         """
+        if self._peers is not None and not self._peers.worker.owns(session_id):
+            self.track(
+                asyncio.create_task(
+                    self._peers.agreement_changed(session_id), name=f"agreement-{session_id}"
+                )
+            )
+            return
         hub = self._hubs.get(session_id)
         if hub is None:
             return
