@@ -21,6 +21,7 @@ from server.http.templating import make_environment
 from server.i18n import Catalogues
 from server.keys import CATALOGUES, CONFIG, CSRF, ENGINE, HUBS, JINJA, SESSIONS, TZ, VAULT, WORKS
 from server.pii import PiiVault
+from server.rooms import latency
 from server.rooms.media import MediaConfig
 from server.signaling.agreement import AgreementSettings
 from server.signaling.hub import Hubs
@@ -108,6 +109,8 @@ def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.A
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(_agreements)
+    if config.media_latency_probe:
+        latency.PROBE.enable()
     door.setup(app)
     experts.setup(app, secret)
     verify.setup(app)

@@ -80,6 +80,10 @@ class Config(BaseSettings):
     )
     room_grace_seconds: int = Field(default=120, ge=5, le=3600)
     room_open_minutes_before: int = Field(default=60, ge=0, le=24 * 60)
+    media_latency_probe: bool = Field(
+        default=False,
+        description="Measure the delay each forwarded packet spends in the server (benchmarks).",
+    )
     agreements_dir: Path | None = Field(
         default=None, description="Where sealed agreements are kept; empty: data_dir/agreements."
     )

@@ -21,6 +21,7 @@ from server.http.pages import (
     verify,
 )
 from server.keys import HUBS
+from server.rooms import latency
 from server.signaling.endpoint import room_socket
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
@@ -58,6 +59,7 @@ def setup_routes(app: web.Application) -> None:
             web.get("/admin/seal.png", admin.seal_image),
             web.get("/audit", admin.audit_page, name="audit"),
             web.get("/healthz", health),
+            web.get("/_internal/media/latency", media_latency),
             web.get("/ws/room", room_socket, name="room_socket"),
             web.post(cluster.AGREEMENT_CHANGED_ROUTE, agreement_event),
         ]
@@ -75,6 +77,22 @@ def setup_routes(app: web.Application) -> None:
 
 async def health(_request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
+
+
+#: Who may read the latency probe: the machine itself (a benchmark beside the server).
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
+async def media_latency(request: web.Request) -> web.Response:
+    """The latency probe's figures, for a benchmark on the same machine.
+
+    Only when ``media_latency_probe`` is on, and only to a loopback caller
+    talking to this process directly (the front of ``--workers N`` keeps
+    every ``/_internal/`` path to itself).
+    """
+    if not latency.PROBE.enabled or request.remote not in LOOPBACK:
+        raise web.HTTPNotFound()
+    return web.json_response(latency.PROBE.snapshot(reset=request.query.get("reset") == "1"))
 
 
 async def agreement_event(request: web.Request) -> web.Response:
