@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from server import cluster, migrate
-from server.agreements.seal import SealerSettings
+from server.agreements.settings import SealerSettings
 from server.agreements.works import AgreementWorks
 from server.config import Config
 from server.db import make_engine, make_session_factory

@@ -28,7 +28,7 @@ from server.agreements.pki import create_station_pki
 from server.agreements.rules import Via
 from server.agreements.sample_seal import sample_seal_png
 from server.agreements.schemas import DraftContent, DraftEdit, SignInput
-from server.agreements.seal import SealerSettings
+from server.agreements.settings import SealerSettings
 from server.agreements.works import AgreementWorks
 from server.auth.sessions import actor_for
 from server.config import Config

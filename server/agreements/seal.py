@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
 from cryptography import x509
@@ -40,45 +39,10 @@ from pyhanko.sign.signers import (
 from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-if TYPE_CHECKING:
-    from server.config import Config
+from server.agreements.settings import SealerSettings, SealingNotConfigured
 
 #: Seconds to wait for the timestamp authority before sealing fails.
 TSA_TIMEOUT = 10
-
-
-class SealingNotConfigured(Exception):
-    """The station has no usable sealing key: agreements cannot be sealed.
-
-    Raised with a message that says which setting or file is the problem, so
-    an operator can fix it without reading code.
-    """
-
-
-@dataclass(frozen=True)
-class SealerSettings:
-    """Where the sealing material is, as plain values that pickle into a worker."""
-
-    key_path: Path
-    cert_path: Path
-    chain_paths: tuple[Path, ...] = ()
-    key_passphrase: str | None = None
-    tsa_url: str = ""
-
-    @classmethod
-    def from_config(cls, config: Config) -> SealerSettings | None:
-        """The settings for ``config``, or None when no key or certificate is configured."""
-        key_path, cert_path = config.effective_seal_key_path, config.effective_seal_cert_path
-        if key_path is None or cert_path is None:
-            return None
-        passphrase = config.seal_key_passphrase
-        return cls(
-            key_path=key_path,
-            cert_path=cert_path,
-            chain_paths=tuple(config.seal_chain_paths),
-            key_passphrase=passphrase.get_secret_value() if passphrase is not None else None,
-            tsa_url=config.tsa_url,
-        )
 
 
 class Sealer:

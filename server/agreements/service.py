@@ -21,7 +21,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -674,6 +673,8 @@ def decode_signature(data_url: str) -> bytes:
 
     Re-encoded by Pillow so nothing but pixels is kept (no metadata, no tricks).
     """
+    from PIL import Image, UnidentifiedImageError
+
     prefix = "data:image/png;base64,"
     if not data_url.startswith(prefix):
         raise ValidationFailed(N_("The signature must be drawn on the pad."))

@@ -35,7 +35,6 @@ import hashlib
 import io
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -53,6 +52,8 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+
+from server.agreements.verdict import PdfVerdict
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +75,6 @@ _TRUST_PROBLEMS: dict[Any, str] = {
     AdESIndeterminate.REVOKED_CA_NO_POE: "certificate_revoked",
     AdESIndeterminate.SIG_CONSTRAINTS_FAILURE: "key_usage",
 }
-
-
-@dataclass(frozen=True)
-class PdfVerdict:
-    """What a verifier needs to say about one PDF, in plain values (it pickles)."""
-
-    valid: bool
-    intact: bool  # the signed bytes hash to what was signed, and the signature checks out
-    trusted: bool  # the signer's certificate chains to a trust root
-    covers_whole_file: bool  # nothing was added after the seal
-    signer: str  # "CN / O" of the signing certificate; empty without a signature
-    signed_at: datetime | None  # the timestamp's time, else the signer-reported time
-    problems: tuple[str, ...]
-    sha256: str  # of the bytes checked, to match against the archive
 
 
 def verify_pdf(data: bytes, trust_roots: Sequence[TrustRoot]) -> PdfVerdict:

@@ -29,9 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TypeVar
-
-from PIL import Image
+from typing import TYPE_CHECKING, TypeVar
 
 from server.agreements.document import (
     PEOPLE,
@@ -40,9 +38,11 @@ from server.agreements.document import (
     PersonBlock,
     SignatureMark,
 )
-from server.agreements.render import render_pdf
-from server.agreements.seal import Sealer, SealerSettings, SealingNotConfigured
-from server.agreements.verify import PdfVerdict, verify_pdf
+from server.agreements.settings import SealerSettings, SealingNotConfigured
+from server.agreements.verdict import PdfVerdict
+
+if TYPE_CHECKING:
+    from server.agreements.seal import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,12 @@ def _init_worker(settings: SealerSettings | None) -> None:
     (``_sealer_or_raise`` tries again, so fixing the key file is enough).
     """
     global _settings, _sealer
+    # The PDF libraries live here only: the server process never imports them
+    # (they would add tens of megabytes to every process hosting rooms).
+    from server.agreements.render import render_pdf
+    from server.agreements.seal import Sealer
+    from server.agreements.verify import verify_pdf
+
     # Ctrl-C in a terminal reaches the whole process group; the parent shuts
     # the pool down, the worker should not die with a traceback mid-job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -89,6 +95,8 @@ def _init_worker(settings: SealerSettings | None) -> None:
 
 
 def _sealer_or_raise() -> Sealer:
+    from server.agreements.seal import Sealer
+
     global _sealer
     if _sealer is None:
         _sealer = Sealer.from_settings(_settings)
@@ -96,11 +104,15 @@ def _sealer_or_raise() -> Sealer:
 
 
 def _produce(doc: AgreementDocument, reason: str, location: str) -> bytes:
+    from server.agreements.render import render_pdf
+
     sealer = _sealer_or_raise()
     return sealer.seal(render_pdf(doc), reason=reason, location=location)
 
 
 def _verify(data: bytes, trust_roots: list[Path]) -> PdfVerdict:
+    from server.agreements.verify import verify_pdf
+
     return verify_pdf(data, trust_roots)
 
 
@@ -111,6 +123,8 @@ def _ready() -> bool:
 
 def warmup_document() -> AgreementDocument:
     """A complete, tiny agreement that goes through every template block and font."""
+    from PIL import Image
+
     buffer = io.BytesIO()
     Image.new("RGBA", (4, 2), (0, 0, 0, 255)).save(buffer, format="PNG")
     png = buffer.getvalue()

@@ -12,10 +12,6 @@ import io
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
-import openpyxl  # type: ignore[import-untyped]
-from openpyxl.styles import Font  # type: ignore[import-untyped]
-from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
-
 from server.disputes.lifecycle import Category
 from server.errors import N_
 from server.experts.kinds import ExpertKind
@@ -147,6 +143,11 @@ def to_csv(rows: Sequence[Sequence[str]]) -> bytes:
 
 def to_xlsx(rows: Sequence[Sequence[str]]) -> bytes:
     """One sheet, every cell stored as text (so phones keep their digits, nothing is a formula)."""
+    # Imported on use: openpyxl costs every server process 20 MB otherwise.
+    import openpyxl  # type: ignore[import-untyped]
+    from openpyxl.styles import Font  # type: ignore[import-untyped]
+    from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
+
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "专家库"

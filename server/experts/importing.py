@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import openpyxl  # type: ignore[import-untyped]
 from pydantic import ValidationError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -316,6 +315,8 @@ def _cell_text(value: Any) -> str:
 
 def parse_xlsx(data: bytes) -> list[SourceRow]:
     """Rows of the first sheet of an Excel workbook (.xlsx)."""
+    import openpyxl  # type: ignore[import-untyped]  # only when a workbook comes: 20 MB
+
     if not data.strip():
         raise FileRefused(N_("The file is empty."))
     unreadable = FileRefused(

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from server.agreements import archive, service
 from server.agreements.rules import DraftStatus, Problem
 from server.agreements.schemas import ArchiveQuery, CorrectionInput, DraftContent, DraftEdit
-from server.agreements.seal import SealingNotConfigured
+from server.agreements.settings import SealingNotConfigured
 from server.auth import roles
 from server.auth.roles import Actor
 from server.errors import N_, Conflict, DomainError

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from server.agreements import archive
 from server.agreements.rules import TITLES
-from server.agreements.verify import PdfVerdict
+from server.agreements.verdict import PdfVerdict
 from server.errors import N_, LimitExceeded, ValidationFailed
 from server.http import render as r
 from server.http.middlewares import client_ip
