@@ -47,7 +47,7 @@ from server.agreements.document import (
 )
 from server.agreements.pki import create_station_pki
 from server.agreements.sample_seal import sample_seal_png
-from server.agreements.seal import SealerSettings
+from server.agreements.settings import SealerSettings
 from server.agreements.works import AgreementWorks
 
 TARGET_MEDIAN_S = 0.5

@@ -17,7 +17,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from server.agreements.document import PEOPLE
 from server.agreements.pki import StationPki, create_station_pki
-from server.agreements.seal import Sealer, SealerSettings, SealingNotConfigured
+from server.agreements.seal import Sealer
+from server.agreements.settings import SealerSettings, SealingNotConfigured
 from server.agreements.verify import verify_pdf
 from server.config import Config
 from tests.agreements.pdf_support import (

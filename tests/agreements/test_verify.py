@@ -20,7 +20,8 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from server.agreements.document import PEOPLE
 from server.agreements.pki import StationPki, create_station_pki
-from server.agreements.verify import PdfVerdict, verify_pdf
+from server.agreements.verdict import PdfVerdict
+from server.agreements.verify import verify_pdf
 from tests.agreements.pdf_support import rendered, sealer_for
 
 STATION = "白石派出所"

@@ -19,7 +19,7 @@ from bench.agreements import Ticker
 from server.agreements.document import POLICE
 from server.agreements.pki import StationPki, create_station_pki
 from server.agreements.render import IncompleteAgreement
-from server.agreements.seal import SealerSettings, SealingNotConfigured
+from server.agreements.settings import SealerSettings, SealingNotConfigured
 from server.agreements.works import AgreementWorks
 from tests.agreements.pdf_support import document
 
