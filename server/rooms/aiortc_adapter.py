@@ -1,36 +1,52 @@
 """The one module that reaches into aiortc (and aioice) internals.
 
-The media plane forwards *encoded* Opus and VP8 frames: it never decodes or
-encodes. aiortc has no public API for that, so this module holds the few hooks
-it needs, each small and named, and pinned to ``aiortc==1.16.0``
-(``tests/rooms/test_aiortc_adapter.py`` fails loudly when an upgrade moves
-them). Nothing else in the project touches a private aiortc attribute.
+The media plane forwards RTP *packets*: it never decodes, encodes or even
+re-assembles frames. A publisher's packets are taken from its receiver as
+they arrive and sent on at once, rewritten per subscriber (SSRC, payload
+type, sequence number, timestamp, mid), on each subscriber connection's own
+SRTP session and ICE pair. aiortc has no public API for any of that, so this
+module holds the hooks it needs, each small and named, pinned to
+``aiortc==1.16.0`` (``tests/rooms/test_aiortc_adapter.py`` fails loudly when
+an upgrade moves them). Nothing else in the project touches a private aiortc
+attribute. Why packets and not frames: measured, re-packetising frames in
+aiortc's sender cost about half the server's CPU, and the receiver's jitter
+buffer held every video frame one frame interval (67 ms at 15 fps) before it
+could be forwarded.
 
 Private attributes used (aiortc 1.16.0, aioice 0.13.0):
 
-- ``RTCRtpReceiver._RTCRtpReceiver__decoder_queue``: the receiver puts every
-  re-assembled encoded frame ``(codec, JitterFrame)`` on it from the event
-  loop; :func:`capture_encoded_frames` swaps it for a queue that hands the
-  frame to a callback instead (the decoder thread then idles until the
-  receiver stops). ``RTCRtpReceiver._RTCRtpReceiver__decoder_thread`` is read
-  to refuse a receiver that already started.
-- ``RTCRtpReceiver._RTCRtpReceiver__rtx_ssrc`` (read) and
-  ``RTCRtpReceiver._send_rtcp_pli()``: :func:`request_keyframe` sends a PLI to
-  the remote sender's media SSRC.
-- ``RTCRtpSender._send_keyframe``: called by the sender for every PLI/FIR it
-  receives; in pack mode it does nothing, :func:`hook_keyframe_requests`
-  replaces it per instance with a callback.
-- ``RTCRtpSender._stream_id`` / ``RTCRtpSender._track_id``: the ``a=msid``
-  written in offers; :func:`label_sender` sets them.
-- ``RTCIceGatherer._connection`` (the ``aioice.Connection``) and
+- Publisher side. ``RTCRtpReceiver._RTCRtpReceiver__jitter_buffer``: the
+  receiver hands it every RTP packet (SRTP removed, RTX unwrapped) after its
+  own bookkeeping (receiver reports, REMB, NACKs upstream);
+  :func:`tap_rtp_packets` swaps it for a tap that hands the packet to a
+  callback. ``RTCIceTransport._connection`` / ``._recv`` and
+  ``aioice.Connection.data_received`` (public, overridden per instance):
+  wrapped to time each datagram's arrival for the latency probe.
+  ``RTCRtpReceiver._RTCRtpReceiver__rtx_ssrc`` (read) and
+  ``RTCRtpReceiver._send_rtcp_pli()``: :func:`request_keyframe` sends a PLI.
+- Subscriber side (:class:`OutboundStream`). ``RTCRtpSender.send`` (public,
+  wrapped per instance) to learn the negotiated payload types, header
+  extension ids and mid; ``RTCRtpSender._ssrc`` / ``._rtx_ssrc``;
+  ``RTCDtlsTransport._state`` / ``._tx_srtp`` and the ICE connection's
+  ``_nominated`` pair, to protect and send a packet synchronously;
+  ``RTCRtpSender._retransmit`` (replaced per instance: NACKs are answered from
+  the stream's own history) and ``RTCRtpSender._send_rtcp`` (wrapped per
+  instance: sender reports get the stream's counts and RTP time, and
+  ``__lsr``/``__lsr_time``/``__ntp_timestamp``/``__rtp_timestamp``/
+  ``__packet_count``/``__octet_count`` are set for RTT and ``getStats()``);
+  ``RTCRtpSender._send_keyframe``: called for every PLI/FIR the subscriber
+  sends, :func:`hook_keyframe_requests` replaces it per instance;
+  ``RTCRtpSender._stream_id`` / ``._track_id``: the ``a=msid`` written in
+  offers, :func:`label_sender` sets them.
+- Frames, for the benchmark's clients (not the server):
+  ``RTCRtpReceiver._RTCRtpReceiver__decoder_queue`` (and ``__decoder_thread``,
+  read): :func:`capture_encoded_frames` takes the re-assembled encoded frames
+  off it.
+- ICE. ``RTCIceGatherer._connection`` (the ``aioice.Connection``) and
   ``aioice.Connection._protocols``: :func:`configure_ice` overrides, per
   connection, the public ``Connection.get_component_candidates`` so host
   candidates come from configured addresses (aioice skips 127.0.0.1 when it
   gathers by itself), and raises ``SO_RCVBUF`` on the sockets it opened.
-
-Public aiortc behaviour relied on: ``RTCRtpSender`` packetises ``av.Packet``
-objects returned by its track's ``recv()`` without encoding (see
-:class:`ForwardingTrack`).
 """
 
 from __future__ import annotations
@@ -38,29 +54,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import socket
 import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from fractions import Fraction
 from typing import Any, Literal, cast
 
 import aioice
 import aiortc
+import pylibsrtp
 from aiortc import (
     RTCIceCandidate,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
+    clock,
 )
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpSendParameters
+from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket, RtpPacket
 from aiortc.sdp import candidate_from_sdp
 from av.packet import Packet
 from av.stream import Stream
+
+from server.rooms.latency import PROBE
+from server.rooms.rtp import RtpRewriter, one_byte_extensions, rtx_packet, vp8_keyframe_start
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +97,10 @@ Kind = Literal["audio", "video"]
 CLOCK_RATES: dict[str, int] = {"audio": 48000, "video": 90000}
 #: The only codec forwarded per kind (lower-case MIME type).
 FORWARDED_MIME: dict[str, str] = {"audio": "audio/opus", "video": "video/vp8"}
+#: The one header extension written on forwarded packets.
+MID_EXTENSION = "urn:ietf:params:rtp-hdrext:sdes:mid"
+#: Packets kept per video stream to answer NACKs (about 1.5 s at 500 kbps).
+HISTORY_SIZE = 512
 
 _SO_RCVBUFFORCE = 33  # Linux; not exported by the socket module
 
@@ -85,6 +113,23 @@ _RX_SEND_PLI = "_send_rtcp_pli"
 _TX_SEND_KEYFRAME = "_send_keyframe"
 _TX_STREAM_ID = "_stream_id"
 _TX_TRACK_ID = "_track_id"
+_TX_SEND = "send"
+_TX_SEND_RTCP = "_send_rtcp"
+_TX_RETRANSMIT = "_retransmit"
+_TX_LSR = "_RTCRtpSender__lsr"
+_TX_LSR_TIME = "_RTCRtpSender__lsr_time"
+_TX_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
+_TX_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+_TX_PACKET_COUNT = "_RTCRtpSender__packet_count"
+_TX_OCTET_COUNT = "_RTCRtpSender__octet_count"
+_DTLS_STATE = "_state"
+_DTLS_CONNECTED = DtlsState.CONNECTED
+_DTLS_TX_SRTP = "_tx_srtp"
+_ICE_CONNECTION = "_connection"  # RTCIceTransport's aioice.Connection
+_ICE_RECV = "_recv"
+_ICE_NOMINATED = "_nominated"
+_ICE_DATA_RECEIVED = "data_received"  # public, overridden per instance
+_STAMPS_MARK = "_concord_arrivals"
 _GATHERER_CONNECTION = "_connection"
 _ICE_PROTOCOLS = "_protocols"
 _ICE_GATHER_METHOD = "get_component_candidates"  # public, overridden per instance
@@ -222,6 +267,105 @@ def is_capturing(receiver: RTCRtpReceiver) -> bool:
     return isinstance(getattr(receiver, _RX_DECODER_QUEUE, None), _CaptureQueue)
 
 
+#: ``on_packet(packet, arrival_ns)``: called on the event loop for each RTP
+#: packet a tapped receiver takes in (SRTP removed, RTX unwrapped), with its
+#: datagram's arrival time (``time.monotonic_ns()``; 0 when not stamped).
+PacketCallback = Callable[[RtpPacket, int], None]
+
+
+class _ArrivalStamps:
+    """Arrival times of one ICE connection's datagrams, while the latency probe is on.
+
+    aioice queues each datagram between the socket callback and the task that
+    decrypts it; the time is taken in the socket callback and paired with the
+    same ``bytes`` object when the DTLS transport takes it from the queue.
+    Datagrams queued while the probe was off have no entry and get 0.
+    """
+
+    __slots__ = ("pending", "current")
+
+    def __init__(self) -> None:
+        self.pending: deque[tuple[bytes, int]] = deque()
+        self.current = 0
+
+
+def _stamp_arrivals(receiver: RTCRtpReceiver) -> _ArrivalStamps:
+    """Hook the receiver's ICE connection so arrivals can be timed (once per connection)."""
+    ice_transport = receiver.transport.transport
+    stamps = getattr(ice_transport, _STAMPS_MARK, None)
+    if isinstance(stamps, _ArrivalStamps):
+        return stamps
+    connection = getattr(ice_transport, _ICE_CONNECTION, None)
+    if not isinstance(connection, aioice.Connection):
+        raise RuntimeError("aiortc changed: RTCIceTransport has no aioice connection")
+    if not callable(getattr(ice_transport, _ICE_RECV, None)):
+        raise RuntimeError("aiortc changed: RTCIceTransport has no _recv")
+    stamps = _ArrivalStamps()
+    pending = stamps.pending
+    queue_datagram = connection.data_received
+    take_datagram = cast(Callable[[], Awaitable[bytes]], getattr(ice_transport, _ICE_RECV))
+    probe = PROBE
+
+    def data_received(data: bytes, component: int) -> None:
+        if probe.enabled:
+            pending.append((data, time.monotonic_ns()))
+        queue_datagram(data, component)
+
+    async def recv() -> bytes:
+        data = await take_datagram()
+        if pending and pending[0][0] is data:
+            stamps.current = pending.popleft()[1]
+        else:
+            stamps.current = 0
+        return data
+
+    setattr(connection, _ICE_DATA_RECEIVED, data_received)
+    setattr(ice_transport, _ICE_RECV, recv)
+    setattr(ice_transport, _STAMPS_MARK, stamps)
+    return stamps
+
+
+class _PacketTap:
+    """Stands in for the receiver's jitter buffer: every packet goes to a callback.
+
+    aiortc's receiver hands each RTP packet to its jitter buffer after doing
+    what the publisher needs from the server (receiver reports, REMB, NACKs
+    for lost packets, RTX unwrapped) and before any frame is assembled; here
+    the packet goes on at once: nothing is buffered, assembled or decoded.
+    """
+
+    def __init__(self, on_packet: PacketCallback, stamps: _ArrivalStamps) -> None:
+        self.on_packet = on_packet
+        self.stamps = stamps
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        try:
+            self.on_packet(packet, self.stamps.current)
+        except Exception:  # never break aiortc's receive loop
+            logger.exception("RTP packet callback failed")
+        return False, None
+
+
+def tap_rtp_packets(receiver: RTCRtpReceiver, on_packet: PacketCallback) -> None:
+    """Hand every RTP packet this receiver takes in to ``on_packet``, as it arrives.
+
+    Call it once the receiver's transport is final (after
+    ``setRemoteDescription(offer)``); calling it again replaces the callback.
+    The receiver then assembles and decodes nothing (its decoder thread idles).
+    """
+    current = getattr(receiver, _RX_JITTER_BUFFER, None)
+    if isinstance(current, _PacketTap):
+        current.on_packet = on_packet
+        return
+    if not isinstance(current, JitterBuffer):
+        raise RuntimeError("aiortc changed: RTCRtpReceiver has no jitter buffer")
+    setattr(receiver, _RX_JITTER_BUFFER, _PacketTap(on_packet, _stamp_arrivals(receiver)))
+
+
+def is_tapped(receiver: RTCRtpReceiver) -> bool:
+    return isinstance(getattr(receiver, _RX_JITTER_BUFFER, None), _PacketTap)
+
+
 async def request_keyframe(receiver: RTCRtpReceiver) -> int:
     """Send an RTCP PLI for each media SSRC this receiver heard in the last 10 s.
 
@@ -262,22 +406,29 @@ def label_sender(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
     setattr(sender, _TX_TRACK_ID, track_id)
 
 
-class ForwardingTrack(MediaStreamTrack):
-    """An outbound track whose ``recv()`` returns encoded frames as ``av.Packet``.
+class OutboundStream(MediaStreamTrack):
+    """One subscriber m-section: source packets in, rewritten SRTP packets out.
 
-    ``RTCRtpSender`` packetises packets as they are (VP8 payload descriptor
-    added, Opus as is) without an encoder. The track:
+    It is the track of the m-section's ``RTCRtpSender`` (which pulls from it
+    and gets nothing: it waits until the sender stops), and the sink a
+    :class:`PacketFanout` hands each source packet to. :meth:`attach` hooks
+    the sender so that the stream learns the negotiated SSRC, payload types
+    and mid when the sender starts, answers the subscriber's NACKs from a
+    short history (over RTX), and fills the sender's RTCP sender reports with
+    what was really sent. Packets go out synchronously, on the DTLS
+    transport's SRTP session and the ICE pair it uses: nothing queues, so a
+    stream that stops being fed (a caucus opens) stops at the next packet.
 
-    - accepts frames only once the sender pulls (so nothing piles up while the
-      connection is being negotiated);
-    - for video, drops frames after each :meth:`switch` until a keyframe and
-      asks for one through ``on_keyframe_needed`` (on the first pull, on a
-      switch while pulling, and when its queue overflows);
-    - keeps RTP timestamps monotonic across switches: after each switch the
-      incoming timestamps are re-based so the output continues from the last
-      one plus the wall-clock time elapsed (at least one tick);
-    - never raises from ``recv()`` (that would end the sender's task for good):
-      with nothing queued it waits, and it is cancelled when the sender stops.
+    - Sequence numbers and timestamps are rewritten by an
+      :class:`~server.rooms.rtp.RtpRewriter`: one continuous stream across
+      sources and pauses, the source's gaps kept within a run.
+    - Packets go out only while the stream is :meth:`live <set_live>` (the
+      subscriber has this source's m-section enabled) and the sender started.
+    - Video starts (after each :meth:`switch` and on becoming live) only at
+      the first packet of a VP8 keyframe, and asks for one through
+      ``on_keyframe_needed`` whenever it starts waiting while live and sending.
+    - Only the mid header extension is written (the subscriber's own id and
+      mid); the publisher's extensions belong to its own negotiation.
     """
 
     def __init__(
@@ -285,113 +436,261 @@ class ForwardingTrack(MediaStreamTrack):
         kind: Kind,
         *,
         on_keyframe_needed: Callable[[], None] | None = None,
-        max_queue: int | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
-        self._clock_rate = CLOCK_RATES[kind]
-        self._time_base = Fraction(1, self._clock_rate)
+        self._video = kind == "video"
+        self._rewriter = RtpRewriter(CLOCK_RATES[kind])
         self._on_keyframe_needed = on_keyframe_needed
-        self._max_queue = max_queue or (60 if kind == "video" else 25)
-        self._queue: deque[tuple[bytes, int, str | None]] = deque()
-        self._wakeup = asyncio.Event()
-        self._pulling = False
         self._label: str | None = None
-        self._waiting_keyframe = kind == "video"
-        self._offset: int | None = None
-        self._last_out: int | None = None
-        self._last_wall = 0.0
+        self._waiting_keyframe = self._video
+        self._first_after_switch = True
+        self._sender: RTCRtpSender | None = None
+        self._sending = False
+        self._live = False
+        self._dtls: RTCDtlsTransport | None = None
+        self._ice: aioice.Connection | None = None
+        # (sequence number, timestamp, marker, payload) of the packets sent, by
+        # sequence number modulo HISTORY_SIZE.
+        self._history: list[tuple[int, int, int, bytes] | None] | None = (
+            [None] * HISTORY_SIZE if self._video else None
+        )
+        self._rtx_payload_type: int | None = None
+        self._rtx_ssrc = 0
+        self._rtx_seq = random.randrange(0x8000)
         # statistics
+        self.packets_out = 0
         self.frames_out = 0
         self.frames_out_by_label: dict[str, int] = {}
         self.frames_dropped = 0
         self.resumed_with_keyframe = 0
         self.resumed_without_keyframe = 0
-        self._first_after_switch = True
+        self.retransmissions = 0
 
     @property
     def label(self) -> str | None:
-        """Who the frames come from now (the source participant id), or None."""
+        """Who the packets come from now (the source participant id), or None."""
         return self._label
 
     @property
-    def pulling(self) -> bool:
-        return self._pulling
+    def sending(self) -> bool:
+        """The sender started: the m-section was negotiated and DTLS is up."""
+        return self._sending
 
     @property
     def waiting_for_keyframe(self) -> bool:
         return self._waiting_keyframe
 
+    def attach(self, sender: RTCRtpSender) -> None:
+        """Hook the sender whose track this is (once, right after ``addTransceiver``)."""
+        for name in (_TX_SEND_RTCP, _TX_RETRANSMIT):
+            if not callable(getattr(RTCRtpSender, name, None)):
+                raise RuntimeError(f"aiortc changed: RTCRtpSender.{name} is gone")
+        self._sender = sender
+        start = sender.send
+        send_rtcp = cast(Callable[[list[Any]], Awaitable[None]], getattr(sender, _TX_SEND_RTCP))
+
+        async def send(parameters: RTCRtpSendParameters) -> None:
+            await start(parameters)
+            self._start(sender, parameters)
+
+        async def retransmit(sequence_number: int) -> None:
+            self._retransmit(sequence_number)
+
+        async def send_rtcp_reports(packets: list[Any]) -> None:
+            for packet in packets:
+                if isinstance(packet, RtcpSrPacket) and packet.ssrc == sender._ssrc:
+                    self._fill_sender_report(sender, packet)
+            await send_rtcp(packets)
+
+        setattr(sender, _TX_SEND, send)  # public, overridden per instance
+        setattr(sender, _TX_RETRANSMIT, retransmit)
+        setattr(sender, _TX_SEND_RTCP, send_rtcp_reports)
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
     def switch(self, label: str | None) -> None:
-        """Start a new run of frames (another source, or the same one resumed)."""
-        self._queue.clear()
+        """Start a new run of packets (another source, or the same one resumed)."""
         self._label = label
-        self._offset = None
+        self._restart()
+
+    def set_live(self, live: bool) -> None:
+        """Whether the subscriber's m-section is receiving this source now.
+
+        Packets are sent only while live, and becoming live starts a new run.
+        A browser drops what arrives on an m-section it has not (or no longer)
+        enabled; had those packets been numbered, the receiver would see a
+        hole that no retransmission may fill (aiortc receivers, for one,
+        cannot route RTX with more than one video m-section and stall at the
+        hole), so a stream numbers only packets that can arrive.
+        """
+        if live and not self._live:
+            self._live = True
+            self._restart()
+        else:
+            self._live = live
+
+    def _restart(self) -> None:
+        self._rewriter.restart()
         self._first_after_switch = True
-        if self.kind == "video":
+        if self._video:
             self._waiting_keyframe = True
-            if label is not None and self._pulling:
+            if self._label is not None and self._sending and self._live:
                 self._ask_keyframe()
 
-    def push(self, data: bytes, timestamp: int, keyframe: bool = False) -> bool:
-        """Queue one encoded frame; returns whether it was accepted."""
-        if not self._pulling or self._label is None:
+    def forward(self, packet: RtpPacket, keyframe: bool, now: float, arrival_ns: int) -> bool:
+        """Send one source packet on (rewritten); returns whether it went out.
+
+        ``keyframe``: the packet starts a VP8 keyframe; ``now``: its arrival on
+        the monotonic clock (seconds); ``arrival_ns``: its datagram's arrival
+        for the latency probe (0: not stamped).
+        """
+        if not (self._sending and self._live) or self._label is None:
             return False
         if self._waiting_keyframe:
             if not keyframe:
-                self.frames_dropped += 1
+                if packet.marker:
+                    self.frames_dropped += 1
                 return False
             self._waiting_keyframe = False
-        if len(self._queue) >= self._max_queue:
-            self.frames_dropped += 1
-            if self.kind == "video":
-                self.frames_dropped += len(self._queue)
-                self._queue.clear()
-                self._waiting_keyframe = True
-                self._ask_keyframe()
-                return False
-            self._queue.popleft()
-        now = time.monotonic()
-        if self._offset is None:
-            if self._last_out is None:
-                self._offset = -timestamp
-            else:
-                gap = max(1, int((now - self._last_wall) * self._clock_rate))
-                self._offset = self._last_out + gap - timestamp
-        out = timestamp + self._offset
-        if self._last_out is not None and out <= self._last_out:
-            # The source's clock went backwards: keep ours moving.
-            self._offset += self._last_out + 1 - out
-            out = self._last_out + 1
-        self._last_out = out
-        self._last_wall = now
+        out = self._rewriter.rewrite(
+            packet.sequence_number, packet.timestamp, packet.marker, packet.payload, now
+        )
+        if out is None:
+            return False
+        sequence_number, timestamp, data = out
+        if self._history is not None:
+            # The payload is shared with every other subscriber of the source;
+            # the header is rebuilt if a NACK asks for the packet again.
+            self._history[sequence_number % HISTORY_SIZE] = (
+                sequence_number,
+                timestamp,
+                packet.marker,
+                packet.payload,
+            )
+        if not self._send(data):
+            return False
+        if arrival_ns and PROBE.enabled:
+            PROBE.record(arrival_ns, time.monotonic_ns())
+        self.packets_out += 1
+        if packet.marker or not self._video:
+            self.frames_out += 1
+            label = self._label
+            self.frames_out_by_label[label] = self.frames_out_by_label.get(label, 0) + 1
         if self._first_after_switch:
             self._first_after_switch = False
-            if self.kind == "video":
+            if self._video:
                 if keyframe:
                     self.resumed_with_keyframe += 1
                 else:
                     self.resumed_without_keyframe += 1
-        self._queue.append((data, out, self._label))
-        self._wakeup.set()
         return True
 
     async def recv(self) -> Packet[Stream]:
-        if not self._pulling:
-            self._pulling = True
-            if self.kind == "video" and self._label is not None and self._waiting_keyframe:
-                self._ask_keyframe()
-        while not self._queue:
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        data, pts, label = self._queue.popleft()
-        packet: Packet[Stream] = Packet(data)
-        packet.pts = pts
-        packet.time_base = self._time_base
-        self.frames_out += 1
-        if label is not None:
-            self.frames_out_by_label[label] = self.frames_out_by_label.get(label, 0) + 1
-        return packet
+        """Never returns: packets bypass the sender's RTP loop (see the class docstring).
+
+        It must not raise either (that would end the sender's task for good);
+        it is cancelled when the sender stops.
+        """
+        while True:
+            await asyncio.Event().wait()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _start(self, sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> None:
+        if not parameters.codecs:
+            return
+        codec = parameters.codecs[0]
+        if codec.mimeType.lower() != FORWARDED_MIME[self.kind] or codec.payloadType is None:
+            logger.warning("subscriber negotiated %s, not %s", codec.mimeType, self.kind)
+            return
+        elements: list[tuple[int, bytes]] = []
+        mid = (parameters.muxId or "").encode()
+        for extension in parameters.headerExtensions:
+            if extension.uri == MID_EXTENSION and 1 <= len(mid) <= 16:
+                elements.append((extension.id, mid))
+        self._rewriter.configure(sender._ssrc, codec.payloadType, one_byte_extensions(elements))
+        self._rtx_payload_type = next(
+            (
+                c.payloadType
+                for c in parameters.codecs
+                if c.mimeType.lower() == "video/rtx"
+                and c.parameters.get("apt") == codec.payloadType
+            ),
+            None,
+        )
+        self._rtx_ssrc = sender._rtx_ssrc
+        was_sending, self._sending = self._sending, True
+        if not was_sending and self._video and self._label is not None and self._live:
+            self._ask_keyframe()
+
+    def _send(self, data: bytes) -> bool:
+        """SRTP-protect and send one RTP packet on the sender's transport, now."""
+        sender = self._sender
+        if sender is None:
+            return False
+        dtls = sender.transport
+        if dtls is not self._dtls:
+            self._dtls = dtls
+            ice = getattr(dtls.transport, _ICE_CONNECTION, None)
+            self._ice = ice if isinstance(ice, aioice.Connection) else None
+        if self._ice is None or getattr(dtls, _DTLS_STATE) is not _DTLS_CONNECTED:
+            return False
+        pair = getattr(self._ice, _ICE_NOMINATED).get(1)
+        if pair is None:
+            return False
+        try:
+            protected = getattr(dtls, _DTLS_TX_SRTP).protect(data)
+        except pylibsrtp.Error as exc:
+            logger.debug("SRTP protect failed: %s", exc)
+            return False
+        pair.protocol.transport.sendto(protected, pair.remote_addr)
+        return True
+
+    def _retransmit(self, sequence_number: int) -> None:
+        """Answer a subscriber's NACK from the history, over RTX (never the same SSRC+seq twice)."""
+        if self._history is None or self._rtx_payload_type is None:
+            return
+        entry = self._history[sequence_number % HISTORY_SIZE]
+        if entry is None or entry[0] != sequence_number:
+            return
+        packet = rtx_packet(
+            self._rewriter.build(*entry),
+            self._rewriter.header_length,
+            payload_type=self._rtx_payload_type,
+            seq=self._rtx_seq,
+            ssrc=self._rtx_ssrc,
+        )
+        self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        if self._send(packet):
+            self.retransmissions += 1
+
+    def _fill_sender_report(self, sender: RTCRtpSender, report: RtcpSrPacket) -> None:
+        """Put what this stream sent in the SR aiortc's sender is about to send.
+
+        The sender's own counts stay 0: its RTP loop never sends anything.
+        """
+        rewriter = self._rewriter
+        ntp = clock.current_ntp_time()
+        rtp_timestamp = rewriter.report(time.monotonic())
+        report.sender_info = RtcpSenderInfo(
+            ntp_timestamp=ntp,
+            rtp_timestamp=rtp_timestamp,
+            packet_count=rewriter.packet_count & 0xFFFFFFFF,
+            octet_count=rewriter.octet_count & 0xFFFFFFFF,
+        )
+        # Round-trip time (from the receiver's report of this SR) and getStats().
+        for name, value in (
+            (_TX_LSR, (ntp >> 16) & 0xFFFFFFFF),
+            (_TX_LSR_TIME, time.time()),
+            (_TX_NTP_TIMESTAMP, ntp),
+            (_TX_RTP_TIMESTAMP, rtp_timestamp),
+            (_TX_PACKET_COUNT, rewriter.packet_count),
+            (_TX_OCTET_COUNT, rewriter.octet_count),
+        ):
+            setattr(sender, name, value)
 
     def _ask_keyframe(self) -> None:
         if self._on_keyframe_needed is not None:
@@ -399,6 +698,57 @@ class ForwardingTrack(MediaStreamTrack):
                 self._on_keyframe_needed()
             except Exception:
                 logger.exception("keyframe-needed callback failed")
+
+
+class PacketFanout:
+    """A publisher track's packets, handed to every subscriber stream routed to it.
+
+    Called (through :func:`tap_rtp_packets`) for each packet the publisher's
+    receiver takes in; ``sinks`` is the set of :class:`OutboundStream` to feed,
+    which the media server changes as routes change: a stream removed from it
+    gets nothing from the next packet on. A new SSRC on the same receiver is
+    a new stream: every sink starts a new run (video at the next keyframe).
+    """
+
+    def __init__(self, kind: Kind, *, on_keyframe: Callable[[], None] | None = None) -> None:
+        self.kind = kind
+        self.sinks: set[OutboundStream] = set()
+        self.on_keyframe = on_keyframe
+        self.packets_in = 0
+        self.frames_in = 0
+        self.keyframes_in = 0
+        self._video = kind == "video"
+        self._ssrc: int | None = None
+
+    def reset(self) -> None:
+        """A new publisher receiver: forget the stream seen so far."""
+        self._ssrc = None
+
+    def __call__(self, packet: RtpPacket, arrival_ns: int) -> None:
+        self.packets_in += 1
+        if packet.ssrc != self._ssrc:
+            if self._ssrc is not None:
+                for sink in list(self.sinks):
+                    sink.switch(sink.label)
+            self._ssrc = packet.ssrc
+        keyframe = False
+        if self._video:
+            keyframe = vp8_keyframe_start(packet.payload)
+            if packet.marker:
+                self.frames_in += 1
+            if keyframe:
+                self.keyframes_in += 1
+                if self.on_keyframe is not None:
+                    self.on_keyframe()
+        else:
+            self.frames_in += 1
+        if self.sinks:
+            now = time.monotonic()
+            for sink in self.sinks:
+                try:
+                    sink.forward(packet, keyframe, now, arrival_ns)
+                except Exception:  # one broken subscriber must not starve the others
+                    logger.exception("forwarding a packet to a subscriber failed")
 
 
 # --- ICE: host addresses, socket buffers, bundled candidates ---------------------------

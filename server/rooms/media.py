@@ -1,4 +1,4 @@
-"""The media plane: forward encoded Opus and VP8 frames between participants.
+"""The media plane: forward Opus and VP8 RTP packets between participants.
 
 A library on aiortc; the signalling layer drives it and the room's pure
 routing function decides who receives what. :class:`MediaServer` only applies
@@ -9,10 +9,11 @@ participant, both ``max-bundle``, VP8 the only video codec, Opus the only
 audio codec.
 
 - **Publisher**: the browser offers one send-only audio and one send-only video
-  m-section (:meth:`MediaServer.publisher_offer`); the server answers. The
-  encoded frames are captured as they leave aiortc's jitter buffer (see
-  ``aiortc_adapter``) and fanned out at once to the outbound tracks the routes
-  allow. A later offer on the same connection (same ICE ufrag) renegotiates
+  m-section (:meth:`MediaServer.publisher_offer`); the server answers. Each
+  RTP packet is taken from aiortc's receiver as it arrives (see
+  ``aiortc_adapter``) and sent on at once, rewritten, to the subscriber
+  m-sections the routes allow: nothing is re-assembled, buffered or queued. A
+  later offer on the same connection (same ICE ufrag) renegotiates
   it; an offer with new ICE credentials (an ICE restart, or a brand-new
   browser connection after a network drop) gets a new server-side connection,
   because aiortc cannot restart ICE. Subscribers then wait for the next
@@ -27,7 +28,8 @@ audio codec.
   returns the same mapping (and the mids) for the offer just sent.
 
   When a source is no longer routed to the receiver, forwarding stops at once
-  (inside :meth:`MediaServer.apply_routes`) and its slot's two m-sections are
+  (inside :meth:`MediaServer.apply_routes`: the next packet is not sent) and
+  its slot's two m-sections are
   re-offered ``inactive``. A slot is reused for *another* source only once an
   answer to that ``inactive`` offer came back, so in the browser every new
   source on an m-section is an ``inactive`` → ``sendonly`` transition, which
@@ -46,10 +48,21 @@ audio codec.
   :meth:`MediaServer.subscriber_offer` and the browser must answer it on a
   *new* ``RTCPeerConnection`` (closing the old one).
 
-Keyframes: a subscriber's video is held until a VP8 keyframe; a keyframe
-request (RTCP PLI) goes to the publisher when a subscriber starts receiving a
-source, when its outbound queue overflows and whenever the subscriber sends
-PLI/FIR. Requests are rate-limited per publisher to one per
+  A slot's m-sections are fed only while they are *live*: the last answer had
+  the slot on this source and no offer awaiting its answer changes that.
+  Packets sent to an m-section the browser has not (or no longer) enabled are
+  dropped there and would leave holes in the stream's sequence numbers.
+
+Packets: each subscriber m-section is one continuous RTP stream (its own SSRC,
+sequence numbers and timestamps) whatever source feeds it; a new source, a
+resumed one or a new publisher connection starts a new *run* that continues
+the numbering. Subscribers' NACKs are answered from a short per-stream history
+over RTX; RTCP sender reports carry what each stream really sent.
+
+Keyframes: a subscriber's video starts (and restarts, after each new run) at
+the first packet of a VP8 keyframe; a keyframe request (RTCP PLI) goes to the
+publisher when a subscriber starts waiting for one and whenever the
+subscriber sends PLI/FIR. Requests are rate-limited per publisher to one per
 ``keyframe_request_interval``; those that arrive meanwhile are folded into one
 PLI at the end of the interval, dropped if a keyframe arrives first.
 
@@ -88,7 +101,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import SessionDescription
 
 from server.rooms import aiortc_adapter as adapter
-from server.rooms.aiortc_adapter import FORWARDED_MIME, ForwardingTrack, Kind
+from server.rooms.aiortc_adapter import Kind, OutboundStream
 from server.rooms.routing import Route
 
 logger = logging.getLogger(__name__)
@@ -153,57 +166,52 @@ class SubscriberOffer:
 
 
 class _Source:
-    """One participant's audio or video; outlives publisher connections."""
+    """One participant's audio or video; outlives publisher connections.
+
+    Its :class:`~server.rooms.aiortc_adapter.PacketFanout` gets every RTP
+    packet of the current publisher receiver and sends it on to ``sinks``.
+    """
 
     def __init__(self, server: MediaServer, pid: str, kind: Kind) -> None:
         self.server = server
         self.pid = pid
         self.kind = kind
-        self.sinks: set[ForwardingTrack] = set()
+        self.fanout = adapter.PacketFanout(kind, on_keyframe=self._keyframe_arrived)
         self.receiver: RTCRtpReceiver | None = None
-        self.generation = 0
-        self.frames_in = 0
-        self.keyframes_in = 0
-        self.frames_ignored = 0
         self.keyframe_requests = 0  # asked for by subscribers or the forwarder
         self.keyframes_requested = 0  # PLIs actually sent to the publisher
         self._last_pli = -math.inf
         self._deferred: asyncio.TimerHandle | None = None
 
+    @property
+    def sinks(self) -> set[OutboundStream]:
+        return self.fanout.sinks
+
     def attach(self, receiver: RTCRtpReceiver) -> None:
-        """Take frames from this (new) publisher receiver from now on."""
-        self.generation += 1
-        generation = self.generation
+        """Take packets from this (new) publisher receiver from now on."""
+        self._silence_receiver()
         self.receiver = receiver
-
-        def on_frame(mime: str, data: bytes, timestamp: int) -> None:
-            if generation == self.generation:
-                self.on_frame(mime, data, timestamp)
-
-        adapter.capture_encoded_frames(receiver, on_frame)
-        # A new stream: every subscriber re-bases timestamps and, for video,
+        self.fanout.reset()
+        adapter.tap_rtp_packets(receiver, self.fanout)
+        # A new stream: every subscriber starts a new run and, for video,
         # waits for (and asks for) a keyframe.
         for sink in list(self.sinks):
             sink.switch(self.pid)
 
     def detach(self) -> None:
-        self.generation += 1
+        self._silence_receiver()
         self.receiver = None
         self.cancel()
 
-    def on_frame(self, mime: str, data: bytes, timestamp: int) -> None:
-        if mime != FORWARDED_MIME[self.kind]:
-            self.frames_ignored += 1
-            return
-        self.frames_in += 1
-        keyframe = self.kind == "video" and adapter.is_vp8_keyframe(data)
-        if keyframe:
-            self.keyframes_in += 1
-            if self._deferred is not None:  # that request is answered
-                self._deferred.cancel()
-                self._deferred = None
-        for sink in list(self.sinks):
-            sink.push(data, timestamp, keyframe)
+    def _silence_receiver(self) -> None:
+        """The old receiver (its connection is closing) feeds nobody any more."""
+        if self.receiver is not None:
+            adapter.tap_rtp_packets(self.receiver, _ignore_packet)
+
+    def _keyframe_arrived(self) -> None:
+        if self._deferred is not None:  # that request is answered
+            self._deferred.cancel()
+            self._deferred = None
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per interval."""
@@ -233,7 +241,7 @@ class _Source:
         elif (
             receiver is self.receiver
             and self._deferred is None
-            and any(sink.waiting_for_keyframe and sink.pulling for sink in self.sinks)
+            and any(sink.waiting_for_keyframe and sink.sending for sink in self.sinks)
         ):
             # No media from this receiver yet (a new connection): a PLI has no
             # SSRC to go to. Ask again after the interval unless a keyframe
@@ -248,10 +256,14 @@ class _Source:
             self._deferred = None
 
     def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"frames_in": self.frames_in, "subscribers": len(self.sinks)}
+        out: dict[str, Any] = {
+            "frames_in": self.fanout.frames_in,
+            "packets_in": self.fanout.packets_in,
+            "subscribers": len(self.sinks),
+        }
         if self.kind == "video":
             out |= {
-                "keyframes_in": self.keyframes_in,
+                "keyframes_in": self.fanout.keyframes_in,
                 "keyframe_requests": self.keyframe_requests,
                 "keyframes_requested": self.keyframes_requested,
             }
@@ -279,9 +291,9 @@ class _Slot:
         self.in_flight: str | _Unset = _UNSET  # stream id in the offer awaiting its answer
         self.transceivers: dict[str, RTCRtpTransceiver] = {}
         self.feeding: dict[str, _Source | None] = {"audio": None, "video": None}
-        self.tracks: dict[str, ForwardingTrack] = {
-            "audio": ForwardingTrack("audio"),
-            "video": ForwardingTrack(
+        self.tracks: dict[str, OutboundStream] = {
+            "audio": OutboundStream("audio"),
+            "video": OutboundStream(
                 "video", on_keyframe_needed=lambda: server._keyframe_needed(self)
             ),
         }
@@ -297,6 +309,23 @@ class _Slot:
             and self.negotiated == NO_STREAM
             and self.in_flight in (_UNSET, NO_STREAM)
         )
+
+
+def _update_live(slot: _Slot) -> None:
+    """Feed the slot's m-sections only while the browser has them on for its source.
+
+    That is: the last answered offer had this source on the slot, and no offer
+    awaiting its answer changes that. (Sending while an offer that disables
+    the m-section is in flight, or before the browser enabled it, only makes
+    holes in the stream: see ``OutboundStream.set_live``.)
+    """
+    live = (
+        slot.source is not None
+        and slot.negotiated == slot.source
+        and (slot.in_flight is _UNSET or slot.in_flight == slot.source)
+    )
+    for track in slot.tracks.values():
+        track.set_live(live)
 
 
 class _Subscriber:
@@ -403,14 +432,10 @@ class MediaServer:
                 waiting.set_result(exc)
             raise MediaError(f"the subscriber answer was refused: {exc}") from exc
         for slot, stream_id in sub.offered:
-            previous, slot.negotiated = slot.negotiated, stream_id
-            if stream_id != NO_STREAM and previous != stream_id:
-                # The m-section (re)starts sending now: frames fed while it was
-                # still inactive were dropped by the sender, so start over with
-                # a keyframe.
-                for track in slot.tracks.values():
-                    if track.label is not None:
-                        track.switch(track.label)
+            slot.negotiated = stream_id
+            # The m-section (re)starts receiving this source now: it becomes
+            # live and starts over with a keyframe.
+            _update_live(slot)
         if not waiting.done():
             waiting.set_result(None)
         pending, sub.pending = sub.pending, []
@@ -536,14 +561,18 @@ class MediaServer:
                 for kind in KINDS:
                     totals = {
                         "frames_out": 0,
+                        "packets_out": 0,
                         "frames_dropped": 0,
+                        "retransmissions": 0,
                         "resumed_with_keyframe": 0,
                         "resumed_without_keyframe": 0,
                     }
                     for slot in sub.slots:
                         track = slot.tracks[kind]
                         totals["frames_out"] += track.frames_out
+                        totals["packets_out"] += track.packets_out
                         totals["frames_dropped"] += track.frames_dropped
+                        totals["retransmissions"] += track.retransmissions
                         totals["resumed_with_keyframe"] += track.resumed_with_keyframe
                         totals["resumed_without_keyframe"] += track.resumed_without_keyframe
                         for label, n in track.frames_out_by_label.items():
@@ -637,6 +666,7 @@ class MediaServer:
         receivers = set(wanted) | {
             pid for pid, p in self._participants.items() if p.subscriber is not None
         }
+        kicks: list[_Subscriber] = []
         for pid in sorted(receivers):
             sources = wanted.get(pid, {})
             participant = self._participant(pid)
@@ -646,8 +676,14 @@ class MediaServer:
                     continue
                 sub = participant.subscriber = _Subscriber(pid)
             if self._assign_slots(sub, sources):
-                self._kick(sub)
+                kicks.append(sub)
             self._feed(sub, sources)
+        # Someone who sees nobody yet (a newcomer, a replaced connection) waits
+        # for this offer to see anything; the others only add a slot to what
+        # they already see. Start the newcomers' negotiations first.
+        kicks.sort(key=lambda sub: sub.pc is not None and sub.offers > 0)
+        for sub in kicks:
+            self._kick(sub)
 
     def _assign_slots(self, sub: _Subscriber, sources: Mapping[str, AbstractSet[str]]) -> bool:
         changed = False
@@ -686,6 +722,7 @@ class MediaServer:
                 track.switch(wanted.pid if wanted is not None else None)
                 if wanted is not None:
                     wanted.sinks.add(track)
+            _update_live(slot)
 
     def _release_subscriber(self, sub: _Subscriber) -> None:
         """Stop feeding the subscriber and end its negotiation."""
@@ -764,6 +801,7 @@ class MediaServer:
                 for kind in KINDS:
                     transceiver = pc.addTransceiver(slot.tracks[kind], direction="sendonly")
                     adapter.restrict_codecs(transceiver)
+                    slot.tracks[kind].attach(transceiver.sender)
                     if kind == "video":
                         adapter.hook_keyframe_requests(
                             transceiver.sender, functools.partial(self._keyframe_needed, slot)
@@ -775,6 +813,7 @@ class MediaServer:
                 transceiver.direction = "sendonly" if slot.source is not None else "inactive"
                 adapter.label_sender(transceiver.sender, stream_id, f"{kind}{slot.index}")
             slot.in_flight = stream_id
+            _update_live(slot)
         adapter.configure_ice(pc, self.config.host_addresses, self.config.udp_receive_buffer)
         await pc.setLocalDescription(await pc.createOffer())
         sdp = str(pc.localDescription.sdp)
@@ -805,6 +844,7 @@ class MediaServer:
             sub.offered = []
             for slot in sub.slots:
                 slot.in_flight = _UNSET
+                _update_live(slot)
         if isinstance(outcome, _Superseded):
             raise outcome
         if outcome is not None:
@@ -926,6 +966,10 @@ class MediaServer:
 
 
 # --- helpers --------------------------------------------------------------------------
+
+
+def _ignore_packet(packet: Any, arrival_ns: int) -> None:
+    """The packet callback of a receiver that feeds nobody."""
 
 
 def _ice_server(server: RTCIceServer | Mapping[str, Any]) -> RTCIceServer:

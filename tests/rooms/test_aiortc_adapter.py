@@ -5,7 +5,11 @@ upgrade moves any of them, these tests fail here, loudly, rather than the
 media plane going quiet. They use real ``RTCPeerConnection`` pairs on
 127.0.0.1, without MediaServer:
 
-    publisher ──► capture (server in) ──frames──► ForwardingTrack (server out) ──► viewer
+    publisher ──► tap (server in) ──packets──► PacketFanout
+        ──► OutboundStream (server out) ──► viewer
+
+``capture_encoded_frames`` (frames, not packets) is what the benchmark's
+clients use to count what they receive; it is covered too.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ from aiortc import (
 )
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
 
 from server.rooms import aiortc_adapter as adapter
+from server.rooms.latency import PROBE
 from tests.rooms.media_clients import HOST, PatternVideoTrack, client_configuration
 
 BUFFER = 4 * 1024 * 1024
@@ -58,23 +65,67 @@ async def test_private_attributes_are_where_the_adapter_expects_them() -> None:
         transceiver = pc.addTransceiver("video", direction="sendonly")
         receiver, sender = transceiver.receiver, transceiver.sender
         assert isinstance(vars(receiver)["_RTCRtpReceiver__decoder_queue"], queue.Queue)
+        assert isinstance(vars(receiver)["_RTCRtpReceiver__jitter_buffer"], JitterBuffer)
         assert vars(receiver)["_RTCRtpReceiver__decoder_thread"] is None
         assert vars(receiver)["_RTCRtpReceiver__rtx_ssrc"] == {}
         assert inspect.iscoroutinefunction(RTCRtpReceiver._send_rtcp_pli)
+        handle_rtp = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+        assert "self.__decoder_queue.put((codec, encoded_frame))" in handle_rtp
+        # The tap: every packet (RTX unwrapped) goes through the jitter buffer's add().
+        assert "self.__jitter_buffer.add(packet)" in handle_rtp
+        assert handle_rtp.index("unwrap_rtx(") < handle_rtp.index("self.__jitter_buffer.add(")
+
+        # The sender: keyframe requests, NACKs, sender reports, parameters.
         assert callable(RTCRtpSender._send_keyframe)
+        handle_rtcp = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+        assert "self._send_keyframe()" in handle_rtcp
+        assert "await self._retransmit(seq)" in handle_rtcp
+        assert inspect.iscoroutinefunction(RTCRtpSender._retransmit)
+        assert inspect.iscoroutinefunction(RTCRtpSender._send_rtcp)
+        assert inspect.iscoroutinefunction(RTCRtpSender.send)
+        run_rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+        assert "await self._send_rtcp(packets)" in run_rtcp
+        assert "self.__packet_count" in run_rtcp and "self.__octet_count" in run_rtcp
+        for name in ("lsr", "lsr_time", "ntp_timestamp", "rtp_timestamp"):
+            assert f"_RTCRtpSender__{name}" in vars(sender), name
+        for name in ("packet_count", "octet_count"):
+            assert vars(sender)[f"_RTCRtpSender__{name}"] == 0, name
+        assert isinstance(sender._ssrc, int) and isinstance(sender._rtx_ssrc, int)
+        assert "transceiver.sender.send(" in inspect.getsource(RTCPeerConnection)
         assert isinstance(sender._stream_id, str) and isinstance(sender._track_id, str)
-        gatherer = receiver.transport.transport.iceGatherer
-        connection = gatherer._connection
+        # The sender's RTP loop pulls from its track (which never answers in packet mode).
+        source = inspect.getsource(RTCRtpSender._next_encoded_frame)
+        assert "await self.__track.recv()" in source
+        assert "self.__encoder.pack(data)" in source
+
+        # DTLS and ICE: where forwarded packets are protected and sent.
+        dtls = sender.transport
+        assert dtls._state is DtlsState.NEW
+        assert "_tx_srtp" in vars(dtls) and dtls._tx_srtp is None
+        assert "data = self._tx_srtp.protect(data)" in inspect.getsource(RTCDtlsTransport._send_rtp)
+        assert "await self.transport._recv()" in inspect.getsource(RTCDtlsTransport._recv_next)
+        ice_transport = dtls.transport
+        connection = ice_transport._connection
         assert isinstance(connection, aioice.Connection)
+        assert ice_transport._recv == connection.recv
+        assert connection._nominated == {}
+        assert "self._queue.put_nowait((data, component))" in inspect.getsource(
+            aioice.Connection.data_received
+        )
+        assert "self.receiver.data_received(" in inspect.getsource(
+            aioice.ice.StunProtocol.datagram_received
+        )
+        assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in (
+            inspect.getsource(aioice.Connection.sendto)
+        )
+        assert "self.transport.sendto(data, addr)" in inspect.getsource(
+            aioice.ice.StunProtocol.send_data
+        )
+
+        gatherer = receiver.transport.transport.iceGatherer
+        assert gatherer._connection is connection
         assert connection._protocols == []
         assert "addresses" in inspect.signature(connection.get_component_candidates).parameters
-        # The sender packs av.Packet objects through the encoder's pack().
-        source = inspect.getsource(RTCRtpSender._next_encoded_frame)
-        assert "self.__encoder.pack(data)" in source
-        assert "self._send_keyframe()" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
-        assert "self.__decoder_queue.put((codec, encoded_frame))" in inspect.getsource(
-            RTCRtpReceiver._handle_rtp_packet
-        )
         assert "self.get_component_candidates(" in inspect.getsource(
             aioice.Connection.gather_candidates
         )
@@ -115,14 +166,16 @@ async def _connect(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> N
     await offerer.setRemoteDescription(answerer.localDescription)
 
 
-async def test_capture_forward_and_keyframe_hooks_on_real_connections() -> None:
+async def test_tap_forward_and_keyframe_hooks_on_real_connections() -> None:
     publisher = RTCPeerConnection(client_configuration())
     server_in = RTCPeerConnection(client_configuration())
     server_out = RTCPeerConnection(client_configuration())
     viewer = RTCPeerConnection(client_configuration())
     pcs = [publisher, server_in, server_out, viewer]
+    PROBE.enable()
+    PROBE.snapshot(reset=True)
     try:
-        # publisher → server_in, frames captured encoded at the receivers.
+        # publisher → server_in, packets tapped at the receivers.
         publisher.addTransceiver(PatternVideoTrack(), direction="sendonly")
         publisher.addTransceiver(AudioStreamTrack(), direction="sendonly")
         for kind in ("video", "audio"):
@@ -131,27 +184,18 @@ async def test_capture_forward_and_keyframe_hooks_on_real_connections() -> None:
         await publisher.setLocalDescription(await publisher.createOffer())
         await server_in.setRemoteDescription(publisher.localDescription)
 
-        # server_out → viewer, fed by ForwardingTracks.
-        keyframe_needed: list[asyncio.Task[int]] = []
         rx_video, rx_audio = (t.receiver for t in server_in.getTransceivers())
+        keyframe_needed: list[asyncio.Task[int]] = []
 
         def ask_publisher() -> None:  # what MediaServer does, rate limit aside
             keyframe_needed.append(asyncio.create_task(adapter.request_keyframe(rx_video)))
 
-        out_video = adapter.ForwardingTrack("video", on_keyframe_needed=ask_publisher)
-        out_audio = adapter.ForwardingTrack("audio")
-        captured: dict[str, list[tuple[bytes, int]]] = {"video/vp8": [], "audio/opus": []}
-
-        def on_frame(mime: str, data: bytes, timestamp: int) -> None:
-            captured[mime].append((data, timestamp))
-            if mime == "video/vp8":
-                out_video.push(data, timestamp, adapter.is_vp8_keyframe(data))
-            else:
-                out_audio.push(data, timestamp)
-
-        for receiver in (rx_video, rx_audio):
-            adapter.capture_encoded_frames(receiver, on_frame)
-            assert adapter.is_capturing(receiver)
+        keyframes_seen: list[int] = []
+        video_in = adapter.PacketFanout("video", on_keyframe=lambda: keyframes_seen.append(1))
+        audio_in = adapter.PacketFanout("audio")
+        adapter.tap_rtp_packets(rx_video, video_in)
+        adapter.tap_rtp_packets(rx_audio, audio_in)
+        assert adapter.is_tapped(rx_video) and adapter.is_tapped(rx_audio)
         adapter.configure_ice(server_in, HOST, BUFFER)
         await server_in.setLocalDescription(await server_in.createAnswer())
         await publisher.setRemoteDescription(server_in.localDescription)
@@ -160,16 +204,22 @@ async def test_capture_forward_and_keyframe_hooks_on_real_connections() -> None:
         video_codecs = {c.mimeType.lower() for c in answer.media[0].rtp.codecs}
         assert video_codecs == {"video/vp8", "video/rtx"}
 
+        # server_out → viewer, fed by OutboundStreams.
+        out_video = adapter.OutboundStream("video", on_keyframe_needed=ask_publisher)
+        out_audio = adapter.OutboundStream("audio")
         requests_from_viewer: list[str] = []
         tx_video = server_out.addTransceiver(out_video, direction="sendonly")
         tx_audio = server_out.addTransceiver(out_audio, direction="sendonly")
-        adapter.restrict_codecs(tx_video)
-        adapter.restrict_codecs(tx_audio)
+        for stream, transceiver in ((out_video, tx_video), (out_audio, tx_audio)):
+            adapter.restrict_codecs(transceiver)
+            stream.attach(transceiver.sender)
         adapter.hook_keyframe_requests(tx_video.sender, lambda: requests_from_viewer.append("pli"))
         adapter.label_sender(tx_video.sender, "alice", "video0")
         adapter.label_sender(tx_audio.sender, "alice", "audio0")
-        out_video.switch("alice")
-        out_audio.switch("alice")
+        for stream, fanout in ((out_video, video_in), (out_audio, audio_in)):
+            stream.switch("alice")
+            stream.set_live(True)
+            fanout.sinks.add(stream)
 
         decoded: dict[str, int] = {"audio": 0, "video": 0}
         loops: list[asyncio.Task[None]] = []
@@ -195,24 +245,61 @@ async def test_capture_forward_and_keyframe_hooks_on_real_connections() -> None:
             assert sizes and min(sizes) >= BUFFER
 
         await wait_until(lambda: decoded["video"] >= 10 and decoded["audio"] >= 20)
-        # The first forwarded video frame was a keyframe, asked for when the
-        # sender started pulling; the publisher was asked through the hook.
-        assert keyframe_needed
+        # The first forwarded video packet started a keyframe, asked for when the
+        # sender started; the publisher was asked through the hook.
+        assert out_video.sending and out_audio.sending
+        assert keyframe_needed and keyframes_seen
         assert out_video.resumed_with_keyframe == 1 and out_video.resumed_without_keyframe == 0
-        assert captured["video/vp8"] and captured["audio/opus"]
-        timestamps = [t for _, t in captured["video/vp8"]]
-        assert timestamps == sorted(timestamps)
+        assert video_in.frames_in > 0 and audio_in.frames_in > 0
+        assert out_video.frames_out_by_label["alice"] > 0
+
+        # What the viewer got is the stream the server wrote: its SSRC, the
+        # negotiated payload type, one continuous run of sequence numbers.
+        viewer_video = next(t for t in viewer.getTransceivers() if t.kind == "video")
+        streams = vars(viewer_video.receiver)["_RTCRtpReceiver__remote_streams"]
+        assert list(streams) == [tx_video.sender._ssrc]
+        assert streams[tx_video.sender._ssrc].packets_lost == 0
+
+        # Sender reports carry what was really sent (aiortc's own counts stay 0).
+        def reported() -> int:
+            stats = viewer_video.receiver._RTCRtpReceiver__stats  # type: ignore[attr-defined]
+            sent = [s.packetsSent for s in stats.values() if s.type == "remote-outbound-rtp"]
+            return int(sent[0]) if sent else 0
+
+        await wait_until(lambda: reported() > 0)
+        assert 0 < reported() <= out_video.packets_out
+
+        # A NACK is answered from the history, over RTX (the viewer sees the RTX SSRC).
+        last = (out_video._rewriter._next_seq - 1) & 0xFFFF  # noqa: SLF001 (test)
+        await tx_video.sender._retransmit(last)
+        await wait_until(lambda: tx_video.sender._rtx_ssrc in streams)
+        assert out_video.retransmissions == 1
+        await tx_video.sender._retransmit((last + 1000) & 0xFFFF)  # never sent: ignored
+        assert out_video.retransmissions == 1
 
         # A PLI from the viewer reaches the sender hook; one to the publisher
-        # makes its encoder produce a keyframe, which the capture sees.
-        viewer_video = next(t for t in viewer.getTransceivers() if t.kind == "video")
+        # makes its encoder produce a keyframe, which the tap sees.
         assert await adapter.request_keyframe(viewer_video.receiver) == 1
         await wait_until(lambda: bool(requests_from_viewer))
-        keyframes = sum(adapter.is_vp8_keyframe(d) for d, _ in captured["video/vp8"])
+        before = video_in.keyframes_in
         assert await adapter.request_keyframe(rx_video) == 1
-        await wait_until(
-            lambda: sum(adapter.is_vp8_keyframe(d) for d, _ in captured["video/vp8"]) > keyframes
-        )
+        await wait_until(lambda: video_in.keyframes_in > before)
+
+        # Not live: nothing goes out, and going live again waits for a keyframe.
+        out_video.set_live(False)
+        sent = out_video.packets_out
+        await asyncio.sleep(0.3)
+        assert out_video.packets_out == sent
+        asked = len(keyframe_needed)
+        out_video.set_live(True)
+        assert out_video.waiting_for_keyframe and len(keyframe_needed) == asked + 1
+        await wait_until(lambda: out_video.packets_out > sent)
+        assert out_video.resumed_with_keyframe == 2
+
+        # The latency probe saw the forwarded copies, stamped at arrival.
+        snapshot = PROBE.snapshot(reset=True)
+        assert snapshot["packets"] > 0
+        assert snapshot["p50_ms"] is not None and 0 <= snapshot["p50_ms"] < 1000
 
         for task in loops:
             task.cancel()
@@ -222,8 +309,42 @@ async def test_capture_forward_and_keyframe_hooks_on_real_connections() -> None:
         await asyncio.gather(*(pc.close() for pc in pcs))
         assert time.monotonic() - started < 2.0
     finally:
+        PROBE.disable()
+        PROBE.snapshot(reset=True)
         for pc in pcs:
             await pc.close()
+
+
+async def test_capture_encoded_frames_on_real_connections() -> None:
+    """The frame capture the benchmark's clients count with: whole frames, keyframes first."""
+    sender_pc = RTCPeerConnection(client_configuration())
+    receiver_pc = RTCPeerConnection(client_configuration())
+    try:
+        sender_pc.addTransceiver(PatternVideoTrack(), direction="sendonly")
+        sender_pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        adapter.configure_ice(sender_pc, HOST, BUFFER)
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        captured: dict[str, list[tuple[bytes, int]]] = {"video/vp8": [], "audio/opus": []}
+
+        def on_frame(mime: str, data: bytes, timestamp: int) -> None:
+            captured.setdefault(mime, []).append((data, timestamp))
+
+        for transceiver in receiver_pc.getTransceivers():
+            adapter.capture_encoded_frames(transceiver.receiver, on_frame)
+            assert adapter.is_capturing(transceiver.receiver)
+        adapter.configure_ice(receiver_pc, HOST, BUFFER)
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+        await wait_until(
+            lambda: len(captured["video/vp8"]) >= 5 and len(captured["audio/opus"]) >= 20
+        )
+        assert adapter.is_vp8_keyframe(captured["video/vp8"][0][0])
+        timestamps = [t for _, t in captured["video/vp8"]]
+        assert timestamps == sorted(timestamps)
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
 
 
 async def test_trickled_candidate_for_a_bundled_section_reaches_the_transport() -> None:
@@ -260,42 +381,6 @@ async def test_trickled_candidate_for_a_bundled_section_reaches_the_transport() 
     finally:
         await offerer.close()
         await answerer.close()
-
-
-async def test_forwarding_track_keeps_timestamps_monotonic_across_sources() -> None:
-    asked: list[int] = []
-    track = adapter.ForwardingTrack("video", on_keyframe_needed=lambda: asked.append(1))
-    key = bytes([0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A, 0xA0, 0x00, 0x78, 0x00, 0x00])
-    delta = bytes([0x11]) + key[1:]
-    track.switch("alice")
-    assert not track.push(key, 1000, keyframe=True)  # nobody pulls yet: not queued
-    pull = asyncio.create_task(track.recv())
-    await asyncio.sleep(0)
-    assert asked == [1]  # first pull while waiting for a keyframe
-    assert not track.push(delta, 1000)  # held until a keyframe
-    assert track.push(key, 900_000, keyframe=True)
-    first = await pull
-    assert track.push(delta, 903_000)
-    second = await track.recv()
-    assert first.pts is not None and second.pts == first.pts + 3000
-    assert first.time_base.denominator == 90000 and bytes(first) == key
-
-    # Another source whose clock is far behind: output keeps increasing.
-    track.switch("bob")
-    assert len(asked) == 2
-    assert track.push(key, 10, keyframe=True)
-    third = await track.recv()
-    assert third.pts is not None and third.pts > second.pts
-    assert track.frames_out_by_label == {"alice": 2, "bob": 1}
-
-    # recv() never raises: it waits, and is cancelled cleanly.
-    track.stop()
-    waiting = asyncio.create_task(track.recv())
-    await asyncio.sleep(0.05)
-    assert not waiting.done()
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
 
 
 async def test_receive_buffer_setting_reports_kernel_size() -> None:
