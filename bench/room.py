@@ -1639,20 +1639,23 @@ def table(results: Sequence[Result]) -> str:
         head.insert(1, "rooms")
     rows: list[list[str]] = [head]
     for r in results:
-        row = [
-            str(r.n),
-            str(r.streams),
-            _fmt(r.cpu_pct, ".1f"),
-            _fmt(r.cpu_pct_per_stream, ".3f"),
-            _fmt(r.rss_mb, ".1f"),
-            _fmt(r.fps_min, ".2f"),
-            _fmt(r.fps_mean, ".2f"),
-            _fmt(r.join_s, ".3f"),
-        ]
+        row = [str(r.n), str(r.streams), *_figure_cells(r)]
         if many:
             row.insert(1, str(r.rooms))
         rows.append(row)
     return _layout(rows)
+
+
+def _figure_cells(r: Result) -> list[str]:
+    """CPU, CPU per stream, RSS, fps min and mean, join: the cells every table shows."""
+    return [
+        _fmt(r.cpu_pct, ".1f"),
+        _fmt(r.cpu_pct_per_stream, ".3f"),
+        _fmt(r.rss_mb, ".1f"),
+        _fmt(r.fps_min, ".2f"),
+        _fmt(r.fps_mean, ".2f"),
+        _fmt(r.join_s, ".3f"),
+    ]
 
 
 def latency_line(results: Sequence[Result]) -> str:
@@ -1686,12 +1689,7 @@ def vs_table(rows_by_n: Sequence[Sequence[Result]]) -> str:
                     r.server,
                     str(r.rooms),
                     str(r.streams),
-                    _fmt(r.cpu_pct, ".1f"),
-                    _fmt(r.cpu_pct_per_stream, ".3f"),
-                    _fmt(r.rss_mb, ".1f"),
-                    _fmt(r.fps_min, ".2f"),
-                    _fmt(r.fps_mean, ".2f"),
-                    _fmt(r.join_s, ".3f"),
+                    *_figure_cells(r),
                     _fmt(None if lat is None else lat.p50_ms, ".2f", latency_na),
                     _fmt(None if lat is None else lat.p99_ms, ".2f", latency_na),
                     _fmt(None if r.caucus_max_s is None else r.caucus_max_s * 1000, ".0f"),
