@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import io
 import json
-import os
 import secrets
 import zipfile
 from dataclasses import dataclass
@@ -32,15 +31,14 @@ from server.agreements.document import (
     SignatureMark,
 )
 from server.agreements.rules import (
-    PARTY_ROLES_ZH,
     PRESIDING_LABELS,
     TITLES,
     VIA_LABELS_ZH,
     DraftStatus,
-    SignerKind,
     copies_note,
     effect_note,
     format_case_number,
+    signer_label,
     zh_date,
 )
 from server.agreements.schemas import ArchiveQuery, DraftContent
@@ -51,13 +49,13 @@ from server.db import SessionFactory, transaction
 from server.disputes import service as disputes
 from server.disputes.lifecycle import Status
 from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
+from server.files import write_atomically
 from server.models import (
     Agreement,
     AgreementDraft,
     CaseCounter,
     ChatMessage,
     Dispute,
-    MediationSession,
     Station,
     utcnow,
 )
@@ -141,8 +139,6 @@ class Prepared:
     evidence: dict[str, Any]
     party_names: str
     previous: Agreement | None
-    session: MediationSession
-    dispute_status: str
 
 
 async def _prepare(
@@ -192,10 +188,7 @@ async def _prepare(
     for state in states:
         signer, answer = state.signer, state.answer
         assert answer is not None and answer.image_png is not None
-        if signer.kind == SignerKind.PRESIDING:
-            role_label = PRESIDING_LABELS[track]
-        else:
-            role_label = PARTY_ROLES_ZH.get(signer.role, "当事人")
+        role_label = signer_label(signer.kind, signer.role, track)
         marks.append(
             SignatureMark(
                 role_label=role_label,
@@ -291,22 +284,12 @@ async def _prepare(
         "verify_code": verify_code,
     }
     party_names = " ".join(p.name for p in ctx.parties)[:400]
-    return Prepared(doc, evidence, party_names, previous, ctx.session, ctx.dispute.status)
+    return Prepared(doc, evidence, party_names, previous)
 
 
 def _relative_file(doc: AgreementDocument, draft: AgreementDraft, digest: str) -> str:
     name = f"{draft.legal_track}-{draft.case_seq:05d}-v{doc.version}-{digest[:12]}.pdf"
     return f"{draft.station_id}/{draft.case_year}/{name}"
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 async def seal(
@@ -335,7 +318,7 @@ async def seal(
             raise Conflict(N_("The agreement changed while it was being sealed; try again."))
         relative = _relative_file(doc, draft, digest)
         path = settings.agreements_dir / relative
-        await asyncio.to_thread(_write_atomically, path, pdf)
+        await asyncio.to_thread(write_atomically, path, pdf)
         try:
             agreement = Agreement(
                 draft_id=draft_id,
@@ -636,7 +619,7 @@ async def set_station_seal(
     png = await asyncio.to_thread(check_seal_image, data)
     digest = hashlib.sha256(png).hexdigest()
     relative = f"seals/station-{station.id}-{digest[:16]}.png"
-    await asyncio.to_thread(_write_atomically, data_dir / relative, png)
+    await asyncio.to_thread(write_atomically, data_dir / relative, png)
     station.seal_file = relative
     station.seal_sha256 = digest
     station.seal_is_sample = sample

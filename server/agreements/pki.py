@@ -19,8 +19,6 @@ nothing here is needed then.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +27,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from server.files import write_atomically
 
 CA_CERT_FILE = "station-ca.pem"
 CERT_FILE = "station-cert.pem"
@@ -166,10 +166,10 @@ def create_station_pki(directory: Path, station_name: str) -> StationPki:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_atomically(pki.key_path, key_pem, mode=0o600)
-    _write_atomically(pki.cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    write_atomically(pki.key_path, key_pem, mode=0o600)
+    write_atomically(pki.cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     # Last: its presence marks a complete PKI (see the docstring).
-    _write_atomically(pki.ca_cert_path, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(pki.ca_cert_path, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return pki
 
 
@@ -201,22 +201,3 @@ def _check_existing(pki: StationPki) -> str | None:
     except (InvalidSignature, ValueError, TypeError) as exc:
         return f"were not issued by this root ({type(exc).__name__})"
     return None
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Write to a temporary file in the same directory, then rename over ``path``.
-
-    A reader (or a crash) never sees half a key, and the key file is created
-    with its final permissions rather than chmod-ed after the bytes landed.
-    """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

@@ -71,6 +71,14 @@ PARTY_ROLES_ZH: dict[str, str] = {
 }
 PRINCIPAL_ROLES = ("applicant", "respondent")
 
+
+def signer_label(kind: str, role: str, track: str) -> str:
+    """How the paper names a signer: 调解员 / 主持人, or the party's role."""
+    if kind == SignerKind.PRESIDING:
+        return PRESIDING_LABELS[track]
+    return PARTY_ROLES_ZH.get(role, "当事人")
+
+
 #: Full civil capacity: a younger party signs through their guardian.
 FULL_CAPACITY_AGE = 18
 #: 治安调解协议书 is made in three copies.

@@ -14,7 +14,6 @@ import binascii
 import hashlib
 import io
 import json
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -30,13 +29,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.agreements.document import POLICE, PersonBlock
 from server.agreements.rules import (
     PARTY_ROLES_ZH,
-    PRESIDING_LABELS,
     DraftStatus,
     Outcome,
     PartyFacts,
     PlannedSigner,
     Problem,
-    SignerKind,
     TextHeader,
     Via,
     canonical_text,
@@ -68,9 +65,9 @@ from server.models import (
     utcnow,
 )
 from server.pii import PiiVault, age_on, birth_date_from_resident_id
+from server.sessions.invitations import hash_token, new_token
 from server.sessions.rules import InviteeRole, SessionStatus
 
-TOKEN_BYTES = 32
 MAX_SIGNATURE_BYTES = 400_000
 MAX_SIGNATURE_SIDE = 2400
 ID_LABELS_ZH = {
@@ -95,10 +92,6 @@ class DraftIncomplete(ValidationFailed):
             fields={p.field: p.message % p.params if p.params else p.message for p in problems},
         )
         self.problems = problems
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # --- loading and permissions -------------------------------------------------------------
@@ -492,7 +485,7 @@ async def _sync_signers(
     for position, plan in enumerate(planned):
         signer = by_key.get(plan.key)
         if signer is None:
-            token = secrets.token_urlsafe(TOKEN_BYTES)
+            token = new_token()
             signer = Signer(
                 draft_id=draft.id or 0,
                 kind=plan.kind,
@@ -559,7 +552,7 @@ async def reissue_link(
     if not signer.active:
         raise Conflict(N_("This person no longer signs this agreement."))
     session = await db.get(MediationSession, draft.session_id)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = new_token()
     signer.token_hash = hash_token(token)
     if session is not None:
         signer.expires_at = max(
@@ -831,11 +824,3 @@ def parse_content(raw: dict[str, object]) -> DraftContent:
 def content_json(content: DraftContent) -> dict[str, object]:
     data: dict[str, object] = json.loads(content.model_dump_json())
     return data
-
-
-def presiding_label(track: str) -> str:
-    return PRESIDING_LABELS[track]
-
-
-def signer_kind_is_presiding(signer: Signer) -> bool:
-    return signer.kind == SignerKind.PRESIDING

@@ -24,6 +24,7 @@ from server.models import (
     Signature,
     Signer,
 )
+from server.sessions.invitations import hash_token
 from server.sessions.schemas import CancelInput
 from server.sessions.service import cancel
 from tests.agreements.helpers import (
@@ -282,7 +283,7 @@ async def test_freezing_fixes_the_text_and_makes_the_signers(env: Env) -> None:
     assert sorted(link.signer.name for link in issued) == sorted(s.name for s in signers)
     for link in issued:
         assert len(link.token) >= 43
-        assert link.signer.token_hash == service.hash_token(link.token)
+        assert link.signer.token_hash == hash_token(link.token)
         assert link.token not in {s.token_hash for s in signers}
         door = await door_of(env, link.token)
         assert door.signer.id == link.signer.id

@@ -19,7 +19,7 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.agreements import archive, service
-from server.agreements.rules import PARTY_ROLES_ZH, PRESIDING_LABELS, DraftStatus, SignerKind, Via
+from server.agreements.rules import DraftStatus, Via, signer_label
 from server.agreements.schemas import RefuseInput, SignInput
 from server.errors import N_, DomainError, ValidationFailed
 from server.http import render as r
@@ -42,12 +42,6 @@ FRAME_SELF = {
 }
 
 
-def _role_label(signer_kind: str, role: str, track: str) -> str:
-    if signer_kind == SignerKind.PRESIDING:
-        return PRESIDING_LABELS[track]
-    return PARTY_ROLES_ZH.get(role, "当事人")
-
-
 async def _context(
     request: web.Request, signing: service.SigningDoor, *, post_url: str, copy_url: str
 ) -> dict[str, Any]:
@@ -58,7 +52,7 @@ async def _context(
         sealed = await archive.copies_for_signer(db, signing)
     return {
         "signer": signing.signer,
-        "role_label": _role_label(signing.signer.kind, signing.signer.role, draft.legal_track),
+        "role_label": signer_label(signing.signer.kind, signing.signer.role, draft.legal_track),
         "draft": draft,
         "frozen": draft.status == DraftStatus.FROZEN,
         "sealed": sealed,
