@@ -343,7 +343,7 @@ async def seal(
                 sealed_by_id=actor.user_id,
             )
             db.add(agreement)
-            await service._claim_version(db, draft, draft.version)
+            await service.claim_version(db, draft, draft.version)
             draft.status = DraftStatus.SEALED
             await db.flush()
             record(
@@ -383,12 +383,12 @@ async def start_correction(
     draft = await db.get(AgreementDraft, agreement.draft_id)
     if draft is None or draft.status != DraftStatus.SEALED:
         raise Conflict(N_("A correction of this agreement is already under way."))
-    await service._claim_version(db, draft, draft.version)
+    await service.claim_version(db, draft, draft.version)
     draft.status = DraftStatus.DRAFTING
     draft.correction_of_id = agreement.id
     draft.correction_reason = reason
     draft.updated_by = actor.label[:80]
-    service._revision(
+    service.add_revision(
         db,
         draft,
         "correction",

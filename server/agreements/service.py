@@ -193,7 +193,7 @@ async def open_draft(db: AsyncSession, actor: Actor, session_id: int) -> Context
             if existing is None:
                 raise
             return await load_context(db, existing)
-        _revision(db, draft, "saved", content, actor.label, actor.user_id, "")
+        add_revision(db, draft, "saved", content, actor.label, actor.user_id, "")
         record(
             db, actor, "agreement.draft_start", object_type="agreement_draft", object_id=draft.id
         )
@@ -340,7 +340,7 @@ def problems_of(ctx: Context, vault: PiiVault, tz: ZoneInfo) -> list[Problem]:
 # --- editing -----------------------------------------------------------------------------
 
 
-def _revision(
+def add_revision(
     db: AsyncSession,
     draft: AgreementDraft,
     kind: str,
@@ -364,7 +364,7 @@ def _revision(
     )
 
 
-async def _claim_version(db: AsyncSession, draft: AgreementDraft, expected: int) -> None:
+async def claim_version(db: AsyncSession, draft: AgreementDraft, expected: int) -> None:
     """Move the draft to the next version in the database itself (optimistic locking)."""
     claimed = await db.exec(
         update(AgreementDraft)
@@ -386,12 +386,12 @@ async def save(db: AsyncSession, actor: Actor, draft_id: int, edit: DraftEdit) -
         raise Conflict(N_("The text is frozen for signing; unfreeze it to make changes."))
     if edit.base_version != draft.version:
         raise Conflict(N_("Someone else changed the draft meanwhile; reload and try again."))
-    await _claim_version(db, draft, edit.base_version)
+    await claim_version(db, draft, edit.base_version)
     draft.content = edit.content.model_dump_json()
     if edit.minutes is not None:
         draft.minutes = edit.minutes
     draft.updated_by = actor.label[:80]
-    _revision(db, draft, "saved", edit.content, actor.label, actor.user_id, "")
+    add_revision(db, draft, "saved", edit.content, actor.label, actor.user_id, "")
     record(
         db,
         actor,
@@ -449,7 +449,7 @@ async def freeze(
     content = ctx.content
     text = canonical_text(header_of(ctx, content, vault, tz), content)
     digest = text_sha256(text)
-    await _claim_version(db, draft, base_version)
+    await claim_version(db, draft, base_version)
     draft.status = DraftStatus.FROZEN
     draft.frozen_version = draft.version
     draft.frozen_text = text
@@ -457,7 +457,7 @@ async def freeze(
     draft.frozen_at = utcnow()
     draft.frozen_by_id = actor.user_id
     draft.updated_by = actor.label[:80]
-    _revision(db, draft, "frozen", content, actor.label, actor.user_id, "", digest)
+    add_revision(db, draft, "frozen", content, actor.label, actor.user_id, "", digest)
     today = utcnow().astimezone(tz).date()
     planned, _ = plan_signers(party_facts(ctx, vault, today), presiding_of(ctx))
     # Links made long after the session (a late freeze, a correction) still get their days.
@@ -525,10 +525,10 @@ async def unfreeze(
         raise Conflict(N_("The text is not frozen."))
     if base_version != draft.version:
         raise Conflict(N_("Someone else changed the draft meanwhile; reload and try again."))
-    await _claim_version(db, draft, base_version)
+    await claim_version(db, draft, base_version)
     draft.status = DraftStatus.DRAFTING
     draft.updated_by = actor.label[:80]
-    _revision(db, draft, "unfrozen", ctx.content, actor.label, actor.user_id, reason)
+    add_revision(db, draft, "unfrozen", ctx.content, actor.label, actor.user_id, reason)
     record(
         db,
         actor,
