@@ -1,0 +1,42 @@
+"""The media plane: forward Opus and VP8 RTP packets between participants.
+
+A library on aiortc; the signalling layer drives it and the room's pure
+routing function decides who receives what. :class:`MediaServer` only applies
+the routes it is given.
+
+Connection model (see ``docs/room.md``): two ``RTCPeerConnection`` per
+participant, both ``max-bundle``, VP8 the only video codec, Opus the only
+audio codec. The browser offers on its *publisher* connection; only the
+server offers on its *subscriber* connection, so neither side ever re-offers
+on a connection the other offers on.
+
+Packets: each subscriber m-section is one continuous RTP stream (its own SSRC,
+sequence numbers and timestamps) whatever source feeds it; a new source, a
+resumed one or a new publisher connection starts a new *run* that continues
+the numbering. Subscribers' NACKs are answered from a short per-stream history
+over RTX; RTCP sender reports carry what each stream really sent. All of that,
+and every other reach into aiortc's internals, is in
+:mod:`server.rooms.aiortc_adapter`.
+
+The modules, by what they hold:
+
+- :mod:`~server.rooms.media.server`: :class:`MediaServer`, the façade the
+  signalling layer calls; turns routes into slots, feeds and negotiations;
+- :mod:`~server.rooms.media.publishing`: publisher connections, capturing
+  their receivers, the sources that outlive them, keyframe requests;
+- :mod:`~server.rooms.media.negotiation`: a subscriber connection's
+  serialised offer/answer loop, its slots' m-sections and feeds, replacing
+  the connection;
+- :mod:`~server.rooms.media.slots`: which source takes which slot, reuse and
+  liveness rules; pure, without aiortc;
+- :mod:`~server.rooms.media.connections`: ICE, trickled candidates, state
+  reports and the background tasks both sides share;
+- :mod:`~server.rooms.media.config` and :mod:`~server.rooms.media.errors`.
+"""
+
+from server.rooms.media.config import MediaConfig
+from server.rooms.media.errors import MediaError
+from server.rooms.media.negotiation import SlotInfo, SubscriberOffer
+from server.rooms.media.server import MediaServer
+
+__all__ = ["MediaConfig", "MediaError", "MediaServer", "SlotInfo", "SubscriberOffer"]
