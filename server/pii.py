@@ -92,5 +92,15 @@ class PiiVault:
         except InvalidToken as exc:
             raise ValueError("ID number cannot be decrypted with this secret key") from exc
 
+    def encrypt_bytes(self, value: bytes) -> str:
+        """For longer personal data than one number (a frozen text that lists them all)."""
+        return self._fernet.encrypt(value).decode()
+
+    def decrypt_bytes(self, token: str) -> bytes:
+        try:
+            return self._fernet.decrypt(token.encode())
+        except InvalidToken as exc:
+            raise ValueError("personal data cannot be decrypted with this secret key") from exc
+
     def digest(self, value: str) -> str:
         return hmac.new(self._digest_key, value.encode(), hashlib.sha256).hexdigest()

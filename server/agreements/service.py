@@ -64,6 +64,7 @@ from server.models import (
     Station,
     utcnow,
 )
+from server.models.encrypted import TextTooLong, seal_text
 from server.pii import PiiVault, age_on, birth_date_from_resident_id
 from server.sessions.invitations import hash_token, new_token
 from server.sessions.rules import InviteeRole, SessionStatus
@@ -448,6 +449,12 @@ async def freeze(
         raise DraftIncomplete(problems)
     content = ctx.content
     text = canonical_text(header_of(ctx, content, vault, tz), content)
+    try:
+        seal_text(vault, text)  # what the row will hold: refuse now rather than fail at commit
+    except TextTooLong as exc:
+        raise ValidationFailed(
+            N_("The agreement text is too long to be kept; shorten the facts or the terms.")
+        ) from exc
     digest = text_sha256(text)
     await claim_version(db, draft, base_version)
     draft.status = DraftStatus.FROZEN
