@@ -18,9 +18,13 @@ MAX_WORKERS = 64
 
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The settings, with the data directory made private before any command writes in it."""
     from server.config import load_config
+    from server.datadir import make_private
 
-    return load_config(args.config)
+    config = load_config(args.config)
+    make_private(config)
+    return config
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
