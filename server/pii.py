@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from datetime import date
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -62,6 +63,17 @@ def mask_id_number(value: str) -> str:
     if len(value) <= 7:
         return "*" * len(value)
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask_id_numbers_in(text: str, numbers: Iterable[str]) -> str:
+    """``text`` with each of ``numbers`` replaced by its masked form, longest first.
+
+    Longest first, so a short number that happens to be part of a longer one
+    cannot leave the rest of the longer one readable.
+    """
+    for number in sorted({n for n in numbers if n}, key=len, reverse=True):
+        text = text.replace(number, mask_id_number(number))
+    return text
 
 
 def mask_phone(value: str) -> str:
