@@ -548,14 +548,26 @@ async def unfreeze(
 
 
 async def reissue_link(
-    db: AsyncSession, actor: Actor, signer_id: int, *, link_days: int
+    db: AsyncSession, actor: Actor, session_id: int, signer_id: int, *, link_days: int
 ) -> IssuedLink:
-    """A fresh personal signing link; the old one stops working now."""
+    """A fresh personal signing link; the old one stops working now.
+
+    Only for a signer of this session's agreement (the page then shows this
+    session's workspace), and only until it is sealed: a sealed agreement's
+    links hand out the sealed copy, which a new link must not extend to.
+    """
     signer = await db.get(Signer, signer_id)
     draft = await db.get(AgreementDraft, signer.draft_id) if signer else None
-    if signer is None or draft is None or draft.station_id != actor.station_id:
+    if (
+        signer is None
+        or draft is None
+        or draft.station_id != actor.station_id
+        or draft.session_id != session_id
+    ):
         raise NotFound(N_("No such signer."))
     _require_draft(actor, draft.office_id)
+    if draft.status == DraftStatus.SEALED:
+        raise Conflict(N_("The agreement is sealed; signing links can no longer be reissued."))
     if not signer.active:
         raise Conflict(N_("This person no longer signs this agreement."))
     session = await db.get(MediationSession, draft.session_id)

@@ -235,7 +235,11 @@ async def reissue_submit(request: web.Request) -> web.StreamResponse:
     try:
         async with unit_of_work(request) as db:
             link = await service.reissue_link(
-                db, actor, signer_id, link_days=request.app[CONFIG].agreement_link_days
+                db,
+                actor,
+                session_id,
+                signer_id,
+                link_days=request.app[CONFIG].agreement_link_days,
             )
     except FORM_REFUSALS as exc:
         return await _refused(request, actor, session_id, exc)
