@@ -46,7 +46,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             f"database is at revision {current!r}, code expects {head!r}: run `concord migrate`"
         )
     app[ENGINE] = engine
-    app[SESSIONS] = make_session_factory(engine)
+    app[SESSIONS] = make_session_factory(engine, vault=app[VAULT])
     yield
     await engine.dispose()
 

@@ -18,9 +18,13 @@ MAX_WORKERS = 64
 
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The settings, with the data directory made private before any command writes in it."""
     from server.config import load_config
+    from server.datadir import make_private
 
-    return load_config(args.config)
+    config = load_config(args.config)
+    make_private(config)
+    return config
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -86,10 +90,26 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from server.migrate import upgrade
 
     config = _config(args)
-    config.secret()  # make the data directory and its key before anything is stored
+    secret = config.secret()  # make the data directory and its key before anything is stored
     upgrade(config.effective_database_url, args.revision)
     print(f"database is at {args.revision}: {_redact(config.effective_database_url)}")
+    if args.revision == "head":
+        count = asyncio.run(_encrypt_legacy(config.effective_database_url, secret))
+        print(f"frozen texts encrypted: {count}")
     return 0
+
+
+async def _encrypt_legacy(database_url: str, secret: bytes) -> int:
+    """Rows the schema migrations cannot reach: they need the secret key (server/migrate.py)."""
+    from server.db import make_engine
+    from server.migrate import encrypt_legacy_texts
+    from server.pii import PiiVault
+
+    engine = make_engine(database_url)
+    try:
+        return await encrypt_legacy_texts(engine, PiiVault(secret))
+    finally:
+        await engine.dispose()
 
 
 def _redact(url: str) -> str:

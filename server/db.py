@@ -10,6 +10,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.models.encrypted import VAULT_INFO_KEY
+from server.pii import PiiVault
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
@@ -34,9 +37,14 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True)
 
 
-def make_session_factory(engine: AsyncEngine) -> SessionFactory:
-    """Sessions keep loaded objects usable after commit (pages render after it)."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def make_session_factory(engine: AsyncEngine, *, vault: PiiVault | None = None) -> SessionFactory:
+    """Sessions keep loaded objects usable after commit (pages render after it).
+
+    ``vault`` encrypts and decrypts what is kept encrypted inside rows
+    (server/models/encrypted.py); sessions without one cannot write those.
+    """
+    info = {VAULT_INFO_KEY: vault} if vault is not None else {}
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, info=info)
 
 
 @asynccontextmanager

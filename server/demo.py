@@ -420,8 +420,8 @@ async def _ensure_session_today(
 async def seed_demo(config: Config) -> DemoResult:
     """Create the demo station once, make sure a session is booked today; say how to log in."""
     engine = make_engine(config.effective_database_url)
-    factory = make_session_factory(engine)
     vault = PiiVault(config.secret())
+    factory = make_session_factory(engine, vault=vault)
     tz = ZoneInfo(config.timezone)
     state = _read_state(config)
     try:

@@ -7,11 +7,12 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write to a temporary file in the same directory, sync it, then rename over ``path``.
 
-    The file is created with its final permissions (a key is never readable
-    by others, even for a moment) and appears whole or not at all.
+    The file is created with its final permissions (private by default, like
+    everything in the data directory: server/datadir.py; a key is never
+    readable by others, even for a moment) and appears whole or not at all.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

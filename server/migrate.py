@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.models.encrypted import is_sealed, seal_text
+from server.pii import PiiVault
+
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
@@ -82,3 +85,30 @@ async def current_revision(engine: AsyncEngine) -> str | None:
             return None
         rows = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).all()
     return str(rows[0][0]) if rows else None
+
+
+async def encrypt_legacy_texts(engine: AsyncEngine, vault: PiiVault) -> int:
+    """Encrypt frozen texts stored in the clear by versions before encryption at rest.
+
+    Run by ``concord migrate`` after the schema is current; a second run finds
+    nothing to do. Each row is rewritten only if it still holds the plain
+    text it was read with, so a server writing meanwhile loses nothing.
+    Returns how many rows were encrypted.
+    """
+    async with engine.connect() as conn:
+        if not await conn.run_sync(lambda sync: inspect(sync).has_table("agreement_draft")):
+            return 0
+    select_plain = text("SELECT id, frozen_text FROM agreement_draft WHERE frozen_text <> ''")
+    update_one = text(
+        "UPDATE agreement_draft SET frozen_text = :sealed WHERE id = :id AND frozen_text = :plain"
+    )
+    changed = 0
+    async with engine.begin() as conn:
+        for row_id, stored in (await conn.execute(select_plain)).all():
+            if is_sealed(stored):
+                continue
+            result = await conn.execute(
+                update_one, {"sealed": seal_text(vault, stored), "id": row_id, "plain": stored}
+            )
+            changed += result.rowcount
+    return changed

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from datetime import date
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -64,6 +65,17 @@ def mask_id_number(value: str) -> str:
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 
+def mask_id_numbers_in(text: str, numbers: Iterable[str]) -> str:
+    """``text`` with each of ``numbers`` replaced by its masked form, longest first.
+
+    Longest first, so a short number that happens to be part of a longer one
+    cannot leave the rest of the longer one readable.
+    """
+    for number in sorted({n for n in numbers if n}, key=len, reverse=True):
+        text = text.replace(number, mask_id_number(number))
+    return text
+
+
 def mask_phone(value: str) -> str:
     digits = value.strip()
     if len(digits) <= 7:
@@ -91,6 +103,16 @@ class PiiVault:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise ValueError("ID number cannot be decrypted with this secret key") from exc
+
+    def encrypt_bytes(self, value: bytes) -> str:
+        """For longer personal data than one number (a frozen text that lists them all)."""
+        return self._fernet.encrypt(value).decode()
+
+    def decrypt_bytes(self, token: str) -> bytes:
+        try:
+            return self._fernet.decrypt(token.encode())
+        except InvalidToken as exc:
+            raise ValueError("personal data cannot be decrypted with this secret key") from exc
 
     def digest(self, value: str) -> str:
         return hmac.new(self._digest_key, value.encode(), hashlib.sha256).hexdigest()

@@ -24,6 +24,7 @@ from server.config import Config
 from server.db import SessionFactory, make_engine, make_session_factory, transaction
 from server.migrate import upgrade
 from server.models import BeatOffice, StaffUser, Station
+from server.pii import PiiVault
 
 PASSWORD = "correct-horse-42"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -151,6 +152,6 @@ async def factory(config: Config, seed: Seed) -> AsyncIterator[SessionFactory]:
     """Sessions on the seeded test database, for tests that call the services directly."""
     engine = make_engine(config.effective_database_url)
     try:
-        yield make_session_factory(engine)
+        yield make_session_factory(engine, vault=PiiVault(config.secret()))
     finally:
         await engine.dispose()

@@ -12,6 +12,7 @@ from server.pii import (
     birth_date_from_resident_id,
     derive_key,
     mask_id_number,
+    mask_id_numbers_in,
     mask_name,
     mask_phone,
     normalise_id_number,
@@ -173,3 +174,11 @@ def test_birth_date_and_age() -> None:
     assert age_on(birth, date(2026, 6, 15)) == 18
     assert age_on(date(2000, 2, 29), date(2018, 2, 28)) == 17
     assert age_on(date(2000, 2, 29), date(2018, 3, 1)) == 18
+
+
+def test_mask_id_numbers_in_text_longest_first() -> None:
+    text = f"甲：{ADULT_ID}；乙：E12345678；丙：{ADULT_ID}"
+    masked = mask_id_numbers_in(text, [ADULT_ID, "E12345678", "", "345"])
+    assert ADULT_ID not in masked and "E12345678" not in masked
+    assert masked.count(mask_id_number(ADULT_ID)) == 2
+    assert "E12**5678" in masked

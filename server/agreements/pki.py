@@ -167,9 +167,9 @@ def create_station_pki(directory: Path, station_name: str) -> StationPki:
         serialization.NoEncryption(),
     )
     write_atomically(pki.key_path, key_pem, mode=0o600)
-    write_atomically(pki.cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    write_atomically(pki.cert_path, cert.public_bytes(serialization.Encoding.PEM))
     # Last: its presence marks a complete PKI (see the docstring).
-    write_atomically(pki.ca_cert_path, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(pki.ca_cert_path, ca_cert.public_bytes(serialization.Encoding.PEM))
     return pki
 
 

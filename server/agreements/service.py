@@ -64,6 +64,7 @@ from server.models import (
     Station,
     utcnow,
 )
+from server.models.encrypted import TextTooLong, seal_text
 from server.pii import PiiVault, age_on, birth_date_from_resident_id
 from server.sessions.invitations import hash_token, new_token
 from server.sessions.rules import InviteeRole, SessionStatus
@@ -448,6 +449,12 @@ async def freeze(
         raise DraftIncomplete(problems)
     content = ctx.content
     text = canonical_text(header_of(ctx, content, vault, tz), content)
+    try:
+        seal_text(vault, text)  # what the row will hold: refuse now rather than fail at commit
+    except TextTooLong as exc:
+        raise ValidationFailed(
+            N_("The agreement text is too long to be kept; shorten the facts or the terms.")
+        ) from exc
     digest = text_sha256(text)
     await claim_version(db, draft, base_version)
     draft.status = DraftStatus.FROZEN
@@ -541,14 +548,26 @@ async def unfreeze(
 
 
 async def reissue_link(
-    db: AsyncSession, actor: Actor, signer_id: int, *, link_days: int
+    db: AsyncSession, actor: Actor, session_id: int, signer_id: int, *, link_days: int
 ) -> IssuedLink:
-    """A fresh personal signing link; the old one stops working now."""
+    """A fresh personal signing link; the old one stops working now.
+
+    Only for a signer of this session's agreement (the page then shows this
+    session's workspace), and only until it is sealed: a sealed agreement's
+    links hand out the sealed copy, which a new link must not extend to.
+    """
     signer = await db.get(Signer, signer_id)
     draft = await db.get(AgreementDraft, signer.draft_id) if signer else None
-    if signer is None or draft is None or draft.station_id != actor.station_id:
+    if (
+        signer is None
+        or draft is None
+        or draft.station_id != actor.station_id
+        or draft.session_id != session_id
+    ):
         raise NotFound(N_("No such signer."))
     _require_draft(actor, draft.office_id)
+    if draft.status == DraftStatus.SEALED:
+        raise Conflict(N_("The agreement is sealed; signing links can no longer be reissued."))
     if not signer.active:
         raise Conflict(N_("This person no longer signs this agreement."))
     session = await db.get(MediationSession, draft.session_id)

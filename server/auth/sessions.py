@@ -50,14 +50,26 @@ async def _throttle_row(db: AsyncSession, key: str) -> LoginThrottle | None:
     return await db.get(LoginThrottle, key)
 
 
+ACCOUNT_LOCKED = N_("Too many failed attempts. The account is locked for %(minutes)d more min.")
+ADDRESS_PAUSED = N_(
+    "Too many failed attempts from this network address. Logins from it are paused "
+    "for %(minutes)d more min; other addresses are not affected."
+)
+
+
 async def _check_not_locked(db: AsyncSession, keys: list[str]) -> None:
+    """Refuse while a key is locked, saying which: the account, or the address it comes from.
+
+    The two differ for the person at the keyboard: an account lock follows
+    them to any device, an address pause does not touch the account at all.
+    """
     now = utcnow()
     for key in keys:
         row = await _throttle_row(db, key)
         if row is not None and row.locked_until is not None and row.locked_until > now:
             minutes = max(1, int((row.locked_until - now).total_seconds() // 60) + 1)
             raise LimitExceeded(
-                N_("Too many failed attempts. The account is locked for %(minutes)d more min."),
+                ADDRESS_PAUSED if key.startswith("ip:") else ACCOUNT_LOCKED,
                 params={"minutes": minutes},
             )
 

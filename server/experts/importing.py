@@ -32,6 +32,7 @@ from server.experts import service
 from server.experts.exporting import COLUMNS, SPECIALTY_ZH, ZH_HEADERS, Column
 from server.experts.kinds import ExpertKind, parse_kind
 from server.experts.schemas import PHONE, ExpertInput, normalise_phone
+from server.experts.xlsx_archive import archive_problem
 from server.models import BeatOffice, Expert
 
 #: More rows than this is a file-level refusal: split the file.
@@ -314,7 +315,7 @@ def _cell_text(value: Any) -> str:
 
 
 def parse_xlsx(data: bytes) -> list[SourceRow]:
-    """Rows of the first sheet of an Excel workbook (.xlsx)."""
+    """Rows of the first sheet of an Excel workbook (.xlsx), sized up before it is unpacked."""
     import openpyxl  # type: ignore[import-untyped]  # only when a workbook comes: 20 MB
 
     if not data.strip():
@@ -322,6 +323,9 @@ def parse_xlsx(data: bytes) -> list[SourceRow]:
     unreadable = FileRefused(
         N_("This is not an Excel file that can be read; save it again as .xlsx or .csv.")
     )
+    problem = archive_problem(data)
+    if problem is not None:
+        raise FileRefused(problem.message, params=problem.params)
     # openpyxl warns about features it drops (data validation, say); irrelevant here.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -333,6 +337,9 @@ def parse_xlsx(data: bytes) -> list[SourceRow]:
             if not workbook.worksheets:
                 raise unreadable
             sheet = workbook.worksheets[0]
+            # The sheet's stated size (its <dimension>): openpyxl would pad to it row by row.
+            if sheet.max_row is not None and sheet.max_row > MAX_SHEET_ROWS:
+                raise FileRefused(SHEET_TOO_LONG, params={"max": MAX_SHEET_ROWS})
 
             def records() -> Iterator[tuple[int, list[str], bool]]:
                 for number, values in enumerate(

@@ -1,5 +1,9 @@
-"""SQLModel tables. The schema itself is created only by Alembic migrations."""
+"""SQLModel tables. The schema itself is created only by Alembic migrations.
 
+``encrypted`` is imported for its ORM hooks: frozen agreement texts are kept encrypted.
+"""
+
+from server.models import encrypted  # noqa: F401
 from server.models.agreement import (
     Agreement,
     AgreementDraft,

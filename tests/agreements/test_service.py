@@ -638,10 +638,14 @@ async def test_reissuing_a_signing_link_kills_the_old_one(env: Env) -> None:
     for username in ("officer_b", "admin"):
         with pytest.raises(NotAllowed):
             async with transaction(env.factory) as db:
-                await service.reissue_link(db, env.actor(username), old.signer.id, link_days=30)
+                await service.reissue_link(
+                    db, env.actor(username), booked.session_id, old.signer.id, link_days=30
+                )
     await door_of(env, old.token)  # still good after the refusals
     async with transaction(env.factory) as db:
-        new = await service.reissue_link(db, env.actor("clerk"), old.signer.id, link_days=30)
+        new = await service.reissue_link(
+            db, env.actor("clerk"), booked.session_id, old.signer.id, link_days=30
+        )
     assert new.token != old.token
     async with env.factory() as db:
         assert await service.signer_by_token(db, old.token) is None

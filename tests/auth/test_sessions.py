@@ -209,6 +209,7 @@ async def test_lockout_after_max_failures(factory: SessionFactory) -> None:
     error = await failed_login(factory, "officer", PASSWORD)
     assert isinstance(error, LimitExceeded)
     assert error.params["minutes"] in (15, 16)
+    assert error.message == sessions.ACCOUNT_LOCKED
     error = await failed_login(factory, "officer", PASSWORD, ip="10.9.9.9")
     assert isinstance(error, LimitExceeded)
     assert await all_sessions(factory) == []
@@ -270,6 +271,9 @@ async def test_address_lockout(factory: SessionFactory) -> None:
         await failed_login(factory, name, policy=policy, ip="192.0.2.7")
     error = await failed_login(factory, "officer", PASSWORD, policy=policy, ip="192.0.2.7")
     assert isinstance(error, LimitExceeded)
+    # It is the address that is paused, not the account, and the refusal says so.
+    assert error.message == sessions.ADDRESS_PAUSED and "account" not in error.message
+    assert await throttle(factory, "user:officer") is None
     # The same account from another address is fine.
     await login(factory, "officer", ip="192.0.2.8", policy=policy)
 

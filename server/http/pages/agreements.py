@@ -23,6 +23,7 @@ from server.auth.roles import Actor
 from server.errors import N_, Conflict, DomainError
 from server.http import render as r
 from server.http.forms import field_messages, parse
+from server.http.pages.agreement_text import masked_for
 from server.http.pages.common import (
     FORM_REFUSALS,
     clean,
@@ -79,7 +80,9 @@ async def _workspace(
         "dispute": ctx.dispute,
         "content": content,
         "terms_text": _terms_text(content),
-        "text": draft.frozen_text if frozen else service.working_text(ctx, vault, tz),
+        "text": masked_for(draft.frozen_text, ctx.parties, vault)
+        if frozen
+        else service.working_text(ctx, vault, tz, masked=True),
         "problems": _problem_texts(service.problems_of(ctx, vault, tz))
         if draft.status == DraftStatus.DRAFTING
         else {},
@@ -232,7 +235,11 @@ async def reissue_submit(request: web.Request) -> web.StreamResponse:
     try:
         async with unit_of_work(request) as db:
             link = await service.reissue_link(
-                db, actor, signer_id, link_days=request.app[CONFIG].agreement_link_days
+                db,
+                actor,
+                session_id,
+                signer_id,
+                link_days=request.app[CONFIG].agreement_link_days,
             )
     except FORM_REFUSALS as exc:
         return await _refused(request, actor, session_id, exc)

@@ -19,15 +19,17 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.agreements import archive, service
-from server.agreements.rules import DraftStatus, Via, signer_label
+from server.agreements.rules import DraftStatus, SignerKind, Via, signer_label
 from server.agreements.schemas import RefuseInput, SignInput
+from server.disputes import service as disputes
 from server.errors import N_, DomainError, ValidationFailed
 from server.http import render as r
 from server.http.forms import field_messages, parse
 from server.http.middlewares import client_ip
 from server.http.pages import door as door_pages
+from server.http.pages.agreement_text import masked_for
 from server.http.pages.common import int_param, unit_of_work
-from server.keys import CONFIG, HUBS
+from server.keys import CONFIG, HUBS, VAULT
 from server.models import Agreement
 from server.sessions import invitations
 
@@ -50,7 +52,12 @@ async def _context(
         states = await service.signer_states(db, draft)
         mine = next((s for s in states if s.signer.id == signing.signer.id), None)
         sealed = await archive.copies_for_signer(db, signing)
+        parties = await disputes.parties_of(db, draft.dispute_id)
+    # A signer reads their own ID number in full, everyone else's masked (the hash shown
+    # below is still that of the full text: the one they sign).
+    own = signing.signer.party_id if signing.signer.kind == SignerKind.PARTY else None
     return {
+        "text": masked_for(draft.frozen_text, parties, request.app[VAULT], own_party_id=own),
         "signer": signing.signer,
         "role_label": signer_label(signing.signer.kind, signing.signer.role, draft.legal_track),
         "draft": draft,
