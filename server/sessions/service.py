@@ -186,6 +186,35 @@ async def conflicts_for(
     return warnings
 
 
+async def planned_conflicts(
+    db: AsyncSession,
+    actor: Actor,
+    dispute_id: int,
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    presiding_officer_id: int | None,
+    expert_ids: list[int],
+) -> list[Warning]:
+    """The soft conflicts of a booking still being filled in, for the form to show early.
+
+    The same check that booking runs (``conflicts_for``), on what is chosen so far: a
+    presiding officer not chosen yet simply has no conflict.
+    """
+    await disputes.get_dispute(db, actor, dispute_id)
+    _require_book(actor)
+    expert_list = await _load_experts(db, actor, expert_ids)
+    return await conflicts_for(
+        db,
+        actor,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        presiding_officer_id=presiding_officer_id or 0,
+        expert_list=expert_list,
+        parties=await disputes.parties_of(db, dispute_id),
+    )
+
+
 async def _load_active(
     db: AsyncSession, actor: Actor, model: type[M], ids: list[int], field: str, message: str
 ) -> list[M]:
