@@ -19,7 +19,7 @@ from server.audit import record
 from server.auth import roles
 from server.auth.roles import Actor, Role
 from server.disputes import service as disputes
-from server.disputes.lifecycle import Status
+from server.disputes.lifecycle import BOOKED_NOTE, Status
 from server.errors import N_, Conflict, IllegalTransition, NotAllowed, NotFound, ValidationFailed
 from server.experts import service as experts
 from server.experts.schemas import normalise_phone
@@ -384,9 +384,7 @@ async def book(
     await db.flush()
 
     if dispute.status in (Status.TRIAGED, Status.NO_AGREEMENT):
-        await disputes.transition_internal(
-            db, actor, dispute, Status.IN_MEDIATION, N_("Mediation session booked")
-        )
+        await disputes.transition_internal(db, actor, dispute, Status.IN_MEDIATION, BOOKED_NOTE)
     db.add(
         DisputeEvent(
             dispute_id=dispute_id,
