@@ -134,6 +134,12 @@ STATUS_LABELS: dict[str, str] = {
     Status.FOLLOW_UP: N_("Follow-up"),
     Status.CLOSED: N_("Closed"),
 }
+
+#: Timeline notes the system writes (booking moves a dispute into mediation). They are
+#: stored as these English message ids and translated when shown; a note typed by staff
+#: is shown as typed.
+BOOKED_NOTE = N_("Mediation session booked")
+SYSTEM_NOTES = frozenset({BOOKED_NOTE})
 CATEGORY_LABELS: dict[str, str] = {
     Category.NEIGHBOUR: N_("Neighbours"),
     Category.FAMILY: N_("Family"),

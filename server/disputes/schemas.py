@@ -11,7 +11,14 @@ import re
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from server.disputes.lifecycle import (
@@ -96,7 +103,16 @@ class DisputeInput(_Input):
     development: OptText1000 = ""
     description: OptText4000 = ""
     source: Source = Source.WALK_IN
-    parties: list[PartyInput] = Field(default_factory=list, max_length=20)
+    parties: list[PartyInput] = Field(default_factory=list, max_length=20, validate_default=True)
+
+    @field_validator("parties")
+    @classmethod
+    def _at_least_one(cls, parties: list[PartyInput]) -> list[PartyInput]:
+        # A field check, not a model check: it is reported together with every other
+        # missing field, where a check after validation would wait for a second round.
+        if not parties:
+            raise PydanticCustomError("no_party", "register at least one party")
+        return parties
 
 
 class TriageInput(_Input):

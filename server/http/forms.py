@@ -41,6 +41,7 @@ MESSAGES: dict[str, str] = {
     "invalid_id_number": N_("Not a valid resident ID number (18 characters, check digit)."),
     "invalid_document_number": N_("Not a valid document number (4-32 letters or digits)."),
     "invalid_phone": N_("Not a valid phone number."),
+    "no_party": N_("Register at least one party."),
     "invalid_username": N_("3-40 lower-case letters, digits, dot, dash or underscore."),
 }
 FALLBACK = N_("This value is not valid.")

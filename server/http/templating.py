@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from server import i18n
+from server import audit_labels, i18n
 from server.agreements.rules import DRAFT_STATUS_LABELS, OUTCOME_LABELS
 from server.auth import roles
 from server.auth.roles import ROLE_LABELS
@@ -46,6 +46,11 @@ def make_environment(tz: ZoneInfo) -> jinja2.Environment:
     env.globals["office_choices"] = office_choices
     env.filters["mask_phone"] = mask_phone
     env.globals.update(
+        AUDIT_ACTION_LABELS=audit_labels.ACTION_LABELS,
+        AUDIT_OBJECT_LABELS=audit_labels.OBJECT_LABELS,
+        AUDIT_DETAIL_LABELS=audit_labels.DETAIL_LABELS,
+        audit_detail=audit_labels.detail_items,
+        SYSTEM_NOTES=lifecycle.SYSTEM_NOTES,
         STATUS_LABELS=lifecycle.STATUS_LABELS,
         CATEGORY_LABELS=lifecycle.CATEGORY_LABELS,
         RISK_LABELS=lifecycle.RISK_LABELS,

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from server.experts.schemas import PHONE, normalise_phone
@@ -55,6 +62,14 @@ class BookingInput(_Input):
         if unknown:
             raise PydanticCustomError("enum", "unknown police check")
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _checks_only_for_police(self) -> BookingInput:
+        # The checklist belongs to police mediation: ticks left over from a form switched
+        # back to people's mediation say nothing and are not kept.
+        if self.legal_track != LegalTrack.POLICE and self.police_checks:
+            object.__setattr__(self, "police_checks", [])
+        return self
 
 
 class RescheduleInput(_Input):

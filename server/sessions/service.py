@@ -19,7 +19,7 @@ from server.audit import record
 from server.auth import roles
 from server.auth.roles import Actor, Role
 from server.disputes import service as disputes
-from server.disputes.lifecycle import Status
+from server.disputes.lifecycle import BOOKED_NOTE, Status
 from server.errors import N_, Conflict, IllegalTransition, NotAllowed, NotFound, ValidationFailed
 from server.experts import service as experts
 from server.experts.schemas import normalise_phone
@@ -184,6 +184,35 @@ async def conflicts_for(
             )
             break
     return warnings
+
+
+async def planned_conflicts(
+    db: AsyncSession,
+    actor: Actor,
+    dispute_id: int,
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    presiding_officer_id: int | None,
+    expert_ids: list[int],
+) -> list[Warning]:
+    """The soft conflicts of a booking still being filled in, for the form to show early.
+
+    The same check that booking runs (``conflicts_for``), on what is chosen so far: a
+    presiding officer not chosen yet simply has no conflict.
+    """
+    await disputes.get_dispute(db, actor, dispute_id)
+    _require_book(actor)
+    expert_list = await _load_experts(db, actor, expert_ids)
+    return await conflicts_for(
+        db,
+        actor,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        presiding_officer_id=presiding_officer_id or 0,
+        expert_list=expert_list,
+        parties=await disputes.parties_of(db, dispute_id),
+    )
 
 
 async def _load_active(
@@ -355,9 +384,7 @@ async def book(
     await db.flush()
 
     if dispute.status in (Status.TRIAGED, Status.NO_AGREEMENT):
-        await disputes.transition_internal(
-            db, actor, dispute, Status.IN_MEDIATION, N_("Mediation session booked")
-        )
+        await disputes.transition_internal(db, actor, dispute, Status.IN_MEDIATION, BOOKED_NOTE)
     db.add(
         DisputeEvent(
             dispute_id=dispute_id,

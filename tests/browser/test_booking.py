@@ -17,8 +17,9 @@ from playwright.async_api import Browser, expect
 
 from server.auth.sessions import actor_for
 from server.config import Config
-from server.db import SessionFactory
+from server.db import SessionFactory, transaction
 from server.pii import PiiVault
+from server.sessions import service as sessions
 from tests.browser.test_invitations import (
     no_horizontal_scroll,
     phone,
@@ -26,7 +27,7 @@ from tests.browser.test_invitations import (
     watch_console,
 )
 from tests.conftest import PASSWORD, Seed
-from tests.sessions.helpers import TZ, new_dispute, new_expert
+from tests.sessions.helpers import TZ, booking, local, new_dispute, new_expert
 
 pytestmark = pytest.mark.browser
 
@@ -90,3 +91,48 @@ async def test_book_two_parties_three_experts_and_open_two_links(
     finally:
         for context in phones:
             await context.close()
+
+
+async def test_checklist_follows_the_track_and_conflicts_show_as_the_time_is_chosen(
+    browser: Browser, base_url: str, factory: SessionFactory, seed: Seed, config: Config
+) -> None:
+    officer = actor_for(seed.users["officer"])
+    vault = PiiVault(config.secret())
+    first_id, first_parties = await new_dispute(factory, officer, vault=vault, tz=TZ)
+    async with transaction(factory) as db:
+        await sessions.book(
+            db, officer, first_id, booking(seed.uid("officer"), first_parties), vault=vault, tz=TZ
+        )
+    dispute_id, _parties = await new_dispute(
+        factory, officer, vault=vault, tz=TZ, category="minor_injury", title="推搡致轻微伤"
+    )
+
+    desk = await browser.new_context(viewport={"width": 1280, "height": 720}, locale="zh-CN")
+    try:
+        page = await desk.new_page()
+        errors = watch_console(page)
+        await page.goto(f"{base_url}/login")
+        await page.fill("#f-username", "officer")
+        await page.fill("#f-password", PASSWORD)
+        await page.click("button.primary")
+        await page.goto(f"{base_url}/disputes/{dispute_id}/sessions/new")
+
+        checklist = page.locator("#police_checks")
+        await expect(checklist).to_be_hidden()
+        await page.check("input[name=legal_track][value=police]")
+        await expect(checklist).to_be_visible()
+        await page.check("input[name=legal_track][value=people]")
+        await expect(checklist).to_be_hidden()
+
+        # The officer already presides the other dispute's session at that time.
+        live = page.locator("#live-conflicts")
+        await expect(live).to_be_hidden()
+        await page.fill("[name=starts_at]", local().strftime("%Y-%m-%dT%H:%M"))
+        await expect(live).to_be_visible()
+        await expect(live.locator("li")).to_have_text(["主持人在该时段已主持其他调解。"])
+        await page.fill("[name=starts_at]", local(hour=14).strftime("%Y-%m-%dT%H:%M"))
+        await expect(live).to_be_hidden()
+        # The staff pages name no icon; the browser's guess at /favicon.ico is no script error.
+        assert [e for e in errors if "/favicon.ico" not in e] == []
+    finally:
+        await desk.close()

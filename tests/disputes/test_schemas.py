@@ -66,10 +66,16 @@ def test_dispute_input_required_fields(field: str) -> None:
     assert _errors(exc) == [((field,), "missing")]
 
 
-def test_parties_default_to_empty() -> None:
-    data = dispute_data()
-    del data["parties"]
-    assert DisputeInput.model_validate(data).parties == []
+@pytest.mark.parametrize("parties", [None, []], ids=["left out", "empty"])
+def test_at_least_one_party_reported_with_the_other_fields(parties: list[object] | None) -> None:
+    data = dispute_data(title="")
+    if parties is None:
+        del data["parties"]
+    else:
+        data["parties"] = parties
+    with pytest.raises(ValidationError) as exc:
+        DisputeInput.model_validate(data)
+    assert sorted(_errors(exc)) == [(("parties",), "no_party"), (("title",), "string_too_short")]
 
 
 def test_title_of_100_characters_is_accepted() -> None:

@@ -262,13 +262,6 @@ async def test_occurred_too_long_ago_is_refused(env: Env) -> None:
     assert exc.value.fields == {"occurred_at": "too_old"}
 
 
-async def test_register_needs_a_party(env: Env) -> None:
-    with pytest.raises(ValidationFailed) as exc:
-        await register(env, parties=[])
-    assert exc.value.fields == {"parties": "missing"}
-    assert await count(env, Dispute) == 0
-
-
 async def test_register_refuses_represented_parties(env: Env) -> None:
     with pytest.raises(ValidationFailed) as exc:
         await register(env, parties=[{"name": "代理人", "role": "agent", "represents_party_id": 1}])

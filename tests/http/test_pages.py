@@ -188,6 +188,62 @@ async def test_register_shows_errors_next_to_fields_and_writes_nothing(
     assert "犬只夜间吠叫，咬伤邻居" in html
 
 
+#: What a browser posts for the registration form left untouched (selects on their blank choice).
+EMPTY_FORM = {
+    "title": "",
+    "category": "",
+    "cause": "",
+    "occurred_at": "",
+    "place": "",
+    "scale": "",
+    "people_involved": "",
+    "trend": "",
+    "development": "",
+    "description": "",
+    "source": "walk_in",
+    **{
+        f"parties.{slot}.{field}": value
+        for slot, role in ((0, "applicant"), (1, "respondent"))
+        for field, value in (
+            ("role", role),
+            ("name", ""),
+            ("id_type", "resident_id"),
+            ("id_number", ""),
+            ("phone", ""),
+            ("address", ""),
+        )
+    },
+}
+REQUIRED = ("title", "category", "cause", "occurred_at", "place", "scale", "trend")
+
+
+async def test_an_empty_registration_names_every_missing_field_at_once(
+    client: Client, seed: Seed
+) -> None:
+    csrf = await login(client, "officer")
+    response = await client.post("/disputes/new", data={"csrf_token": csrf, **EMPTY_FORM})
+    html = await response.text()
+    assert response.status == 422
+    for field in (*REQUIRED, "parties.0.name"):
+        assert f'id="{field}-error"' in html, field
+    # The optional respondent left blank is no error.
+    assert 'id="parties.1.name-error"' not in html
+    assert (await count(client, Dispute)) == 0
+
+
+async def test_an_empty_registration_by_a_chief_also_asks_for_the_office(
+    client: Client, seed: Seed
+) -> None:
+    csrf = await login(client, "chief")
+    response = await client.post(
+        "/disputes/new", data={"csrf_token": csrf, "office_id": "", **EMPTY_FORM}
+    )
+    html = await response.text()
+    assert response.status == 422
+    for field in ("office_id", *REQUIRED, "parties.0.name"):
+        assert f'id="{field}-error"' in html, field
+
+
 async def test_register_needs_csrf(client: Client, seed: Seed) -> None:
     await login(client, "officer")
     form = register_form("")

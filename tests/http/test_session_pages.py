@@ -323,6 +323,99 @@ async def test_conflicts_need_a_ticked_confirmation(client: Client, seed: Seed) 
     assert await count(client, MediationSession) == 2
 
 
+async def check_conflicts(
+    client: Client, dispute_id: int, form: list[tuple[str, str]]
+) -> tuple[int, dict[str, Any]]:
+    response = await client.post(f"/disputes/{dispute_id}/sessions/conflicts", data=form)
+    return response.status, await response.json()
+
+
+async def test_conflicts_are_told_while_the_form_is_filled(client: Client, seed: Seed) -> None:
+    client.session.cookie_jar.update_cookies({"concord_lang": "en"})
+    csrf = await login(client, "officer")
+    lawyer, cadre, _debt = await make_experts(client, seed)
+    first_id, first_parties = await make_dispute(client, seed)
+    status, _page = await book(client, first_id, book_form(csrf, seed, first_parties, [lawyer]))
+    assert status == 200
+    second_id, second_parties = await make_dispute(client, seed, title="漏水纠纷")
+
+    # The same time and the same presiding officer, nobody else chosen yet.
+    status, answer = await check_conflicts(client, second_id, book_form(csrf, seed, []))
+    assert status == 200
+    assert answer == {
+        "checked": True,
+        "warnings": ["The presiding officer already presides another session at this time."],
+    }
+    # Another presiding officer, and the lawyer booked at that time.
+    form = book_form(csrf, seed, second_parties, [lawyer, cadre], presiding_officer_id=None)
+    status, answer = await check_conflicts(client, second_id, form)
+    assert (status, answer["warnings"]) == (
+        200,
+        ["陈律师 is already booked for another session at this time."],
+    )
+    # An hour later everything is clear; without a time there is nothing to check yet.
+    later = local(3, 11).strftime(FORM_TIME)
+    status, answer = await check_conflicts(
+        client, second_id, book_form(csrf, seed, [], [lawyer], starts_at=later)
+    )
+    assert (status, answer) == (200, {"checked": True, "warnings": []})
+    status, answer = await check_conflicts(
+        client, second_id, book_form(csrf, seed, [], starts_at="")
+    )
+    assert (status, answer) == (200, {"checked": False, "warnings": []})
+    # Nothing was booked by asking.
+    assert await count(client, MediationSession) == 1
+
+
+async def test_the_conflict_check_refuses_bad_input_in_the_api_shape(
+    client: Client, seed: Seed
+) -> None:
+    csrf = await login(client, "officer")
+    dispute_id, _parties = await make_dispute(client, seed)
+    status, answer = await check_conflicts(
+        client, dispute_id, book_form(csrf, seed, [], extra=[("expert_ids", "9" * 40)])
+    )
+    assert status == 422 and answer["error"]["code"] == "validation_failed"
+    status, answer = await check_conflicts(client, dispute_id, book_form(csrf, seed, [], [999]))
+    assert status == 422 and set(answer["error"]["fields"]) == {"expert_ids"}
+    status, answer = await check_conflicts(client, 99999, book_form(csrf, seed, []))
+    assert status == 404 and answer["error"]["code"] == "not_found"
+
+
+async def test_the_conflict_check_needs_csrf_a_login_and_a_booker(
+    client: Client, seed: Seed
+) -> None:
+    csrf = await login(client, "officer")
+    dispute_id, _parties = await make_dispute(client, seed)
+    url = f"/disputes/{dispute_id}/sessions/conflicts"
+    without = [(k, v) for k, v in book_form(csrf, seed, []) if k != "csrf_token"]
+    assert (await client.post(url, data=without)).status == 403
+    csrf = await login(client, "clerk")
+    status, answer = await check_conflicts(client, dispute_id, book_form(csrf, seed, []))
+    assert status == 403 and answer["error"]["code"] == "not_allowed"
+    await client.post("/logout", data={"csrf_token": csrf})
+    client.session.cookie_jar.clear()
+    response = await client.post(url, data=book_form("", seed, []), allow_redirects=False)
+    assert response.status in (401, 403)
+    assert "warnings" not in await response.text()
+
+
+async def test_police_checks_posted_with_the_peoples_track_are_ignored(
+    client: Client, seed: Seed
+) -> None:
+    csrf = await login(client, "officer")
+    dispute_id, parties = await make_dispute(client, seed, category="minor_injury")
+    page = await (await client.get(f"/disputes/{dispute_id}/sessions/new")).text()
+    # The checklist is there for the script to show, hidden while the people's track is chosen.
+    assert re.search(r'<fieldset class="police-checks" id="police_checks"\s+hidden>', page)
+    checks = [("police_checks", key) for key in list(POLICE_CHECKS)[:2]]
+    status, page = await book(client, dispute_id, book_form(csrf, seed, parties, extra=checks))
+    assert status == 200, page
+    async with factory_of(client)() as db:
+        session = (await db.exec(select(MediationSession))).one()
+    assert session.legal_track == "people" and not session.police_checks_confirmed
+
+
 async def test_clerks_cannot_open_the_booking_form(client: Client, seed: Seed) -> None:
     dispute_id, parties = await make_dispute(client, seed)
     csrf = await login(client, "clerk")

@@ -89,8 +89,9 @@ def _register_input(data: dict[str, str]) -> dict[str, Any]:
     for slot in range(REGISTER_PARTY_SLOTS):
         prefix = f"parties.{slot}."
         party = {f: data[prefix + f] for f in PARTY_FIELDS if data.get(prefix + f, "") != ""}
-        # A slot left blank (the role select always has a value) is simply not a party.
-        if any(k not in ("role", "id_type") for k in party):
+        # The applicant's slot is required, so it is always validated (a blank name is
+        # reported with the other fields); a later slot left blank is simply not a party.
+        if slot == 0 or any(k not in ("role", "id_type") for k in party):
             parties.append(party)
     payload["parties"] = parties
     return payload
@@ -119,7 +120,11 @@ async def register_submit(request: web.Request) -> web.StreamResponse:
     except ValidationFailed as exc:
         async with unit_of_work(request) as db:
             names = await _names(db, actor)
-        context = {"form": data, "errors": field_messages(exc), **names}
+        errors = field_messages(exc)
+        if isinstance(exc, InputInvalid) and actor.office_id is None and not data.get("office_id"):
+            # The service would ask for the office only once the rest is valid: say it now.
+            errors.setdefault("office_id", gettext(service.NO_OFFICE))
+        context = {"form": data, "errors": errors, **names}
         if not isinstance(exc, InputInvalid):
             context["error"] = r.message_of(exc)
         return r.render(request, "dispute_form.html", context, status=422)

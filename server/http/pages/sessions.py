@@ -27,6 +27,7 @@ from server.errors import (
     N_,
     Conflict,
     DomainError,
+    ErrorCode,
     IllegalTransition,
     NotAllowed,
     ValidationFailed,
@@ -385,6 +386,51 @@ async def book_submit(request: web.Request) -> web.StreamResponse:
     context["purpose"] = "booked"
     context["confirmed_warnings"] = _warning_texts(booking.warnings)
     return _issued_response(request, context)
+
+
+def _is_id(value: str) -> bool:
+    """A record id as a form sends it: ASCII digits, short enough for the database."""
+    return value.isascii() and value.isdigit() and len(value) <= 12
+
+
+async def conflicts_check(request: web.Request) -> web.Response:
+    """The booking form's early warning: the soft conflicts of what is chosen so far.
+
+    The page's script posts the whole form (with its CSRF token) whenever the time, the
+    duration, the presiding officer or the experts change, and shows the answer beside
+    the form; booking itself checks again. JSON either way: ``{"checked", "warnings"}``,
+    or the API's one error shape.
+    """
+    try:
+        actor = r.actor(request)
+        dispute_id = int_param(request, "id")
+        posted = await _posted(request)
+        span = _span(posted.data, request.app[TZ])
+        if span is None:
+            return web.json_response({"checked": False, "warnings": []})
+        presiding = posted.data.get("presiding_officer_id", "")
+        expert_ids = posted.lists["expert_ids"]
+        if not all(_is_id(v) for v in expert_ids) or not (presiding == "" or _is_id(presiding)):
+            raise ValidationFailed(N_("Choose one of the offered options."))
+        async with unit_of_work(request) as db:
+            warnings = await sessions.planned_conflicts(
+                db,
+                actor,
+                dispute_id,
+                starts_at=span[0],
+                ends_at=span[1],
+                presiding_officer_id=int(presiding) if presiding else None,
+                expert_ids=[int(e) for e in expert_ids],
+            )
+    except DomainError as exc:
+        return r.json_error(
+            exc.code, r.message_of(exc), status=r.STATUS_FOR[exc.code], fields=field_messages(exc)
+        )
+    except web.HTTPNotFound:
+        return r.json_error(
+            ErrorCode.NOT_FOUND, gettext(N_("This page does not exist.")), status=404
+        )
+    return web.json_response({"checked": True, "warnings": _warning_texts(warnings)})
 
 
 # --- the invitations-issued page ----------------------------------------------------
@@ -828,4 +874,5 @@ ROUTES: list[web.RouteDef] = [
     web.post("/sessions/{id}/invitations/{inv_id}/reissue", reissue_submit),
     web.get("/disputes/{id}/sessions/new", book_page),
     web.post("/disputes/{id}/sessions/new", book_submit),
+    web.post("/disputes/{id}/sessions/conflicts", conflicts_check),
 ]

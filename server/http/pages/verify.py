@@ -25,6 +25,7 @@ from server.http.middlewares import client_ip
 from server.http.pages import door as door_pages
 from server.http.pages.common import unit_of_work
 from server.http.ratelimit import SlidingWindowLimiter, address_key
+from server.i18n import gettext
 from server.keys import CONFIG, TZ, WORKS
 from server.models import Agreement, Station
 from server.pii import mask_name
@@ -116,7 +117,8 @@ async def _verdict_context(request: web.Request, verdict: PdfVerdict) -> dict[st
     record = await _record_context(request, archived) if archived is not None else None
     return {
         "verdict": verdict,
-        "problems": [PROBLEM_TEXTS.get(p, UNKNOWN_PROBLEM) for p in verdict.problems],
+        # Message ids: translated here, so the template prints the reader's language.
+        "problems": [gettext(PROBLEM_TEXTS.get(p, UNKNOWN_PROBLEM)) for p in verdict.problems],
         "archived": archived,
         "archived_record": record,
         "signed_local": verdict.signed_at.astimezone(request.app[TZ])

@@ -1322,9 +1322,17 @@
   byId("leave-yes").addEventListener("click", leave);
   byId("chat-form").addEventListener("submit", sendChat);
   byId("chat-text").addEventListener("keydown", (event) => {
-    // Enter sends on a computer; phones keep Enter for new lines (no physical keyboard).
-    const computer = window.matchMedia && window.matchMedia("(pointer: fine)").matches;
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && computer) {
+    // Enter sends, Shift+Enter breaks the line. Only a touch-only device (a phone: a coarse
+    // pointer and no fine one) keeps Enter for new lines, having no physical keyboard; a
+    // touchscreen laptop, or a computer that reports no pointer at all, sends. Enter that
+    // confirms an input method's composition (pinyin) is not a send: keyCode 229 covers
+    // browsers that fire it after compositionend.
+    const touchOnly =
+      window.matchMedia &&
+      window.matchMedia("(pointer: coarse)").matches &&
+      !window.matchMedia("(any-pointer: fine)").matches;
+    const composing = event.isComposing || event.keyCode === 229;
+    if (event.key === "Enter" && !event.shiftKey && !composing && !touchOnly) {
       event.preventDefault();
       sendChat({ preventDefault: () => undefined, target: byId("chat-form") });
     }

@@ -1,0 +1,145 @@
+"""What the audit trail's codes mean, in words a station's staff read.
+
+The trail stores stable codes (``dispute.transition``, object type ``dispute``),
+so that filters and exports keep working whatever the language; the audit page
+shows these labels beside them. A code with no label here (a new action not yet
+named) is shown as it is, never hidden.
+"""
+
+from __future__ import annotations
+
+import json
+
+from server.disputes.lifecycle import RISK_LABELS, ROUTE_LABELS, STATUS_LABELS
+from server.errors import N_
+from server.sessions.rules import TRACK_LABELS
+
+ACTION_LABELS: dict[str, str] = {
+    "agreement.bundle": N_("Case bundle exported"),
+    "agreement.correction_start": N_("Correction of an agreement started"),
+    "agreement.download": N_("Agreement PDF downloaded"),
+    "agreement.draft_save": N_("Agreement draft saved"),
+    "agreement.draft_start": N_("Agreement draft started"),
+    "agreement.freeze": N_("Agreement text frozen for signing"),
+    "agreement.link_reissue": N_("Signing link reissued"),
+    "agreement.minutes_save": N_("Mediation minutes saved"),
+    "agreement.refuse": N_("Signing refused"),
+    "agreement.seal": N_("Agreement sealed"),
+    "agreement.sign": N_("Agreement signed"),
+    "agreement.unfreeze": N_("Agreement text reopened for changes"),
+    "auth.login": N_("Logged in"),
+    "auth.login_failed": N_("Failed login"),
+    "auth.logout": N_("Logged out"),
+    "auth.password_changed": N_("Password changed"),
+    "dispute.register": N_("Dispute registered"),
+    "dispute.transition": N_("Dispute status changed"),
+    "dispute.triage": N_("Dispute triaged"),
+    "expert.activate": N_("Expert reactivated"),
+    "expert.create": N_("Expert added"),
+    "expert.deactivate": N_("Expert deactivated"),
+    "expert.delete": N_("Expert deleted"),
+    "expert.export": N_("Expert pool exported"),
+    "expert.import": N_("Experts imported"),
+    "expert.update": N_("Expert changed"),
+    "invitation.issue": N_("Personal link issued"),
+    "invitation.open": N_("Personal link opened"),
+    "invitation.reissue": N_("Personal link reissued"),
+    "invitation.revoke": N_("Personal link revoked"),
+    "office.create": N_("Beat office added"),
+    "office.update": N_("Beat office changed"),
+    "party.add": N_("Person added to a dispute"),
+    "party.reveal_id_number": N_("Full ID number shown"),
+    "room.admit": N_("Admitted to the room"),
+    "room.caucus_close": N_("Private talk ended"),
+    "room.caucus_open": N_("Private talk started"),
+    "room.decline": N_("Refused entry to the room"),
+    "room.end": N_("Session ended for everyone"),
+    "room.lock": N_("Room locked or unlocked"),
+    "room.mute": N_("Microphone turned off by the mediator"),
+    "room.remove": N_("Removed from the room"),
+    "room.stop_video": N_("Camera turned off by the mediator"),
+    "session.book": N_("Session booked"),
+    "session.cancel": N_("Session cancelled"),
+    "session.reschedule": N_("Session moved"),
+    "station.seal_set": N_("Station seal image set"),
+    "user.create": N_("Account created"),
+    "user.update": N_("Account changed"),
+}
+
+OBJECT_LABELS: dict[str, str] = {
+    "agreement": N_("Agreement"),
+    "agreement_draft": N_("Agreement draft"),
+    "dispute": N_("Dispute"),
+    "agreement_signer": N_("Signer"),
+    "beat_office": N_("Beat office"),
+    "expert": N_("Expert"),
+    "invitation": N_("Invitation"),
+    "party": N_("Person"),
+    "session": N_("Session"),
+    "staff_user": N_("Account"),
+    "station": N_("Station"),
+}
+
+#: The detail's keys; values that are codes of a known table are shown by their label.
+DETAIL_LABELS: dict[str, str] = {
+    "assignee": N_("Assignee"),
+    "by": N_("By"),
+    "case_number": N_("Case number"),
+    "count": N_("Count"),
+    "dispute": N_("Dispute"),
+    "draft": N_("Agreement draft"),
+    "filter": N_("Filter"),
+    "format": N_("Format"),
+    "from": N_("From"),
+    "how": N_("How"),
+    "invitations": N_("Invitations"),
+    "issue": N_("Issue"),
+    "reason": N_("Reason"),
+    "risk": N_("Risk"),
+    "role": N_("Role"),
+    "route": N_("Route"),
+    "sample": N_("Sample"),
+    "session": N_("Session"),
+    "sha256": N_("SHA-256"),
+    "target": N_("Target"),
+    "to": N_("To"),
+    "track": N_("Legal track"),
+    "username": N_("Username"),
+    "version": N_("Version"),
+    "via": N_("Via"),
+    "warnings_confirmed": N_("Warnings confirmed"),
+}
+#: Which label table names a detail's value, by key.
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "from": STATUS_LABELS,
+    "to": STATUS_LABELS,
+    "risk": RISK_LABELS,
+    "route": ROUTE_LABELS,
+    "track": TRACK_LABELS,
+}
+
+
+def detail_items(detail: str) -> list[tuple[str, str, bool]]:
+    """A stored detail as (label or key, value, whether the value is a message id).
+
+    The detail is the JSON that ``server.audit.record`` wrote; anything else (an old
+    row, a cut one) is shown as it is under an empty label.
+    """
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return [("", detail, False)]
+    if not isinstance(data, dict):
+        return [("", detail, False)]
+    items: list[tuple[str, str, bool]] = []
+    for key, value in data.items():
+        label = DETAIL_LABELS.get(str(key), str(key))
+        table = VALUE_LABELS.get(key, {})
+        if isinstance(value, str) and value in table:
+            items.append((label, table[value], True))
+        elif isinstance(value, bool):
+            items.append((label, N_("yes") if value else N_("no"), True))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            items.append((label, text, False))
+    return items
