@@ -50,6 +50,7 @@ from server.rooms.events import (
 from server.rooms.participant import PROTECTED, Admission, MediaControls, Participant
 from server.rooms.roles import RoomRole, is_host, is_protected
 from server.rooms.routing import Route, receivers_of, routes
+from server.rooms.state import CaucusState, Controls, LiveState
 
 __all__ = ["ChatMessage", "Room"]
 
@@ -99,6 +100,8 @@ class Room(CaucusControls, MediaControls):
         # Read back from the database after a restart (see restore_admitted).
         self._restored: set[str] = set()
         self._barred: set[str] = set()
+        # Controls read back for people not yet returned: applied when they join.
+        self._pending_controls: dict[str, Controls] = {}
 
     # -- restart -------------------------------------------------------------
 
@@ -113,6 +116,49 @@ class Room(CaucusControls, MediaControls):
     def restore_removed(self, pid: str) -> None:
         """Mark ``pid`` as removed before a restart: they still may not knock."""
         self._barred.add(pid)
+
+    def live_state(self) -> LiveState:
+        """The promises this room holds right now (``server.rooms.state``), as values.
+
+        Controls read back for someone who has not returned yet are part of it:
+        a write made before they come back must not drop their mute.
+        """
+        controls = dict(self._pending_controls)
+        for p in self.participants.values():
+            controls[p.id] = Controls(
+                muted_by_host=p.audio_muted_by_host,
+                video_stopped_by_host=p.video_stopped_by_host,
+                hand_raised=p.hand_raised,
+                unmute_requested=p.unmute_requested,
+            )
+        return LiveState(
+            locked=self.locked,
+            next_caucus=self._next_caucus,
+            caucuses=tuple(
+                CaucusState(c.id, c.name, c.opened_by, frozenset(c.members))
+                for c in sorted(self.caucuses.values(), key=lambda c: c.id)
+            ),
+            controls=tuple(
+                sorted(((pid, c) for pid, c in controls.items() if c.any), key=lambda x: x[0])
+            ),
+        )
+
+    def restore_state(self, state: LiveState) -> None:
+        """Put a state read back after a restart in place, before anyone joins.
+
+        Fail closed: caucuses come back with their members whether or not those
+        members return, so nobody hears what the state did not allow until a
+        host changes it; mutes and video stops wait for their participant.
+        """
+        if self.participants:
+            raise RuntimeError(f"room {self.session_id}: state restored after people joined")
+        self.locked = state.locked
+        self._next_caucus = max(self._next_caucus, state.next_caucus)
+        self.caucuses = {
+            c.id: Caucus(c.id, set(c.members), opened_by=c.opened_by, name=c.name)
+            for c in state.caucuses
+        }
+        self._pending_controls = dict(state.controls)
 
     def restore_chat(self, messages: Iterable[ChatMessage]) -> None:
         """Put chat read back from the database in place; new ids continue after it."""
@@ -162,6 +208,7 @@ class Room(CaucusControls, MediaControls):
                 invitation_id=candidate.invitation_id,
                 staff_id=candidate.staff_id,
             )
+            self._apply_controls(record, self._pending_controls.pop(pid, None))
             self.participants[pid] = record
         else:
             record.name, record.role = candidate.name, role
@@ -186,6 +233,14 @@ class Room(CaucusControls, MediaControls):
             events.append(ParticipantKnocked(pid))
         self._log(pid, f"join -> {record.admission} ({outcome})")
         return self._finish(before, events)
+
+    @staticmethod
+    def _apply_controls(record: Participant, controls: Controls | None) -> None:
+        if controls is not None:
+            record.audio_muted_by_host = controls.muted_by_host
+            record.video_stopped_by_host = controls.video_stopped_by_host
+            record.hand_raised = controls.hand_raised
+            record.unmute_requested = controls.unmute_requested
 
     def _check_knock(self, record: Participant | None, state: Admission | None, now: float) -> None:
         """Refuse a knock the rules do not allow (cool-down, lock, capacity)."""

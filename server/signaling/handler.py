@@ -143,6 +143,8 @@ class SignalSession:
                 )
             )
         else:
+            # A host's "done" means done: what the request decided is in the database.
+            await self.hub.writes.drained()
             if data is not None:
                 await self.conn.send(_ok(request.id, data))
         if self.hub.pending_closes:
@@ -157,7 +159,7 @@ class SignalSession:
             raise NotJoined(N_("Wait until the mediator lets you in."))
 
     async def _apply(self, events: list[Any]) -> None:
-        await self.hubs.publish(self.hub, events, actor_label=self.pid, defer_close=True)
+        await self.hubs.publish(self.hub, events, defer_close=True)
 
     async def _dispatch(self, request: m.ClientMessage) -> dict[str, Any] | None:
         room = self.hub.room
@@ -192,6 +194,7 @@ class SignalSession:
                 self._require_joined()
                 async with self.hub.lock:
                     await self._apply(room.leave(self.pid))
+                await self.hub.writes.drained()
                 await self.conn.send(_ok(request.id))
                 self.hub.connections.pop(self.pid, None)
                 await self.hub.media.close_participant(self.pid)

@@ -35,8 +35,10 @@ from server.errors import DomainError
 from server.models import Dispute, MediationSession, StaffUser, utcnow
 from server.rooms import events as ev
 from server.rooms.media import MediaConfig, MediaServer
+from server.live.store import RoomStore, Standing
+from server.live.writes import WriteQueue
 from server.rooms.room import Room
-from server.rooms.store import RoomStore
+from server.rooms.state import LiveState
 from server.sessions import invitations
 from server.sessions.rules import SessionStatus
 from server.signaling import messages as m
@@ -91,6 +93,11 @@ class Hub:
     #: Sockets to close once the request that caused it has been answered.
     pending_closes: list[tuple[str, CloseReason]] = field(default_factory=list)
     idle_since: float | None = None
+    #: The room's database writes, in the order of its decisions (``server.live.writes``).
+    writes: WriteQueue = field(default_factory=lambda: WriteQueue("room"))
+    #: The live state last handed to ``writes``, and its write number.
+    saved_state: LiveState = field(default_factory=LiveState)
+    state_revision: int = 0
 
 
 class Hubs:
@@ -145,6 +152,7 @@ class Hubs:
             for conn in list(hub.connections.values()):
                 await conn.close(CloseReason.GOING_AWAY)
             await hub.media.close()
+            await hub.writes.close()
         self._hubs.clear()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
@@ -172,6 +180,7 @@ class Hubs:
         elif now - hub.idle_since > IDLE_ROOM_SECONDS or hub.room.ended:
             self._hubs.pop(hub.session_id, None)
             await hub.media.close()
+            await hub.writes.close()
 
     # -- rooms -------------------------------------------------------------------------
 
@@ -210,6 +219,8 @@ class Hubs:
             for pid in restored.removed:
                 room.restore_removed(pid)
             room.restore_chat(message for message, _ in restored.chat)
+            if restored.state is not None:
+                room.restore_state(restored.state)
             session_id = session.id
 
             async def on_offer(pid: str, sdp: str) -> None:
@@ -222,6 +233,9 @@ class Hubs:
                 room=room,
                 media=MediaServer(self._media_config, on_offer=on_offer),
                 chat_times={message.id: at for message, at in restored.chat},
+                writes=WriteQueue(f"room {session.id}"),
+                saved_state=room.live_state(),
+                state_revision=restored.revision,
             )
             self._hubs[session.id] = hub
             logger.info("room %s: opened (host %s)", session.id, host.username if host else "?")
@@ -279,7 +293,7 @@ class Hubs:
     # -- events -> the world -------------------------------------------------------------
 
     async def publish(
-        self, hub: Hub, events: list[ev.Event], *, actor_label: str = "", defer_close: bool = False
+        self, hub: Hub, events: list[ev.Event], *, defer_close: bool = False
     ) -> None:
         """Apply a batch of room events: media, database, notifications, snapshots.
 
@@ -292,7 +306,7 @@ class Hubs:
         closing = hub.pending_closes
         admitted: list[str] = []
         for event in events:
-            await self._persist(hub, event, actor_label)
+            self._persist(hub, event)
             match event:
                 case ev.RoutesChanged(routes=routes):
                     await hub.media.apply_routes(routes)
@@ -333,6 +347,7 @@ class Hubs:
                         closing.append((pid, CloseReason.SESSION_ENDED))
                 case _:
                     pass
+        self._persist_state(hub)
         await self.broadcast_snapshots(hub)
         if admitted:
             # Reading the draft takes the database: not while the room's lock is held.
@@ -376,8 +391,9 @@ class Hubs:
         person = hub.room.participants.get(pid)
         return person.name if person else ""
 
-    async def _persist(self, hub: Hub, event: ev.Event, actor_label: str) -> None:
-        room = hub.room
+    def _persist(self, hub: Hub, event: ev.Event) -> None:
+        """Queue what ``event`` writes to the database, bound to the values decided now."""
+        room, sid, writes = hub.room, hub.session_id, hub.writes
         pid = getattr(event, "pid", None) or getattr(event, "target", None)
         if (
             isinstance(
@@ -389,46 +405,60 @@ class Hubs:
             )
             and pid in room.participants
         ):
-            await self._store.save_participant(hub.session_id, room.participants[pid])
+            standing = Standing.of(room.participants[pid])
+            writes.submit("admission", lambda: self._store.save_participant(sid, standing))
         if isinstance(event, ev.ChatPosted):
-            hub.chat_times[event.message.id] = await self._store.save_chat(
-                hub.session_id, event.message
-            )
+            message, at = event.message, utcnow()
+            hub.chat_times[message.id] = at
+            writes.submit("chat", lambda: self._store.save_chat(sid, message, at))
         if isinstance(event, ev.ParticipantRemoved) and event.revoke_link:
-            await self._revoke_link(hub, event)
+            person, remover = room.participants.get(event.pid), room.participants.get(event.by)
+            if person is not None and person.invitation_id is not None and remover is not None:
+                invitation_id, staff_id = person.invitation_id, remover.staff_id
+                writes.submit("revocation", lambda: self._revoke_link(invitation_id, staff_id))
         if isinstance(event, ev.RoomEnded):
-            await self._mark_held(hub)
+            writes.submit("session held", lambda: self._mark_held(sid))
         action = AUDITED.get(type(event))
         if action is not None and not getattr(event, "returning", False):
-            by = getattr(event, "by", None)
-            async with transaction(self._factory) as db:
-                record(
-                    db,
-                    None,
-                    action,
-                    object_type="session",
-                    object_id=hub.session_id,
-                    detail={"by": by or "", "target": pid or ""},
-                    station_id=hub.station_id,
-                )
+            detail = {"by": getattr(event, "by", None) or "", "target": pid or ""}
+            writes.submit("audit", lambda: self._audit(hub.station_id, sid, action, detail))
 
-    async def _revoke_link(self, hub: Hub, event: ev.ParticipantRemoved) -> None:
-        person = hub.room.participants.get(event.pid)
-        remover = hub.room.participants.get(event.by)
-        if person is None or person.invitation_id is None or remover is None:
+    def _persist_state(self, hub: Hub) -> None:
+        """Queue the room's live state if it moved: the promise a restart must keep."""
+        state = hub.room.live_state()
+        if state == hub.saved_state:
             return
+        hub.saved_state = state
+        hub.state_revision += 1
+        revision, sid = hub.state_revision, hub.session_id
+        hub.writes.submit("live state", lambda: self._store.save_state(sid, state, revision))
+
+    async def _audit(
+        self, station_id: int, session_id: int, action: str, detail: dict[str, str]
+    ) -> None:
         async with transaction(self._factory) as db:
-            staff = await db.get(StaffUser, remover.staff_id) if remover.staff_id else None
+            record(
+                db,
+                None,
+                action,
+                object_type="session",
+                object_id=session_id,
+                detail=detail,
+                station_id=station_id,
+            )
+
+    async def _revoke_link(self, invitation_id: int, staff_id: int | None) -> None:
+        """Revoke a removed participant's link, as the member of staff who removed them."""
+        async with transaction(self._factory) as db:
+            staff = await db.get(StaffUser, staff_id) if staff_id else None
             if staff is None:
                 return
             with contextlib.suppress(DomainError):  # already revoked, or not theirs to revoke
-                await invitations.revoke(
-                    db, actor_for(staff), person.invitation_id, "removed from the room"
-                )
+                await invitations.revoke(db, actor_for(staff), invitation_id, "removed from the room")
 
-    async def _mark_held(self, hub: Hub) -> None:
+    async def _mark_held(self, session_id: int) -> None:
         async with transaction(self._factory) as db:
-            session = await db.get(MediationSession, hub.session_id)
+            session = await db.get(MediationSession, session_id)
             if session is not None and session.status == SessionStatus.SCHEDULED:
                 session.status = SessionStatus.HELD
                 session.updated_at = utcnow()
