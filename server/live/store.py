@@ -97,33 +97,26 @@ class RoomStore:
         ]
         state = None
         if head is not None:
+            kept = [
+                CaucusState(c.caucus_key, c.name, c.opened_by, _ids(c.members)) for c in caucuses
+            ]
+            on = [
+                (
+                    c.participant_key,
+                    Controls(
+                        muted_by_host=c.muted_by_host,
+                        video_stopped_by_host=c.video_stopped_by_host,
+                        hand_raised=c.hand_raised,
+                        unmute_requested=c.unmute_requested,
+                    ),
+                )
+                for c in controls
+            ]
             state = LiveState(
                 locked=head.locked,
                 next_caucus=head.next_caucus,
-                caucuses=tuple(
-                    sorted(
-                        (
-                            CaucusState(c.caucus_key, c.name, c.opened_by, _ids(c.members))
-                            for c in caucuses
-                        ),
-                        key=lambda c: c.id,
-                    )
-                ),
-                controls=tuple(
-                    sorted(
-                        (
-                            c.participant_key,
-                            Controls(
-                                muted_by_host=c.muted_by_host,
-                                video_stopped_by_host=c.video_stopped_by_host,
-                                hand_raised=c.hand_raised,
-                                unmute_requested=c.unmute_requested,
-                            ),
-                        )
-                        for c in controls
-                    ),
-                    key=lambda pair: pair[0],
-                ),
+                caucuses=tuple(sorted(kept, key=lambda c: c.id)),
+                controls=tuple(sorted(on, key=lambda pair: pair[0])),
             )
         return Restored(
             admitted=[e.participant_key for e in entries if e.admission == Admission.ADMITTED],

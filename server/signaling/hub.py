@@ -35,6 +35,7 @@ from server.errors import DomainError
 from server.models import Dispute, MediationSession, StaffUser, utcnow
 from server.rooms import events as ev
 from server.rooms.media import MediaConfig, MediaServer
+from server.live.lock import RoomLock
 from server.live.store import RoomStore, Standing
 from server.live.writes import WriteQueue
 from server.rooms.room import Room
@@ -89,7 +90,7 @@ class Hub:
     #: Serialises the agreement's notifications (see server/signaling/agreement.py).
     agreement_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     chat_times: dict[int, datetime] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lock: RoomLock = field(default_factory=RoomLock)
     #: Sockets to close once the request that caused it has been answered.
     pending_closes: list[tuple[str, CloseReason]] = field(default_factory=list)
     idle_since: float | None = None
