@@ -10,8 +10,9 @@ edge.
 Decisions this module makes (beyond docs/room.md):
 
 - The session's own host (``host_staff_id``) is the presiding officer
-  whatever role the candidate claims; any other staff is a co-host, and so
-  is an invitee whose candidate claims to preside.
+  whatever role the candidate claims; anyone else keeps the role the door
+  claimed for them (staff who run rooms co-host, clerks observe), except that
+  a claim to preside becomes co-host (``roles.room_role``).
 - A declined participant may knock again after ``DECLINE_COOLDOWN`` seconds:
   a mistaken click must not shut someone out of their own mediation, but an
   unwanted knocker cannot flood the staff either. A removed one never may.
@@ -48,7 +49,7 @@ from server.rooms.events import (
     RoutesChanged,
 )
 from server.rooms.participant import PROTECTED, Admission, MediaControls, Participant
-from server.rooms.roles import RoomRole, is_host, is_protected
+from server.rooms.roles import RoomRole, is_host, is_protected, room_role
 from server.rooms.routing import Route, receivers_of, routes
 from server.rooms.state import CaucusState, Controls, LiveState
 
@@ -171,7 +172,7 @@ class Room(CaucusControls, MediaControls):
     def join(self, candidate: Participant) -> list[Event]:
         """A new or returning participant arrives; only ``candidate``'s identity is used.
 
-        Hosts are admitted at once. Someone admitted who is still connected (a
+        Hosts and staff are admitted at once. Someone admitted who is still connected (a
         second tab) or dropped within the grace period, or was admitted before
         a restart, comes back without knocking. Everyone else knocks.
         """
@@ -188,7 +189,9 @@ class Room(CaucusControls, MediaControls):
         if stale:
             state = Admission.LEFT
         restored = pid in self._restored and state in (None, Admission.LEFT)
-        if is_host(role) or state == Admission.ADMITTED or restored:
+        # Staff from the session page are known to the office: none of them knocks.
+        staff = candidate.staff_id is not None
+        if is_host(role) or staff or state == Admission.ADMITTED or restored:
             outcome = "admit"
         elif state == Admission.LOBBY:
             outcome = "reconnect"
@@ -263,16 +266,10 @@ class Room(CaucusControls, MediaControls):
             raise LimitExceeded(N_("The room is full."), params={"max": MAX_PARTICIPANTS})
 
     def _role_for(self, candidate: Participant) -> RoomRole:
-        """The room decides who presides: the session's host, and only them.
-
-        Staff entering from the session page are co-hosts whatever the
-        candidate says; an invitee cannot claim to preside.
-        """
-        if candidate.staff_id is not None:
-            return RoomRole.HOST if candidate.staff_id == self.host_staff_id else RoomRole.COHOST
-        if candidate.role == RoomRole.HOST:
-            return RoomRole.COHOST
-        return candidate.role
+        """The room decides who presides (``roles.room_role``): the session's host only."""
+        return room_role(
+            candidate.role, staff_id=candidate.staff_id, host_staff_id=self.host_staff_id
+        )
 
     def _beyond_grace(self, p: Participant, now: float) -> bool:
         return (

@@ -293,9 +293,7 @@ class Hubs:
 
     # -- events -> the world -------------------------------------------------------------
 
-    async def publish(
-        self, hub: Hub, events: list[ev.Event], *, defer_close: bool = False
-    ) -> None:
+    async def publish(self, hub: Hub, events: list[ev.Event], *, defer_close: bool = False) -> None:
         """Apply a batch of room events: media, database, notifications, snapshots.
 
         Called with ``hub.lock`` held. With ``defer_close`` the sockets to close
@@ -455,7 +453,9 @@ class Hubs:
             if staff is None:
                 return
             with contextlib.suppress(DomainError):  # already revoked, or not theirs to revoke
-                await invitations.revoke(db, actor_for(staff), invitation_id, "removed from the room")
+                await invitations.revoke(
+                    db, actor_for(staff), invitation_id, "removed from the room"
+                )
 
     async def _mark_held(self, session_id: int) -> None:
         async with transaction(self._factory) as db:

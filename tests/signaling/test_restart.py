@@ -75,7 +75,9 @@ async def test_caucus_lock_mutes_and_hands_survive_a_restart(
             await party.note("you_were_admitted")
             if key == "respondent":
                 assert (await party.request("raise_hand", raised=True))["ok"]
-        opened = await host.request("open_caucus", participant_ids=[pids["applicant"]], name="背对背")
+        opened = await host.request(
+            "open_caucus", participant_ids=[pids["applicant"]], name="背对背"
+        )
         assert opened["ok"]
         assert (await host.request("lock", locked=True))["ok"]
         assert (await host.request("mute", participant_id=pids["respondent"]))["ok"]
