@@ -30,7 +30,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from server.errors import N_, Conflict, LimitExceeded, NotAllowed, NotFound, ValidationFailed
+from server.errors import (
+    N_,
+    ChatTooFast,
+    ChatTooLong,
+    Conflict,
+    LimitExceeded,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+)
 from server.rooms.caucus import Caucus, CaucusControls, caucus_of, withdraw
 from server.rooms.events import (
     ChatMessage,
@@ -64,6 +73,12 @@ MAX_CHAT_TEXT = 500
 MAX_KNOCK_MESSAGE = 200
 #: A runaway client must not grow a room's memory without bound.
 MAX_CHAT_MESSAGES = 5000
+#: Per participant: bursts of up to CHAT_BURST lines, then CHAT_RATE lines a second.
+#: Faster than anyone types; slow enough that one person cannot drown a room.
+CHAT_BURST = 10.0
+CHAT_RATE = 1.0
+#: The most lines one ``chat_page`` returns.
+MAX_CHAT_PAGE = 100
 
 ENDED = N_("This session has ended.")
 HOSTS_ONLY = N_("Only the mediator can do this.")
@@ -103,6 +118,8 @@ class Room(CaucusControls, MediaControls):
         self._barred: set[str] = set()
         # Controls read back for people not yet returned: applied when they join.
         self._pending_controls: dict[str, Controls] = {}
+        # Per participant: (tokens left, room-clock time they were counted).
+        self._chat_tokens: dict[str, tuple[float, float]] = {}
 
     # -- restart -------------------------------------------------------------
 
@@ -427,16 +444,23 @@ class Room(CaucusControls, MediaControls):
         """Post to the sender's part of the room, or (non-hosts) a private note to the hosts."""
         sender = self._admitted(pid)
         text = text.strip()
-        if not 1 <= len(text) <= MAX_CHAT_TEXT:
+        if not text:
             raise ValidationFailed(
                 N_("A message needs 1 to %(max)d characters."),
                 params={"max": MAX_CHAT_TEXT},
-                fields={"text": "too_long" if text else "missing"},
+                fields={"text": "missing"},
+            )
+        if len(text) > MAX_CHAT_TEXT:
+            raise ChatTooLong(
+                N_("A message needs 1 to %(max)d characters."),
+                params={"max": MAX_CHAT_TEXT},
+                fields={"text": "too_long"},
             )
         if to_hosts and sender.is_host:
             raise NotAllowed(N_("Mediators post to the room, not to themselves."))
         if len(self.chat) >= MAX_CHAT_MESSAGES:
             raise LimitExceeded(N_("The chat is full."), params={"max": MAX_CHAT_MESSAGES})
+        self._take_chat_token(pid)
         cid = caucus_of(self.caucuses, pid)
         audience: frozenset[str] = frozenset()
         if not to_hosts:
@@ -456,6 +480,18 @@ class Room(CaucusControls, MediaControls):
         self._next_chat += 1
         self.chat.append(message)
         return [ChatPosted(message)]
+
+    def _take_chat_token(self, pid: str) -> None:
+        """Refuse a line beyond the sender's rate (a token bucket on the room's clock)."""
+        now = self._clock()
+        tokens, at = self._chat_tokens.get(pid, (CHAT_BURST, now))
+        tokens = min(CHAT_BURST, tokens + (now - at) * CHAT_RATE)
+        if tokens < 1:
+            raise ChatTooFast(
+                N_("You are sending messages too fast. Wait %(seconds)d s."),
+                params={"seconds": int((1 - tokens) / CHAT_RATE) + 1},
+            )
+        self._chat_tokens[pid] = (tokens - 1, now)
 
     # -- queries -------------------------------------------------------------
 
@@ -481,6 +517,16 @@ class Room(CaucusControls, MediaControls):
         if viewer is None or not viewer.is_admitted:
             return []
         return [m for m in self.chat if m.visible_to(viewer)]
+
+    def chat_page(
+        self, pid: str, before: int | None, limit: int = MAX_CHAT_PAGE
+    ) -> tuple[list[ChatMessage], bool]:
+        """Up to ``limit`` lines ``pid`` may read, older than line ``before`` (None: the
+        latest), oldest first; and whether older ones remain. Chat is paged on request,
+        never carried by every room update."""
+        limit = max(1, min(limit, MAX_CHAT_PAGE))
+        visible = [m for m in self.chat_visible_to(pid) if before is None or m.id < before]
+        return visible[-limit:], len(visible) > limit
 
     def chat_recipients(self, message: ChatMessage) -> set[str]:
         """The admitted participants who may read ``message``: whom to push it to."""

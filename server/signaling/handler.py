@@ -26,6 +26,7 @@ from server.signaling import messages as m
 from server.signaling.agreement import field_messages
 from server.signaling.connection import CloseReason, SignalConnection
 from server.signaling.hub import Hub, Hubs
+from server.signaling.views import chat_lines
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,16 @@ class SignalSession:
                 self._require_joined(admitted=True)
                 await self.hub.media.restart_subscriber(self.pid)
                 return {}
+            case m.ChatHistory(before=before, limit=limit):
+                self._require_joined(admitted=True)
+                lines, more = room.chat_page(self.pid, before, limit)
+                view = chat_lines(
+                    room,
+                    lines,
+                    full_names=self.pid in self.hub.full_names,
+                    chat_times=self.hub.chat_times,
+                )
+                return {"lines": view, "more": more}
             case m.Leave():
                 self._require_joined()
                 async with self.hub.lock:
@@ -276,6 +287,7 @@ class SignalSession:
                 | m.SubscriberAnswer()
                 | m.IceCandidate()
                 | m.RestartSubscriber()
+                | m.ChatHistory()
                 | m.Leave()
                 | m.OpenAgreement()
                 | m.SaveAgreement()

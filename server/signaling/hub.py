@@ -32,12 +32,12 @@ from server.auth.sessions import actor_for
 from server.cluster import NotOwner, Peers
 from server.db import SessionFactory, transaction
 from server.errors import DomainError
-from server.models import Dispute, MediationSession, StaffUser, utcnow
-from server.rooms import events as ev
-from server.rooms.media import MediaConfig, MediaServer
 from server.live.lock import RoomLock
 from server.live.store import RoomStore, Standing
 from server.live.writes import WriteQueue
+from server.models import Dispute, MediationSession, StaffUser, utcnow
+from server.rooms import events as ev
+from server.rooms.media import MediaConfig, MediaServer
 from server.rooms.room import Room
 from server.rooms.state import LiveState
 from server.sessions import invitations

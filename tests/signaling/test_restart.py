@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import web
-
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -47,13 +46,15 @@ async def test_admission_and_chat_survive_a_restart(
         again: Peer = await connect(second, f"token={booked.tokens['applicant']}")
         rejoined = await again.request("join")
         assert rejoined["data"]["admission"] == "admitted", "no knocking again"
-        lines = [m["text"] for m in rejoined["data"]["room"]["chat"]]
+        history = (await again.request("chat_history"))["data"]
+        lines = [m["text"] for m in history["lines"]]
         assert lines == ["我同意赔偿方案", "只给主持人"]
         await login(second, "officer")
         host_again = await connect(second, f"session={booked.session_id}")
-        hello = await host_again.request("join")
-        assert [m["text"] for m in hello["data"]["room"]["chat"]] == lines
-        assert all(m["at"] for m in hello["data"]["room"]["chat"])
+        await host_again.request("join")
+        seen = (await host_again.request("chat_history"))["data"]["lines"]
+        assert [m["text"] for m in seen] == lines
+        assert all(m["at"] for m in seen)
     finally:
         await second.close()
 

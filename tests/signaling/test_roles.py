@@ -78,6 +78,7 @@ def test_the_matrix_names_every_room_action_of_the_protocol() -> None:
         "subscriber_answer",
         "ice_candidate",
         "restart_subscriber",
+        "chat_history",
         "open_agreement",
         "save_agreement",
         "freeze_agreement",
