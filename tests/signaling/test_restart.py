@@ -5,9 +5,11 @@ from __future__ import annotations
 import traceback
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.app import create_app
@@ -117,17 +119,18 @@ async def test_no_database_session_is_opened_while_a_room_lock_is_held(
     app = create_app(config)
     opened_under_lock: list[str] = []
 
+    class Checked(async_sessionmaker[AsyncSession]):
+        """The app's session factory, noting every session opened under a room's lock."""
+
+        def __call__(self, **local_kw: Any) -> AsyncSession:
+            hub = app[HUBS].get(booked.session_id) if HUBS in app else None
+            if hub is not None and hub.lock.held_here():
+                opened_under_lock.append("".join(traceback.format_stack(limit=8)))
+            return super().__call__(**local_kw)
+
     async def guard(app: web.Application) -> AsyncIterator[None]:
         inner = app[SESSIONS]
-
-        def checked() -> AsyncSession:
-            hubs = app.get(HUBS)
-            for hub in [] if hubs is None else [hubs.get(i) for i in (booked.session_id,)]:
-                if hub is not None and hub.lock.held_here():
-                    opened_under_lock.append("".join(traceback.format_stack(limit=8)))
-            return inner()
-
-        app[SESSIONS] = checked  # type: ignore[assignment]
+        app[SESSIONS] = Checked(class_=inner.class_, **inner.kw)
         yield
 
     app.cleanup_ctx.insert(1, guard)  # after the database, before the rooms
