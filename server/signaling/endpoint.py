@@ -20,7 +20,7 @@ from server.http import render as r
 from server.http.middlewares import client_ip, origin_allowed
 from server.http.pages import door
 from server.http.ratelimit import address_key
-from server.keys import CONFIG, HUBS, SESSIONS
+from server.keys import AGREEMENT_DESK, CONFIG, HUBS, SESSIONS
 from server.models import Expert, MediationSession, StaffUser, utcnow
 from server.rooms.participant import Participant
 from server.rooms.roles import role_for_invitation, staff_claim
@@ -112,10 +112,11 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     if found is None:
         return _refuse(403, "not_allowed", "this link or session does not open a room now")
     session, identity = found
-    hubs = request.app[HUBS]
-    hub = await hubs.hub_for(session)
+    rooms = request.app[HUBS]
+    live = await rooms.open(session)
     await ws.prepare(request)
     config = request.app[CONFIG]
     conn = SignalConnection(ws)
-    await SignalSession(conn, hubs, hub, identity, list(config.ice_servers)).run()
+    desk = request.app[AGREEMENT_DESK]
+    await SignalSession(conn, rooms, live, desk, identity, list(config.ice_servers)).run()
     return ws

@@ -1,17 +1,23 @@
-"""Live rooms of this process: the room, its media server, its sockets.
+"""Every live room of this process, and what follows from each of their decisions.
 
 The service layer between the wire and the domain (LiveKit's RoomManager):
-it creates a room on first use (reading back what the database kept), turns
-the room's events into notifications, database writes and forwarding
-changes, and drops rooms nobody uses any more. One lock per room serialises
-changes, so events go out in the order they happened. The session's
-agreement is the ``AgreementDesk``'s (``server/signaling/agreement.py``); the
-hubs tell it when someone is admitted, and let pages outside the room say
-that the agreement changed (``agreement_changed``).
+``LiveRooms`` opens a room on first use, reading back what the database
+kept (admission, chat and the live state, so that a restart fails closed),
+and applies a room's events in order:
 
-With several workers (``server/cluster.py``) the hubs hold only the rooms
-their worker owns: asked for another's, they refuse (``NotOwner``), and an
-agreement change for another's room is passed to its owner.
+1. under the room's lock, pure and quick: queue the database writes the
+   decision implies (``server.live.writes``, bound to the values decided),
+   apply ``routing.routes`` to the media server, tell the people concerned
+   (through the ``Notifier`` the wire provides) and refresh everyone's view;
+2. after the lock, in the queue's own task: the writes, in decision order
+   (standing, chat, live state, revoked links, the session held, audit).
+
+Nothing here knows JSON or sockets: the wire (``server.signaling``) gives a
+``Notifier`` that turns events into messages, and a ``Channel`` per session.
+With several workers (``server/cluster.py``) only the rooms this worker owns
+live here: asked for another's, ``open`` refuses (``NotOwner``); news for
+another's room (an agreement change) is passed to its owner, news for every
+worker (an account signed out) to all.
 """
 
 from __future__ import annotations
@@ -20,32 +26,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
-from pydantic import BaseModel
+from typing import Protocol
 
 from server.audit import record
-from server.auth.roles import Actor
 from server.auth.sessions import actor_for
 from server.cluster import NotOwner, Peers
 from server.db import SessionFactory, transaction
 from server.errors import DomainError
-from server.live.lock import RoomLock
+from server.live.room import LiveRoom
+from server.live.session import EndReason
 from server.live.store import RoomStore, Standing
 from server.live.writes import WriteQueue
 from server.models import Dispute, MediationSession, StaffUser, utcnow
 from server.rooms import events as ev
 from server.rooms.media import MediaConfig, MediaServer
 from server.rooms.room import Room
-from server.rooms.state import LiveState
 from server.sessions import invitations
 from server.sessions.rules import SessionStatus
-from server.signaling import messages as m
-from server.signaling.agreement import AgreementDesk, AgreementSettings
-from server.signaling.connection import CloseReason, SignalConnection
-from server.signaling.views import chat_view, display_name, room_view
 
 logger = logging.getLogger(__name__)
 
@@ -68,49 +65,32 @@ AUDITED = {
 }
 
 
-@dataclass
-class Hub:
-    """One live room."""
+class Notifier(Protocol):
+    """How the live layer tells people: the wire implements it (``server.signaling.notify``)."""
 
-    session_id: int
-    station_id: int
-    #: The beat office holding the session: whose staff may draft its agreement.
-    office_id: int
-    room: Room
-    media: MediaServer
-    connections: dict[str, SignalConnection] = field(default_factory=dict)
-    #: Participants who may see parties' full names (staff, parties, police experts).
-    full_names: set[str] = field(default_factory=set)
-    #: Staff participants' accounts, as they logged in: the agreement service acts as them.
-    actors: dict[str, Actor] = field(default_factory=dict)
-    #: Each participant's page language, for what the server words for them.
-    languages: dict[str, str] = field(default_factory=dict)
-    #: The frozen text ("version:sha256") each signer was last asked to sign.
-    prompted: dict[str, str] = field(default_factory=dict)
-    #: Serialises the agreement's notifications (see server/signaling/agreement.py).
-    agreement_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    chat_times: dict[int, datetime] = field(default_factory=dict)
-    lock: RoomLock = field(default_factory=RoomLock)
-    #: Sockets to close once the request that caused it has been answered.
-    pending_closes: list[tuple[str, CloseReason]] = field(default_factory=list)
-    idle_since: float | None = None
-    #: The room's database writes, in the order of its decisions (``server.live.writes``).
-    writes: WriteQueue = field(default_factory=lambda: WriteQueue("room"))
-    #: The live state last handed to ``writes``, and its write number.
-    saved_state: LiveState = field(default_factory=LiveState)
-    state_revision: int = 0
+    async def events(self, live: LiveRoom, events: list[ev.Event]) -> None:
+        """Tell those concerned what each event means for them (under the room's lock)."""
+
+    async def views(self, live: LiveRoom) -> None:
+        """Send every connected participant the room as they may now see it."""
+
+    async def subscriber_offer(self, live: LiveRoom, pid: str, sdp: str) -> None:
+        """Pass the media server's offer for ``pid``'s subscriber connection on."""
+
+    async def agreement(self, live: LiveRoom, pids: list[str] | None) -> None:
+        """Send the agreement to ``pids`` (just admitted), or to everyone (None)."""
 
 
-class Hubs:
+class LiveRooms:
     """Every live room of this process, owned by the app (``keys.HUBS``)."""
 
     def __init__(
         self,
         factory: SessionFactory,
         media_config: MediaConfig,
+        notifier: Notifier,
         *,
         grace: float,
-        agreements: AgreementSettings,
         peers: Peers | None = None,
     ) -> None:
         self._factory = factory
@@ -119,8 +99,8 @@ class Hubs:
         self._media_config = media_config
         self._grace = grace
         self._store = RoomStore(factory)
-        self._agreements = AgreementDesk(factory, agreements)
-        self._hubs: dict[int, Hub] = {}
+        self.notifier = notifier
+        self._rooms: dict[int, LiveRoom] = {}
         self._creating = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
@@ -128,10 +108,6 @@ class Hubs:
     @property
     def store(self) -> RoomStore:
         return self._store
-
-    @property
-    def agreements(self) -> AgreementDesk:
-        return self._agreements
 
     def track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
         """Keep a background task alive until done, and wait for it at shutdown."""
@@ -149,12 +125,12 @@ class Hubs:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for hub in list(self._hubs.values()):
-            for conn in list(hub.connections.values()):
-                await conn.close(CloseReason.GOING_AWAY)
-            await hub.media.close()
-            await hub.writes.close()
-        self._hubs.clear()
+        for live in list(self._rooms.values()):
+            for session in list(live.sessions.values()):
+                await session.channel.end(EndReason.GOING_AWAY)
+            await live.media.close()
+            await live.writes.close()
+        self._rooms.clear()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
         if self._peers is not None:
@@ -163,46 +139,47 @@ class Hubs:
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(EXPIRE_EVERY)
-            for hub in list(self._hubs.values()):
+            for live in list(self._rooms.values()):
                 try:
-                    async with hub.lock:
-                        await self.publish(hub, hub.room.expire_disconnected())
-                    await self._maybe_drop(hub)
+                    async with live.lock:
+                        await self.publish(live, live.room.expire_disconnected())
+                    await self._maybe_drop(live)
                 except Exception:
-                    logger.exception("room %s: housekeeping failed", hub.session_id)
+                    logger.exception("room %s: housekeeping failed", live.session_id)
 
-    async def _maybe_drop(self, hub: Hub) -> None:
-        if hub.connections:
-            hub.idle_since = None
+    async def _maybe_drop(self, live: LiveRoom) -> None:
+        if live.sessions:
+            live.idle_since = None
             return
         now = time.monotonic()
-        if hub.idle_since is None:
-            hub.idle_since = now
-        elif now - hub.idle_since > IDLE_ROOM_SECONDS or hub.room.ended:
-            self._hubs.pop(hub.session_id, None)
-            await hub.media.close()
-            await hub.writes.close()
+        if live.idle_since is None:
+            live.idle_since = now
+        elif now - live.idle_since > IDLE_ROOM_SECONDS or live.room.ended:
+            self._rooms.pop(live.session_id, None)
+            await live.media.close()
+            await live.writes.close()
 
     # -- rooms -------------------------------------------------------------------------
 
-    def get(self, session_id: int) -> Hub | None:
-        return self._hubs.get(session_id)
+    def get(self, session_id: int) -> LiveRoom | None:
+        return self._rooms.get(session_id)
 
-    async def hub_for(self, session: MediationSession) -> Hub:
+    async def open(self, session: MediationSession) -> LiveRoom:
         """The live room of a session, created (and restored) on first use.
 
         Creation is serialised, so two first joins cannot make twin rooms; a
         session whose room belongs to another worker is refused (``NotOwner``),
-        so no two processes make twin rooms either.
+        so no two processes make twin rooms either. A room read back after a
+        restart has its caucuses, lock and controls before anyone is let in.
         """
         assert session.id is not None
         if self._peers is not None and not self._peers.worker.owns(session.id):
             raise NotOwner(session.id, self._peers.worker.owner(session.id))
-        existing = self._hubs.get(session.id)
+        existing = self._rooms.get(session.id)
         if existing is not None:
             return existing
         async with self._creating:
-            existing = self._hubs.get(session.id)
+            existing = self._rooms.get(session.id)
             if existing is not None:
                 return existing
             async with self._factory() as db:
@@ -225,9 +202,11 @@ class Hubs:
             session_id = session.id
 
             async def on_offer(pid: str, sdp: str) -> None:
-                await self._send_offer(session_id, pid, sdp)
+                live = self._rooms.get(session_id)
+                if live is not None:
+                    await self.notifier.subscriber_offer(live, pid, sdp)
 
-            hub = Hub(
+            live = LiveRoom(
                 session_id=session.id,
                 station_id=session.station_id,
                 office_id=session.office_id,
@@ -238,12 +217,12 @@ class Hubs:
                 saved_state=room.live_state(),
                 state_revision=restored.revision,
             )
-            self._hubs[session.id] = hub
+            self._rooms[session.id] = live
             logger.info("room %s: opened (host %s)", session.id, host.username if host else "?")
             if self._peers is not None:
                 worker = self._peers.worker
                 logger.debug("room %s: on worker %d of %d", session.id, worker.index, worker.count)
-            return hub
+            return live
 
     def agreement_changed(self, session_id: int) -> None:
         """The session's agreement changed outside the room (a signature, a page's edit).
@@ -260,139 +239,101 @@ class Hubs:
                 )
             )
             return
-        hub = self._hubs.get(session_id)
-        if hub is None:
+        live = self._rooms.get(session_id)
+        if live is None:
             return
         self.track(
-            asyncio.create_task(self._agreement_task(hub, None), name=f"agreement-{session_id}")
+            asyncio.create_task(self._agreement_task(live, None), name=f"agreement-{session_id}")
         )
 
-    async def _agreement_task(self, hub: Hub, pids: list[str] | None) -> None:
+    def signed_out(self, staff_id: int) -> None:
+        """A staff account logged out, changed its password or was deactivated.
+
+        Whatever room sockets it holds end (``EndReason.SIGNED_OUT``): a page left
+        open elsewhere must not keep the host controls of someone who signed out.
+        Rooms are spread over workers, so every sibling is told too. From tasks of
+        their own: the caller's request need not wait for sockets to close.
+        """
+        self.track(asyncio.create_task(self.end_sessions_of(staff_id), name=f"out-{staff_id}"))
+        if self._peers is not None:
+            self.track(
+                asyncio.create_task(self._peers.signed_out(staff_id), name=f"out-{staff_id}-peers")
+            )
+
+    async def end_sessions_of(self, staff_id: int) -> None:
+        """End this process's room sessions of staff member ``staff_id``."""
+        for live in list(self._rooms.values()):
+            for session in [s for s in live.sessions.values() if s.staff_id == staff_id]:
+                logger.info("room %s: %s signed out", live.session_id, session.pid)
+                await session.channel.end(EndReason.SIGNED_OUT)
+
+    async def _agreement_task(self, live: LiveRoom, pids: list[str] | None) -> None:
         """Tell the room about the agreement; a failure is logged, the room goes on."""
         try:
-            if pids is None:
-                await self._agreements.broadcast(hub)
-            else:
-                await self._agreements.send_state(hub, pids)
+            await self.notifier.agreement(live, pids)
         except Exception:
-            logger.exception("room %s: agreement notification failed", hub.session_id)
-
-    async def _send_offer(self, session_id: int, pid: str, sdp: str) -> None:
-        hub = self._hubs.get(session_id)
-        conn = hub.connections.get(pid) if hub else None
-        if hub is None or conn is None:
-            return
-        offer = hub.media.subscriber_offer(pid)
-        await conn.send(
-            m.SubscriberOffered(
-                sdp=sdp,
-                sources=offer.sources if offer else {},
-                connection=offer.connection if offer else 0,
-            )
-        )
+            logger.exception("room %s: agreement notification failed", live.session_id)
 
     # -- events -> the world -------------------------------------------------------------
 
-    async def publish(self, hub: Hub, events: list[ev.Event], *, defer_close: bool = False) -> None:
-        """Apply a batch of room events: media, database, notifications, snapshots.
+    async def publish(
+        self, live: LiveRoom, events: list[ev.Event], *, defer_close: bool = False
+    ) -> None:
+        """Apply a batch of room events: writes queued, media, notifications, views.
 
-        Called with ``hub.lock`` held. With ``defer_close`` the sockets to close
-        wait in ``hub.pending_closes`` until ``close_pending``, so the request
-        that ended a session is still answered on its own socket.
+        Called with ``live.lock`` held, and does no database I/O itself. With
+        ``defer_close`` the sessions to end wait in ``live.pending_closes``
+        until ``close_pending``, so the request that ended a session is still
+        answered on its own socket.
         """
         if not events:
             return
-        closing = hub.pending_closes
         admitted: list[str] = []
         for event in events:
-            self._persist(hub, event)
+            self._persist(live, event)
             match event:
                 case ev.RoutesChanged(routes=routes):
-                    await hub.media.apply_routes(routes)
+                    await live.media.apply_routes(routes)
                 case ev.ParticipantAdmitted(pid=pid):
-                    await self._tell(hub, pid, m.YouWereAdmitted())
                     admitted.append(pid)
                 case ev.ParticipantDeclined(pid=pid):
-                    await self._tell(hub, pid, m.YouWereDeclined())
-                    closing.append((pid, CloseReason.DECLINED))
+                    live.pending_closes.append((pid, EndReason.DECLINED))
                 case ev.ParticipantRemoved(pid=pid):
-                    await self._tell(hub, pid, m.YouWereRemoved())
-                    closing.append((pid, CloseReason.REMOVED_BY_HOST))
-                case ev.AudioMuted(by=by, target=target):
-                    await self._tell(hub, target, m.YouWereMuted(by=self._name(hub, by)))
-                case ev.UnmuteRequested(by=by, target=target):
-                    await self._tell(hub, target, m.UnmuteRequested(by=self._name(hub, by)))
-                case ev.VideoStopped(by=by, target=target):
-                    await self._tell(hub, target, m.YourVideoWasStopped(by=self._name(hub, by)))
-                case ev.ChatPosted(message=message):
-                    for pid in hub.room.chat_recipients(message):
-                        full = pid in hub.full_names
-                        sender = hub.room.participants.get(message.sender_id)
-                        name = message.sender_name
-                        if sender is not None:
-                            name = display_name(sender, full_names=full)
-                        await self._tell(
-                            hub,
-                            pid,
-                            m.ChatPosted(
-                                message=chat_view(
-                                    message, hub.chat_times.get(message.id), sender_name=name
-                                )
-                            ),
-                        )
+                    live.pending_closes.append((pid, EndReason.REMOVED))
                 case ev.RoomEnded():
-                    for pid in list(hub.connections):
-                        await self._tell(hub, pid, m.SessionEnded())
-                        closing.append((pid, CloseReason.SESSION_ENDED))
+                    live.pending_closes += [(pid, EndReason.SESSION_ENDED) for pid in live.sessions]
                 case _:
                     pass
-        self._persist_state(hub)
-        await self.broadcast_snapshots(hub)
+        await self.notifier.events(live, events)
+        self._persist_state(live)
+        await self.notifier.views(live)
         if admitted:
             # Reading the draft takes the database: not while the room's lock is held.
             self.track(
                 asyncio.create_task(
-                    self._agreement_task(hub, admitted), name=f"agreement-{hub.session_id}"
+                    self._agreement_task(live, admitted), name=f"agreement-{live.session_id}"
                 )
             )
         if not defer_close:
-            await self.close_pending(hub)
+            await self.close_pending(live)
 
-    async def close_pending(self, hub: Hub) -> None:
-        """Close the sockets of those who were removed, declined or ended.
+    async def close_pending(self, live: LiveRoom) -> None:
+        """End the sessions of those who were removed, declined or ended.
 
         The sockets are closed in tasks of their own: a close waits for the
         peer's reply, which the peer's own handler must read, and that handler
         may be waiting for the room lock that our caller holds.
         """
-        while hub.pending_closes:
-            pid, reason = hub.pending_closes.pop(0)
-            conn = hub.connections.pop(pid, None)
-            await hub.media.close_participant(pid)
-            if conn is not None:
-                self.track(asyncio.create_task(conn.close(reason), name=f"close-{pid}"))
+        while live.pending_closes:
+            pid, reason = live.pending_closes.pop(0)
+            session = live.sessions.pop(pid, None)
+            await live.media.close_participant(pid)
+            if session is not None:
+                self.track(asyncio.create_task(session.channel.end(reason), name=f"close-{pid}"))
 
-    async def broadcast_snapshots(self, hub: Hub) -> None:
-        for pid, conn in list(hub.connections.items()):
-            if pid in hub.room.participants:
-                await conn.send(m.RoomUpdated(room=self.snapshot(hub, pid)))
-
-    def snapshot(self, hub: Hub, pid: str) -> dict[str, Any]:
-        return room_view(hub.room, pid, full_names=pid in hub.full_names, chat_times=hub.chat_times)
-
-    async def _tell(self, hub: Hub, pid: str, message: BaseModel) -> None:
-        conn = hub.connections.get(pid)
-        if conn is not None:
-            await conn.send(message)
-
-    @staticmethod
-    def _name(hub: Hub, pid: str) -> str:
-        person = hub.room.participants.get(pid)
-        return person.name if person else ""
-
-    def _persist(self, hub: Hub, event: ev.Event) -> None:
+    def _persist(self, live: LiveRoom, event: ev.Event) -> None:
         """Queue what ``event`` writes to the database, bound to the values decided now."""
-        room, sid, writes = hub.room, hub.session_id, hub.writes
+        room, sid, writes = live.room, live.session_id, live.writes
         pid = getattr(event, "pid", None) or getattr(event, "target", None)
         if (
             isinstance(
@@ -408,7 +349,7 @@ class Hubs:
             writes.submit("admission", lambda: self._store.save_participant(sid, standing))
         if isinstance(event, ev.ChatPosted):
             message, at = event.message, utcnow()
-            hub.chat_times[message.id] = at
+            live.chat_times[message.id] = at
             writes.submit("chat", lambda: self._store.save_chat(sid, message, at))
         if isinstance(event, ev.ParticipantRemoved) and event.revoke_link:
             person, remover = room.participants.get(event.pid), room.participants.get(event.by)
@@ -420,17 +361,17 @@ class Hubs:
         action = AUDITED.get(type(event))
         if action is not None and not getattr(event, "returning", False):
             detail = {"by": getattr(event, "by", None) or "", "target": pid or ""}
-            writes.submit("audit", lambda: self._audit(hub.station_id, sid, action, detail))
+            writes.submit("audit", lambda: self._audit(live.station_id, sid, action, detail))
 
-    def _persist_state(self, hub: Hub) -> None:
+    def _persist_state(self, live: LiveRoom) -> None:
         """Queue the room's live state if it moved: the promise a restart must keep."""
-        state = hub.room.live_state()
-        if state == hub.saved_state:
+        state = live.room.live_state()
+        if state == live.saved_state:
             return
-        hub.saved_state = state
-        hub.state_revision += 1
-        revision, sid = hub.state_revision, hub.session_id
-        hub.writes.submit("live state", lambda: self._store.save_state(sid, state, revision))
+        live.saved_state = state
+        live.state_revision += 1
+        revision, sid = live.state_revision, live.session_id
+        live.writes.submit("live state", lambda: self._store.save_state(sid, state, revision))
 
     async def _audit(
         self, station_id: int, session_id: int, action: str, detail: dict[str, str]
