@@ -19,7 +19,8 @@ Decisions this module makes (beyond docs/room.md):
 - A host mute is lifted by a host (``allow_audio``) or by the participant
   accepting a host's unmute request (``unmute_self``). Without a request a
   muted participant cannot lift it; a host can never open someone's
-  microphone, only allow it. Mutes and video stops survive reconnects.
+  microphone, only allow it. Mutes and video stops survive reconnects
+  and restarts (``live_state`` / ``restore_state``: a restored room fails closed).
 - Chat reaches the people the sender could talk to when posting (same caucus
   or main room, see ``ChatMessage``); private notes go to every host.
 """
