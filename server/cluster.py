@@ -4,7 +4,7 @@
 Concord app (``create_app(config, worker=...)``) listening on a private Unix
 socket, behind one front process that holds the public port
 (``server/front.py``). One event loop is one core: more rooms need more
-processes, and a live room (its ``Hub``, its media server) lives in exactly
+processes, and a live room (its ``LiveRoom``, its media server) lives in exactly
 one of them. This module is what the front, the workers and their rooms must
 agree on:
 
