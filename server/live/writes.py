@@ -32,6 +32,7 @@ class WriteQueue:
         self._jobs: asyncio.Queue[tuple[str, Job, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._last: asyncio.Future[None] | None = None
+        self._pending = 0
         self._closed = False
 
     def submit(self, what: str, job: Job) -> asyncio.Future[None]:
@@ -45,6 +46,7 @@ class WriteQueue:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._jobs.put_nowait((what, job, done))
         self._last = done
+        self._pending += 1
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"writes-{self._label}")
         return done
@@ -58,7 +60,7 @@ class WriteQueue:
     @property
     def pending(self) -> int:
         """Jobs submitted and not yet finished."""
-        return self._jobs.qsize() + (0 if self._last is None or self._last.done() else 1)
+        return self._pending
 
     async def close(self) -> None:
         """Run what was submitted, then stop; nothing may be submitted after."""
@@ -78,5 +80,6 @@ class WriteQueue:
             except Exception:
                 logger.exception("%s: writing %s failed", self._label, what)
             finally:
+                self._pending -= 1
                 if not done.done():
                     done.set_result(None)
