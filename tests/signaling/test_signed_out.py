@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from aiohttp import WSMsgType
 
+from server import cluster
 from server.app import create_app
 from server.config import Config
 from server.db import SessionFactory
@@ -18,7 +19,7 @@ from server.keys import HUBS
 from tests.conftest import PASSWORD, AiohttpClient, Client, Seed, login
 from tests.http.test_door import Booked, book_session
 from tests.signaling.test_endpoint import Peer, connect
-from tests.test_workers import Cluster, sessions, two  # noqa: F401  (fixtures)
+from tests.test_workers import RUN_SECRET, Cluster, sessions, two  # noqa: F401  (fixtures)
 
 # Each person needs a cookie jar of their own: several test clients on one app,
 # all started before the first socket (each start runs the app's start-up again).
@@ -122,3 +123,19 @@ async def test_a_sign_out_on_one_worker_ends_the_socket_on_another(
     assert (await host.request("join"))["ok"]
     two.workers[1 - owner][HUBS].signed_out(seed.uid("officer"))
     assert await close_code(host) == SIGNED_OUT
+
+
+async def test_the_sign_out_route_answers_sibling_workers_only(
+    two: Cluster,  # noqa: F811
+    seed: Seed,
+) -> None:
+    path = cluster.signed_out_path(seed.uid("officer"))
+    response = await two.front.post(path, headers={cluster.SECRET_HEADER: RUN_SECRET})
+    assert response.status == 404, "the front never forwards it"
+    async with two.worker(1) as sibling:
+        async with sibling.post(f"http://w{path}", headers={cluster.SECRET_HEADER: "no"}) as r:
+            assert r.status == 404
+        async with sibling.post(
+            f"http://w{path}", headers={cluster.SECRET_HEADER: RUN_SECRET}
+        ) as r:
+            assert r.status == 204
