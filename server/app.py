@@ -19,12 +19,25 @@ from server.http.pages import door, experts, verify
 from server.http.routes import setup_routes
 from server.http.templating import make_environment
 from server.i18n import Catalogues
-from server.keys import CATALOGUES, CONFIG, CSRF, ENGINE, HUBS, JINJA, SESSIONS, TZ, VAULT, WORKS
+from server.keys import (
+    AGREEMENT_DESK,
+    CATALOGUES,
+    CONFIG,
+    CSRF,
+    ENGINE,
+    HUBS,
+    JINJA,
+    SESSIONS,
+    TZ,
+    VAULT,
+    WORKS,
+)
+from server.live.rooms import LiveRooms
 from server.pii import PiiVault
 from server.rooms import latency
 from server.rooms.media import MediaConfig
-from server.signaling.agreement import AgreementSettings
-from server.signaling.hub import Hubs
+from server.signaling.agreement import AgreementDesk, AgreementSettings
+from server.signaling.notify import WireNotifier
 
 logger = logging.getLogger(__name__)
 
@@ -55,18 +68,23 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
     """Live rooms need the database; they close (and say so to every socket) before it."""
     config = app[CONFIG]
     worker = app.get(cluster.WORKER)
-    hubs = Hubs(
+    desk = AgreementDesk(
         app[SESSIONS],
-        MediaConfig(ice_servers=list(config.ice_servers), host_addresses=config.ice_host_addresses),
-        grace=float(config.room_grace_seconds),
-        agreements=AgreementSettings(
+        AgreementSettings(
             vault=app[VAULT],
             tz=app[TZ],
             link_days=config.agreement_link_days,
             catalogues=app[CATALOGUES],
         ),
+    )
+    hubs = LiveRooms(
+        app[SESSIONS],
+        MediaConfig(ice_servers=list(config.ice_servers), host_addresses=config.ice_host_addresses),
+        WireNotifier(desk),
+        grace=float(config.room_grace_seconds),
         peers=cluster.Peers(worker) if worker is not None else None,
     )
+    app[AGREEMENT_DESK] = desk
     app[HUBS] = hubs
     await hubs.start()
     yield

@@ -4,7 +4,7 @@
 Concord app (``create_app(config, worker=...)``) listening on a private Unix
 socket, behind one front process that holds the public port
 (``server/front.py``). One event loop is one core: more rooms need more
-processes, and a live room (its ``Hub``, its media server) lives in exactly
+processes, and a live room (its ``LiveRoom``, its media server) lives in exactly
 one of them. This module is what the front, the workers and their rooms must
 agree on:
 
@@ -251,18 +251,25 @@ async def misdirected_middleware(request: web.Request, handler: Handler) -> web.
 # --- forwarding between workers -----------------------------------------------------------
 
 
-#: Another worker tells a room's owner that its agreement changed (``Hubs.agreement_changed``).
+#: Another worker tells a room's owner that its agreement changed
+#: (``LiveRooms.agreement_changed``).
 AGREEMENT_CHANGED_ROUTE = INTERNAL_PREFIX + "rooms/{id}/agreement-changed"
+#: A worker tells its siblings that a staff account signed out (``LiveRooms.signed_out``).
+SIGNED_OUT_ROUTE = INTERNAL_PREFIX + "staff/{id}/signed-out"
 
 
 def agreement_changed_path(session_id: int) -> str:
     return AGREEMENT_CHANGED_ROUTE.format(id=session_id)
 
 
+def signed_out_path(staff_id: int) -> str:
+    return SIGNED_OUT_ROUTE.format(id=staff_id)
+
+
 class Peers:
     """This worker's line to its siblings: one HTTP client per sibling's private socket.
 
-    Made with the app's rooms (``Hubs``) and closed with them; the clients
+    Made with the app's rooms (``LiveRooms``) and closed with them; the clients
     are opened on first use, inside the running loop.
     """
 
@@ -305,6 +312,32 @@ class Peers:
                 owner,
                 exc,
             )
+
+    async def signed_out(self, staff_id: int) -> None:
+        """Tell every sibling that ``staff_id`` signed out; failures are logged.
+
+        A sibling that cannot be reached is restarting, and a restarted worker
+        holds no sockets: there is nothing left for it to end.
+        """
+        for index in range(self.worker.count):
+            if index == self.worker.index:
+                continue
+            try:
+                async with self._client(index).post(
+                    f"http://worker-{index}{signed_out_path(staff_id)}",
+                    headers={SECRET_HEADER: self.worker.secret},
+                ) as response:
+                    if response.status != 204:
+                        logger.warning(
+                            "staff %d: worker %d refused the sign-out (%d)",
+                            staff_id,
+                            index,
+                            response.status,
+                        )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                logger.warning(
+                    "staff %d: could not tell worker %d of the sign-out: %r", staff_id, index, exc
+                )
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

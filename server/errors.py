@@ -25,6 +25,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     ILLEGAL_TRANSITION = "illegal_transition"
     LIMIT_EXCEEDED = "limit_exceeded"
+    CHAT_TOO_FAST = "chat_too_fast"
+    CHAT_TOO_LONG = "chat_too_long"
     CSRF_FAILED = "csrf_failed"
     INTERNAL_ERROR = "internal_error"
 
@@ -76,6 +78,18 @@ class IllegalTransition(DomainError):
 
 class LimitExceeded(DomainError):
     code = ErrorCode.LIMIT_EXCEEDED
+
+
+class ChatTooFast(LimitExceeded):
+    """A participant posts chat lines faster than the room lets anyone."""
+
+    code = ErrorCode.CHAT_TOO_FAST
+
+
+class ChatTooLong(ValidationFailed):
+    """A chat line longer than the room keeps."""
+
+    code = ErrorCode.CHAT_TOO_LONG
 
 
 class CsrfFailed(DomainError):

@@ -13,8 +13,9 @@ from server.config import Config
 from server.db import SessionFactory
 from server.http.csrf import CsrfGuard
 from server.i18n import Catalogues
+from server.live.rooms import LiveRooms
 from server.pii import PiiVault
-from server.signaling.hub import Hubs
+from server.signaling.agreement import AgreementDesk
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -24,5 +25,7 @@ CSRF = web.AppKey("csrf_guard", CsrfGuard)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 CATALOGUES = web.AppKey("catalogues", Catalogues)
 TZ = web.AppKey("timezone", ZoneInfo)
-HUBS = web.AppKey("room_hubs", Hubs)
+#: The live rooms of this process (``server.live.rooms``).
+HUBS = web.AppKey("room_hubs", LiveRooms)
+AGREEMENT_DESK = web.AppKey("agreement_desk", AgreementDesk)
 WORKS = web.AppKey("agreement_works", AgreementWorks)

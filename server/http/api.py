@@ -37,7 +37,7 @@ from server.errors import (
     NotAllowed,
 )
 from server.http import render as r
-from server.http.auth_flow import attempt_login, end_session, set_session_cookie
+from server.http.auth_flow import attempt_login, end_session, set_session_cookie, signed_out
 from server.http.forms import parse
 from server.http.middlewares import csrf_failed, origin_allowed
 from server.http.pages.common import int_param, unit_of_work
@@ -466,6 +466,8 @@ async def update_user(request: web.Request) -> web.StreamResponse:
     data = await body_as(request, UserUpdate)
     async with unit_of_work(request) as db:
         user = await staff_service.update_user(db, actor, user_id, data)
+    if not data.active or data.new_password:
+        signed_out(request, user_id)
     return web.json_response(user_json(user, full=True))
 
 

@@ -12,7 +12,7 @@ from server.errors import DomainError, LimitExceeded, NotAuthenticated
 from server.http import render as r
 from server.http.middlewares import PRE_COOKIE, SESSION_COOKIE, client_ip
 from server.http.pages.common import unit_of_work
-from server.keys import CONFIG
+from server.keys import CONFIG, HUBS
 from server.models import StaffUser
 
 
@@ -68,3 +68,11 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
     async with unit_of_work(request) as db:
         await sessions.logout(db, actor, request[r.SESSION_TOKEN])
     response.del_cookie(SESSION_COOKIE, path="/")
+    signed_out(request, actor.user_id)
+
+
+def signed_out(request: web.Request, staff_id: int) -> None:
+    """End ``staff_id``'s open room sockets (every worker's): a room page left open
+    must not keep host controls once its account logged out, changed password or was
+    deactivated. The room page reconnects and is let in again only with a live login."""
+    request.app[HUBS].signed_out(staff_id)

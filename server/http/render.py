@@ -22,6 +22,8 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.ILLEGAL_TRANSITION: 409,
     ErrorCode.LIMIT_EXCEEDED: 429,
+    ErrorCode.CHAT_TOO_FAST: 429,
+    ErrorCode.CHAT_TOO_LONG: 422,
     ErrorCode.CSRF_FAILED: 403,
     ErrorCode.INTERNAL_ERROR: 500,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from aiohttp import web
@@ -62,6 +63,7 @@ def setup_routes(app: web.Application) -> None:
             web.get("/_internal/media/latency", media_latency),
             web.get("/ws/room", room_socket, name="room_socket"),
             web.post(cluster.AGREEMENT_CHANGED_ROUTE, agreement_event),
+            web.post(cluster.SIGNED_OUT_ROUTE, signed_out_event),
         ]
     )
     app.router.add_routes(experts.ROUTES)
@@ -96,7 +98,7 @@ async def media_latency(request: web.Request) -> web.Response:
 
 
 async def agreement_event(request: web.Request) -> web.Response:
-    """Another worker says a room of ours has a changed agreement (``Hubs.agreement_changed``).
+    """Another worker says a room of ours has a changed agreement (``LiveRooms.agreement_changed``).
 
     Internal: only a sibling worker, over this worker's private socket and
     with the run's secret, is answered; anyone else finds nothing here.
@@ -115,3 +117,21 @@ async def agreement_event(request: web.Request) -> web.Response:
 
 
 agreement_event.csrf_exempt = True  # type: ignore[attr-defined]
+
+
+async def signed_out_event(request: web.Request) -> web.Response:
+    """Another worker says a staff account signed out: end its room sockets here too.
+
+    Internal, like ``agreement_event``; never passed on again.
+    """
+    if not cluster.internal_allowed(request):
+        raise web.HTTPNotFound()
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPNotFound()
+    rooms = request.app[HUBS]
+    rooms.track(asyncio.create_task(rooms.end_sessions_of(int(raw)), name=f"out-{raw}"))
+    return web.Response(status=204)
+
+
+signed_out_event.csrf_exempt = True  # type: ignore[attr-defined]

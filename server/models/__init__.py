@@ -17,7 +17,7 @@ from server.models.base import utcnow
 from server.models.dispute import Dispute, DisputeEvent, Party
 from server.models.expert import Expert, ExpertOffice, ExpertSpecialty
 from server.models.org import BeatOffice, LoginThrottle, StaffSession, StaffUser, Station
-from server.models.room import ChatMessage, RoomEntry
+from server.models.room import ChatMessage, RoomCaucus, RoomControl, RoomEntry, RoomState
 from server.models.session import Invitation, MediationSession
 
 __all__ = [
@@ -39,7 +39,10 @@ __all__ = [
     "LoginThrottle",
     "MediationSession",
     "Party",
+    "RoomCaucus",
+    "RoomControl",
     "RoomEntry",
+    "RoomState",
     "StaffSession",
     "StaffUser",
     "Station",

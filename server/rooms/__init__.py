@@ -1,8 +1,10 @@
 """Live rooms: the in-memory domain (who is in, who hears whom) and the media plane.
 
 The domain modules (``room``, ``participant``, ``caucus``, ``roles``,
-``routing``, ``events``) are pure Python without I/O; the signalling layer
-drives them and translates their events and errors. The media modules (the
+``routing``, ``events``, ``state``) are pure Python without I/O, JSON or
+HTTP; the live layer (``server.live``) drives them, persists what they
+decide and carries out the side effects, and the wire (``server.signaling``)
+translates their events and errors. The media modules (the
 aiortc adapter and the forwarder) are not imported here, so importing the
 domain never pulls in aiortc.
 """

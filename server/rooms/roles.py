@@ -1,9 +1,14 @@
 """Who someone is in a live room, and the pure permission checks that follow.
 
 These roles are not staff account roles (``server.auth.roles``): they say what a
-person does in one session. Staff are hosts: the presiding officer is the
-**host**, every other member of staff who joins is a **co-host** with the same
-controls, except that nobody may mute, stop or remove the presiding officer.
+person does in one session. The presiding officer is the **host**; other staff
+who run rooms (those who may book sessions) are **co-hosts** with the same
+controls, except that nobody may mute, stop or remove the presiding officer;
+staff who keep the record (clerks) are **observers**, as the page shows them.
+
+``room_role`` is the one decision of a participant's room role: the room
+calls it on every join, with what the door claimed (``staff_claim`` for staff
+from the session page, ``role_for_invitation`` for a link).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ ROOM_ROLE_LABELS: dict[RoomRole, str] = {
 
 #: Roles with the room's controls (admit, mute, caucus, end...).
 HOST_ROLES = frozenset({RoomRole.HOST, RoomRole.COHOST})
+#: What staff entering from the session page may be.
+STAFF_ROLES = frozenset({RoomRole.HOST, RoomRole.COHOST, RoomRole.OBSERVER})
 
 
 def is_host(role: RoomRole) -> bool:
@@ -64,3 +71,30 @@ def role_for_invitation(invitee_role: str) -> RoomRole:
     if role in HOST_ROLES:
         raise ValueError(f"an invitation cannot carry the room role {role!s}")
     return role
+
+
+def staff_claim(*, runs_rooms: bool) -> RoomRole:
+    """What a member of staff entering from the session page claims to be.
+
+    ``runs_rooms``: their account may book sessions (``server.auth.roles.can_book``).
+    Whoever may book a session may help run it; a clerk, who keeps the record,
+    watches.
+    """
+    return RoomRole.COHOST if runs_rooms else RoomRole.OBSERVER
+
+
+def room_role(claimed: RoomRole, *, staff_id: int | None, host_staff_id: int) -> RoomRole:
+    """The role a participant holds in the room: the one place that decides it.
+
+    The session's own presiding officer presides whatever was claimed; nobody
+    else may (a claim to preside becomes co-host). Other staff co-host or
+    observe; a staff claim to anything else (a party's role) observes, the
+    least a member of staff may do. Every other claim stands.
+    """
+    if staff_id is not None and staff_id == host_staff_id:
+        return RoomRole.HOST
+    if claimed == RoomRole.HOST:
+        return RoomRole.COHOST
+    if staff_id is not None and claimed not in STAFF_ROLES:
+        return RoomRole.OBSERVER
+    return claimed

@@ -10,15 +10,17 @@ edge.
 Decisions this module makes (beyond docs/room.md):
 
 - The session's own host (``host_staff_id``) is the presiding officer
-  whatever role the candidate claims; any other staff is a co-host, and so
-  is an invitee whose candidate claims to preside.
+  whatever role the candidate claims; anyone else keeps the role the door
+  claimed for them (staff who run rooms co-host, clerks observe), except that
+  a claim to preside becomes co-host (``roles.room_role``).
 - A declined participant may knock again after ``DECLINE_COOLDOWN`` seconds:
   a mistaken click must not shut someone out of their own mediation, but an
   unwanted knocker cannot flood the staff either. A removed one never may.
 - A host mute is lifted by a host (``allow_audio``) or by the participant
   accepting a host's unmute request (``unmute_self``). Without a request a
   muted participant cannot lift it; a host can never open someone's
-  microphone, only allow it. Mutes and video stops survive reconnects.
+  microphone, only allow it. Mutes and video stops survive reconnects
+  and restarts (``live_state`` / ``restore_state``: a restored room fails closed).
 - Chat reaches the people the sender could talk to when posting (same caucus
   or main room, see ``ChatMessage``); private notes go to every host.
 """
@@ -29,7 +31,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from server.errors import N_, Conflict, LimitExceeded, NotAllowed, NotFound, ValidationFailed
+from server.errors import (
+    N_,
+    ChatTooFast,
+    ChatTooLong,
+    Conflict,
+    LimitExceeded,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+)
 from server.rooms.caucus import Caucus, CaucusControls, caucus_of, withdraw
 from server.rooms.events import (
     ChatMessage,
@@ -48,8 +59,9 @@ from server.rooms.events import (
     RoutesChanged,
 )
 from server.rooms.participant import PROTECTED, Admission, MediaControls, Participant
-from server.rooms.roles import RoomRole, is_host, is_protected
+from server.rooms.roles import RoomRole, is_host, is_protected, room_role
 from server.rooms.routing import Route, receivers_of, routes
+from server.rooms.state import CaucusState, Controls, LiveState
 
 __all__ = ["ChatMessage", "Room"]
 
@@ -62,6 +74,12 @@ MAX_CHAT_TEXT = 500
 MAX_KNOCK_MESSAGE = 200
 #: A runaway client must not grow a room's memory without bound.
 MAX_CHAT_MESSAGES = 5000
+#: Per participant: bursts of up to CHAT_BURST lines, then CHAT_RATE lines a second.
+#: Faster than anyone types; slow enough that one person cannot drown a room.
+CHAT_BURST = 10.0
+CHAT_RATE = 1.0
+#: The most lines one ``chat_page`` returns.
+MAX_CHAT_PAGE = 100
 
 ENDED = N_("This session has ended.")
 HOSTS_ONLY = N_("Only the mediator can do this.")
@@ -99,6 +117,10 @@ class Room(CaucusControls, MediaControls):
         # Read back from the database after a restart (see restore_admitted).
         self._restored: set[str] = set()
         self._barred: set[str] = set()
+        # Controls read back for people not yet returned: applied when they join.
+        self._pending_controls: dict[str, Controls] = {}
+        # Per participant: (tokens left, room-clock time they were counted).
+        self._chat_tokens: dict[str, tuple[float, float]] = {}
 
     # -- restart -------------------------------------------------------------
 
@@ -114,6 +136,49 @@ class Room(CaucusControls, MediaControls):
         """Mark ``pid`` as removed before a restart: they still may not knock."""
         self._barred.add(pid)
 
+    def live_state(self) -> LiveState:
+        """The promises this room holds right now (``server.rooms.state``), as values.
+
+        Controls read back for someone who has not returned yet are part of it:
+        a write made before they come back must not drop their mute.
+        """
+        controls = dict(self._pending_controls)
+        for p in self.participants.values():
+            controls[p.id] = Controls(
+                muted_by_host=p.audio_muted_by_host,
+                video_stopped_by_host=p.video_stopped_by_host,
+                hand_raised=p.hand_raised,
+                unmute_requested=p.unmute_requested,
+            )
+        return LiveState(
+            locked=self.locked,
+            next_caucus=self._next_caucus,
+            caucuses=tuple(
+                CaucusState(c.id, c.name, c.opened_by, frozenset(c.members))
+                for c in sorted(self.caucuses.values(), key=lambda c: c.id)
+            ),
+            controls=tuple(
+                sorted(((pid, c) for pid, c in controls.items() if c.any), key=lambda x: x[0])
+            ),
+        )
+
+    def restore_state(self, state: LiveState) -> None:
+        """Put a state read back after a restart in place, before anyone joins.
+
+        Fail closed: caucuses come back with their members whether or not those
+        members return, so nobody hears what the state did not allow until a
+        host changes it; mutes and video stops wait for their participant.
+        """
+        if self.participants:
+            raise RuntimeError(f"room {self.session_id}: state restored after people joined")
+        self.locked = state.locked
+        self._next_caucus = max(self._next_caucus, state.next_caucus)
+        self.caucuses = {
+            c.id: Caucus(c.id, set(c.members), opened_by=c.opened_by, name=c.name)
+            for c in state.caucuses
+        }
+        self._pending_controls = dict(state.controls)
+
     def restore_chat(self, messages: Iterable[ChatMessage]) -> None:
         """Put chat read back from the database in place; new ids continue after it."""
         for message in messages:
@@ -125,7 +190,7 @@ class Room(CaucusControls, MediaControls):
     def join(self, candidate: Participant) -> list[Event]:
         """A new or returning participant arrives; only ``candidate``'s identity is used.
 
-        Hosts are admitted at once. Someone admitted who is still connected (a
+        Hosts and staff are admitted at once. Someone admitted who is still connected (a
         second tab) or dropped within the grace period, or was admitted before
         a restart, comes back without knocking. Everyone else knocks.
         """
@@ -142,7 +207,9 @@ class Room(CaucusControls, MediaControls):
         if stale:
             state = Admission.LEFT
         restored = pid in self._restored and state in (None, Admission.LEFT)
-        if is_host(role) or state == Admission.ADMITTED or restored:
+        # Staff from the session page are known to the office: none of them knocks.
+        staff = candidate.staff_id is not None
+        if is_host(role) or staff or state == Admission.ADMITTED or restored:
             outcome = "admit"
         elif state == Admission.LOBBY:
             outcome = "reconnect"
@@ -162,6 +229,7 @@ class Room(CaucusControls, MediaControls):
                 invitation_id=candidate.invitation_id,
                 staff_id=candidate.staff_id,
             )
+            self._apply_controls(record, self._pending_controls.pop(pid, None))
             self.participants[pid] = record
         else:
             record.name, record.role = candidate.name, role
@@ -187,6 +255,14 @@ class Room(CaucusControls, MediaControls):
         self._log(pid, f"join -> {record.admission} ({outcome})")
         return self._finish(before, events)
 
+    @staticmethod
+    def _apply_controls(record: Participant, controls: Controls | None) -> None:
+        if controls is not None:
+            record.audio_muted_by_host = controls.muted_by_host
+            record.video_stopped_by_host = controls.video_stopped_by_host
+            record.hand_raised = controls.hand_raised
+            record.unmute_requested = controls.unmute_requested
+
     def _check_knock(self, record: Participant | None, state: Admission | None, now: float) -> None:
         """Refuse a knock the rules do not allow (cool-down, lock, capacity)."""
         if record is not None and state == Admission.DECLINED and record.declined_at is not None:
@@ -208,16 +284,10 @@ class Room(CaucusControls, MediaControls):
             raise LimitExceeded(N_("The room is full."), params={"max": MAX_PARTICIPANTS})
 
     def _role_for(self, candidate: Participant) -> RoomRole:
-        """The room decides who presides: the session's host, and only them.
-
-        Staff entering from the session page are co-hosts whatever the
-        candidate says; an invitee cannot claim to preside.
-        """
-        if candidate.staff_id is not None:
-            return RoomRole.HOST if candidate.staff_id == self.host_staff_id else RoomRole.COHOST
-        if candidate.role == RoomRole.HOST:
-            return RoomRole.COHOST
-        return candidate.role
+        """The room decides who presides (``roles.room_role``): the session's host only."""
+        return room_role(
+            candidate.role, staff_id=candidate.staff_id, host_staff_id=self.host_staff_id
+        )
 
     def _beyond_grace(self, p: Participant, now: float) -> bool:
         return (
@@ -375,16 +445,23 @@ class Room(CaucusControls, MediaControls):
         """Post to the sender's part of the room, or (non-hosts) a private note to the hosts."""
         sender = self._admitted(pid)
         text = text.strip()
-        if not 1 <= len(text) <= MAX_CHAT_TEXT:
+        if not text:
             raise ValidationFailed(
                 N_("A message needs 1 to %(max)d characters."),
                 params={"max": MAX_CHAT_TEXT},
-                fields={"text": "too_long" if text else "missing"},
+                fields={"text": "missing"},
+            )
+        if len(text) > MAX_CHAT_TEXT:
+            raise ChatTooLong(
+                N_("A message needs 1 to %(max)d characters."),
+                params={"max": MAX_CHAT_TEXT},
+                fields={"text": "too_long"},
             )
         if to_hosts and sender.is_host:
             raise NotAllowed(N_("Mediators post to the room, not to themselves."))
         if len(self.chat) >= MAX_CHAT_MESSAGES:
             raise LimitExceeded(N_("The chat is full."), params={"max": MAX_CHAT_MESSAGES})
+        self._take_chat_token(pid)
         cid = caucus_of(self.caucuses, pid)
         audience: frozenset[str] = frozenset()
         if not to_hosts:
@@ -404,6 +481,18 @@ class Room(CaucusControls, MediaControls):
         self._next_chat += 1
         self.chat.append(message)
         return [ChatPosted(message)]
+
+    def _take_chat_token(self, pid: str) -> None:
+        """Refuse a line beyond the sender's rate (a token bucket on the room's clock)."""
+        now = self._clock()
+        tokens, at = self._chat_tokens.get(pid, (CHAT_BURST, now))
+        tokens = min(CHAT_BURST, tokens + (now - at) * CHAT_RATE)
+        if tokens < 1:
+            raise ChatTooFast(
+                N_("You are sending messages too fast. Wait %(seconds)d s."),
+                params={"seconds": int((1 - tokens) / CHAT_RATE) + 1},
+            )
+        self._chat_tokens[pid] = (tokens - 1, now)
 
     # -- queries -------------------------------------------------------------
 
@@ -429,6 +518,16 @@ class Room(CaucusControls, MediaControls):
         if viewer is None or not viewer.is_admitted:
             return []
         return [m for m in self.chat if m.visible_to(viewer)]
+
+    def chat_page(
+        self, pid: str, before: int | None, limit: int = MAX_CHAT_PAGE
+    ) -> tuple[list[ChatMessage], bool]:
+        """Up to ``limit`` lines ``pid`` may read, older than line ``before`` (None: the
+        latest), oldest first; and whether older ones remain. Chat is paged on request,
+        never carried by every room update."""
+        limit = max(1, min(limit, MAX_CHAT_PAGE))
+        visible = [m for m in self.chat_visible_to(pid) if before is None or m.id < before]
+        return visible[-limit:], len(visible) > limit
 
     def chat_recipients(self, message: ChatMessage) -> set[str]:
         """The admitted participants who may read ``message``: whom to push it to."""

@@ -17,11 +17,11 @@ Decisions made here:
   ID numbers and addresses, as ``views.display_name`` does elsewhere. The
   room's text is for following along; the signing page shows the exact text
   whose SHA-256 the signature names.
-- Broadcasts of one room are serialised (``Hub.agreement_lock``) and each
+- Broadcasts of one room are serialised (``LiveRoom.agreement_lock``) and each
   reads the draft afresh, so the last notification a reader gets is the
   latest state whatever order the changes came in.
 - ``signature_requested`` goes to a waiting signer once per frozen text
-  (``Hub.prompted``), and again when they come back (a reload loses the prompt).
+  (``ParticipantSession.prompted``), and again when they come back (a reload loses the prompt).
 """
 
 from __future__ import annotations
@@ -41,13 +41,14 @@ from server.auth.roles import Actor, can_draft_agreement
 from server.db import SessionFactory, transaction
 from server.errors import N_, NotAllowed, NotFound, ValidationFailed
 from server.i18n import Catalogues
+from server.live.session import ParticipantSession
 from server.models import AgreementDraft, Party, utcnow
 from server.pii import PiiVault, mask_name
 from server.rooms.participant import Participant
 from server.signaling import messages as m
 
 if TYPE_CHECKING:
-    from server.signaling.hub import Hub
+    from server.live.room import LiveRoom
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ STATUS_CODES: dict[DraftStatus, m.AgreementStatus] = {
 
 @dataclass(frozen=True)
 class AgreementSettings:
-    """What the agreement service needs from the application, given to ``Hubs``."""
+    """What the agreement service needs from the application, given to the desk."""
 
     vault: PiiVault
     tz: ZoneInfo
@@ -166,7 +167,7 @@ class AgreementDesk:
     # -- requests ---------------------------------------------------------------------------
 
     async def handle(
-        self, hub: Hub, actor: Actor | None, request: m.AgreementRequest
+        self, hub: LiveRoom, actor: Actor | None, request: m.AgreementRequest
     ) -> dict[str, Any]:
         """One request from an admitted participant; DomainErrors go back to the handler."""
         if actor is None:
@@ -264,52 +265,52 @@ class AgreementDesk:
                     "text": text,
                 }
 
-    async def _tell_room(self, hub: Hub) -> None:
+    async def _tell_room(self, hub: LiveRoom) -> None:
         """After a committed change: a failure to notify must not turn it into an error."""
         try:
             await self.broadcast(hub)
         except Exception:
             logger.exception("room %s: agreement broadcast failed", hub.session_id)
 
-    async def _draft(self, db: AsyncSession, hub: Hub) -> AgreementDraft:
+    async def _draft(self, db: AsyncSession, hub: LiveRoom) -> AgreementDraft:
         draft = await service.draft_of_session(db, hub.session_id)
         if draft is None:
             raise NotFound(NO_AGREEMENT)
         return draft
 
-    async def _readable(self, db: AsyncSession, hub: Hub, actor: Actor) -> service.Context:
+    async def _readable(self, db: AsyncSession, hub: LiveRoom, actor: Actor) -> service.Context:
         """The draft with the service's own read check (drafters and archive readers)."""
         draft = await self._draft(db, hub)
         return await service.get_draft(db, actor, draft.id or 0)
 
     # -- telling the room ----------------------------------------------------------------------
 
-    async def broadcast(self, hub: Hub) -> None:
+    async def broadcast(self, hub: LiveRoom) -> None:
         """Every admitted participant gets the agreement as they may see it."""
         await self._deliver(hub, None)
 
-    async def send_state(self, hub: Hub, pids: Iterable[str]) -> None:
+    async def send_state(self, hub: LiveRoom, pids: Iterable[str]) -> None:
         """Those just admitted (or back) get the agreement, and their prompt again."""
         await self._deliver(hub, list(pids))
 
-    async def _deliver(self, hub: Hub, only: list[str] | None) -> None:
+    async def _deliver(self, hub: LiveRoom, only: list[str] | None) -> None:
         async with hub.agreement_lock:
-            if not hub.connections:
+            if not hub.sessions:
                 return  # nobody to tell (a page's change to a room everyone has left)
             async with self._factory() as db:
                 snapshot = await self._snapshot(db, hub.session_id)
             if snapshot is None:
                 return  # nothing drafted yet: nothing to say
-            targets = list(hub.connections) if only is None else only
+            targets = list(hub.sessions) if only is None else only
             for pid in targets:
-                conn = hub.connections.get(pid)
+                session = hub.sessions.get(pid)
                 person = hub.room.participants.get(pid)
-                if conn is None or person is None or not person.is_admitted:
+                if session is None or person is None or not person.is_admitted:
                     continue  # the lobby hears nothing of the agreement
                 if only is not None:
-                    hub.prompted.pop(pid, None)
+                    session.prompted = None
                 mine = self._signer_of(snapshot, person)
-                await conn.send(self._view(hub, snapshot, person, mine))
+                await session.channel.send(self._view(session, snapshot, person, mine))
                 # Keyed by version too: refreezing the same words still needs new signatures.
                 prompt = f"{snapshot.frozen_version}:{snapshot.sha256}"
                 if (
@@ -317,10 +318,10 @@ class AgreementDesk:
                     and snapshot.sha256
                     and mine is not None
                     and mine.status == "waiting"
-                    and hub.prompted.get(pid) != prompt
+                    and session.prompted != prompt
                 ):
-                    hub.prompted[pid] = prompt
-                    await conn.send(
+                    session.prompted = prompt
+                    await session.channel.send(
                         m.SignatureRequested(
                             draft_id=snapshot.draft_id,
                             version=snapshot.frozen_version,
@@ -397,12 +398,16 @@ class AgreementDesk:
         return None
 
     def _view(
-        self, hub: Hub, snapshot: _Snapshot, person: Participant, mine: _SignerRow | None
+        self,
+        session: ParticipantSession,
+        snapshot: _Snapshot,
+        person: Participant,
+        mine: _SignerRow | None,
     ) -> m.AgreementUpdated:
-        actor = hub.actors.get(person.id)
+        actor = session.actor
         editable = actor is not None and can_draft_agreement(actor, snapshot.office_id)
-        full_names = person.id in hub.full_names
-        gettext = _translate(self.settings.catalogues, hub.languages.get(person.id, "zh"))
+        full_names = session.full_names
+        gettext = _translate(self.settings.catalogues, session.language)
         frozen = snapshot.status != DraftStatus.DRAFTING
         return m.AgreementUpdated(
             draft_id=snapshot.draft_id,

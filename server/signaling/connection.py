@@ -10,6 +10,8 @@ from enum import IntEnum
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
+from server.live.session import EndReason
+
 logger = logging.getLogger(__name__)
 
 #: Seconds between pings; a peer that misses a pong is dead and its socket closes.
@@ -29,6 +31,19 @@ class CloseReason(IntEnum):
     REPLACED = 4004
     DECLINED = 4005
     LEFT = 4006
+    SIGNED_OUT = 4007
+
+
+#: The close code of each way the live layer ends a session (``server.live.session``).
+CLOSE_FOR: dict[EndReason, CloseReason] = {
+    EndReason.GOING_AWAY: CloseReason.GOING_AWAY,
+    EndReason.REMOVED: CloseReason.REMOVED_BY_HOST,
+    EndReason.SESSION_ENDED: CloseReason.SESSION_ENDED,
+    EndReason.REPLACED: CloseReason.REPLACED,
+    EndReason.DECLINED: CloseReason.DECLINED,
+    EndReason.LEFT: CloseReason.LEFT,
+    EndReason.SIGNED_OUT: CloseReason.SIGNED_OUT,
+}
 
 
 class FloodGate:
@@ -62,7 +77,11 @@ class FloodGate:
 
 
 class SignalConnection:
-    """Sends models as JSON and yields incoming text frames; closes on abuse."""
+    """Sends models as JSON and yields incoming text frames; closes on abuse.
+
+    The live layer's ``Channel`` of one participant session: ``end`` closes
+    with the code of the live layer's reason.
+    """
 
     def __init__(self, ws: web.WebSocketResponse, *, gate: FloodGate | None = None) -> None:
         self.ws = ws
@@ -87,6 +106,9 @@ class SignalConnection:
             self.close_reason = reason
         if not self.ws.closed:
             await self.ws.close(code=int(reason), message=reason.name.lower().encode())
+
+    async def end(self, reason: EndReason) -> None:
+        await self.close(CLOSE_FOR[reason])
 
     async def frames(self) -> AsyncIterator[str]:
         """Text frames until the socket closes; binary frames and floods close it."""

@@ -20,10 +20,10 @@ from server.http import render as r
 from server.http.middlewares import client_ip, origin_allowed
 from server.http.pages import door
 from server.http.ratelimit import address_key
-from server.keys import CONFIG, HUBS, SESSIONS
+from server.keys import AGREEMENT_DESK, CONFIG, HUBS, SESSIONS
 from server.models import Expert, MediationSession, StaffUser, utcnow
 from server.rooms.participant import Participant
-from server.rooms.roles import RoomRole, role_for_invitation
+from server.rooms.roles import role_for_invitation, staff_claim
 from server.sessions import invitations
 from server.sessions import service as sessions
 from server.sessions.rules import InviteeRole, SessionStatus
@@ -89,8 +89,7 @@ async def _staff(
         user = await db.get(StaffUser, actor.user_id)
     if user is None or session.status != SessionStatus.SCHEDULED:
         return None
-    # Staff who book sessions help run the room; clerks (who keep the record) watch.
-    role = RoomRole.COHOST if roles.can_book(actor) else RoomRole.OBSERVER
+    role = staff_claim(runs_rooms=roles.can_book(actor))
     candidate = Participant.for_staff(actor.user_id, user.display_name, role)
     return session, Identity(candidate, True, actor=actor, language=request[r.LANG])
 
@@ -113,10 +112,11 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     if found is None:
         return _refuse(403, "not_allowed", "this link or session does not open a room now")
     session, identity = found
-    hubs = request.app[HUBS]
-    hub = await hubs.hub_for(session)
+    rooms = request.app[HUBS]
+    live = await rooms.open(session)
     await ws.prepare(request)
     config = request.app[CONFIG]
     conn = SignalConnection(ws)
-    await SignalSession(conn, hubs, hub, identity, list(config.ice_servers)).run()
+    desk = request.app[AGREEMENT_DESK]
+    await SignalSession(conn, rooms, live, desk, identity, list(config.ice_servers)).run()
     return ws

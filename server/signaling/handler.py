@@ -1,8 +1,12 @@
-"""One participant's signalling session: parse, dispatch, answer, notify.
+"""One participant's signalling session: the wire only (parse, authorise, dispatch, write).
 
-A single ``match`` over the message union maps each request to the room, the
-media server or the agreement desk; domain errors become error responses with
-their stable code, anything unexpected is logged and answered ``internal_error``.
+A single ``match`` over the message union maps each request to the room (its
+decision under the room's lock, published through ``server.live.rooms``),
+the media server or the agreement desk; domain errors become error responses
+with their stable code, anything unexpected is logged and answered
+``internal_error``. The participant's presence is one ``ParticipantSession``
+shared with the live room; what a decision writes to the database is done by
+the live layer after the lock, and awaited before the answer goes out.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from server import i18n
 from server.agreements.service import DraftIncomplete
 from server.auth.roles import Actor, can_draft_agreement
 from server.errors import N_, DomainError, ErrorCode
+from server.live.room import LiveRoom
+from server.live.rooms import LiveRooms
+from server.live.session import EndReason, ParticipantSession
 from server.rooms.media import MediaError
 from server.rooms.participant import Participant
 from server.rooms.routing import routes
 from server.signaling import messages as m
-from server.signaling.agreement import field_messages
-from server.signaling.connection import CloseReason, SignalConnection
-from server.signaling.hub import Hub, Hubs
+from server.signaling.agreement import AgreementDesk, field_messages
+from server.signaling.connection import SignalConnection
+from server.signaling.views import chat_lines, room_view
 
 logger = logging.getLogger(__name__)
 
@@ -83,19 +90,27 @@ class SignalSession:
     def __init__(
         self,
         conn: SignalConnection,
-        hubs: Hubs,
-        hub: Hub,
+        rooms: LiveRooms,
+        live: LiveRoom,
+        agreements: AgreementDesk,
         identity: Identity,
         ice_servers: list[dict[str, Any]],
     ) -> None:
         self.conn = conn
-        self.hubs = hubs
-        self.hub = hub
+        self.rooms = rooms
+        self.live = live
+        self.agreements = agreements
         self.identity = identity
         self.pid = identity.candidate.id
         self.ice_servers = ice_servers
         self.joined = False
-        self.generation: int | None = None
+        self.session = ParticipantSession(
+            pid=self.pid,
+            channel=conn,
+            full_names=identity.full_names,
+            actor=identity.actor,
+            language=identity.language,
+        )
 
     async def run(self) -> None:
         try:
@@ -106,14 +121,14 @@ class SignalSession:
         finally:
             # aiohttp cancels the handler when the peer vanishes; leaving the room
             # must still complete, so it runs in a task of its own.
-            await asyncio.shield(self.hubs.track(asyncio.create_task(self._gone())))
+            await asyncio.shield(self.rooms.track(asyncio.create_task(self._gone())))
 
     async def _one(self, frame: str) -> None:
         try:
             request = m.CLIENT_ADAPTER.validate_json(frame)
         except ValidationError as exc:
             request_id = _request_id(frame)
-            logger.debug("room %s: bad frame from %s: %s", self.hub.session_id, self.pid, exc)
+            logger.debug("room %s: bad frame from %s: %s", self.live.session_id, self.pid, exc)
             await self.conn.send(_error(request_id, "invalid_request", i18n.gettext(BAD_REQUEST)))
             return
         try:
@@ -123,7 +138,7 @@ class SignalSession:
         except DomainError as exc:
             await self.conn.send(_error(request.id, str(exc.code), _message(exc), _fields(exc)))
         except MediaError as exc:
-            logger.info("room %s: media refused %s: %s", self.hub.session_id, self.pid, exc)
+            logger.info("room %s: media refused %s: %s", self.live.session_id, self.pid, exc)
             await self.conn.send(
                 _error(
                     request.id,
@@ -133,7 +148,7 @@ class SignalSession:
             )
         except Exception:
             logger.exception(
-                "room %s: %s failed for %s", self.hub.session_id, request.type, self.pid
+                "room %s: %s failed for %s", self.live.session_id, request.type, self.pid
             )
             await self.conn.send(
                 _error(
@@ -143,38 +158,40 @@ class SignalSession:
                 )
             )
         else:
+            # A host's "done" means done: what the request decided is in the database.
+            await self.live.writes.drained()
             if data is not None:
                 await self.conn.send(_ok(request.id, data))
-        if self.hub.pending_closes:
-            async with self.hub.lock:
-                await self.hubs.close_pending(self.hub)
+        if self.live.pending_closes:
+            async with self.live.lock:
+                await self.rooms.close_pending(self.live)
 
     def _require_joined(self, *, admitted: bool = False) -> None:
         if not self.joined:
             raise NotJoined(N_("Join the room first."))
-        person = self.hub.room.participants.get(self.pid)
+        person = self.live.room.participants.get(self.pid)
         if admitted and (person is None or not person.is_admitted):
             raise NotJoined(N_("Wait until the mediator lets you in."))
 
     async def _apply(self, events: list[Any]) -> None:
-        await self.hubs.publish(self.hub, events, actor_label=self.pid, defer_close=True)
+        await self.rooms.publish(self.live, events, defer_close=True)
 
     async def _dispatch(self, request: m.ClientMessage) -> dict[str, Any] | None:
-        room = self.hub.room
+        room = self.live.room
         match request:
             case m.Join():
                 return await self._join(request)
             case m.PublishOffer(sdp=sdp):
                 self._require_joined(admitted=True)
-                answer = await self.hub.media.publisher_offer(self.pid, sdp)
+                answer = await self.live.media.publisher_offer(self.pid, sdp)
                 return {"sdp": answer}
             case m.SubscriberAnswer(sdp=sdp):
                 self._require_joined(admitted=True)
-                await self.hub.media.subscriber_answer(self.pid, sdp)
+                await self.live.media.subscriber_answer(self.pid, sdp)
                 return {}
             case m.IceCandidate():
                 self._require_joined(admitted=True)
-                await self.hub.media.add_ice_candidate(
+                await self.live.media.add_ice_candidate(
                     self.pid,
                     request.target,
                     {
@@ -186,16 +203,28 @@ class SignalSession:
                 return {}
             case m.RestartSubscriber():
                 self._require_joined(admitted=True)
-                await self.hub.media.restart_subscriber(self.pid)
+                await self.live.media.restart_subscriber(self.pid)
                 return {}
+            case m.ChatHistory(before=before, limit=limit):
+                self._require_joined(admitted=True)
+                lines, more = room.chat_page(self.pid, before, limit)
+                view = chat_lines(
+                    room,
+                    lines,
+                    full_names=self.session.full_names,
+                    chat_times=self.live.chat_times,
+                )
+                return {"lines": view, "more": more}
             case m.Leave():
                 self._require_joined()
-                async with self.hub.lock:
+                async with self.live.lock:
                     await self._apply(room.leave(self.pid))
+                await self.live.writes.drained()
                 await self.conn.send(_ok(request.id))
-                self.hub.connections.pop(self.pid, None)
-                await self.hub.media.close_participant(self.pid)
-                await self.conn.close(CloseReason.LEFT)
+                if self.live.sessions.get(self.pid) is self.session:
+                    self.live.sessions.pop(self.pid, None)
+                await self.live.media.close_participant(self.pid)
+                await self.conn.end(EndReason.LEFT)
                 return None
             case (
                 m.OpenAgreement()
@@ -206,11 +235,11 @@ class SignalSession:
                 | m.ShowAgreementRevision()
             ):
                 self._require_joined(admitted=True)
-                return await self.hubs.agreements.handle(self.hub, self.identity.actor, request)
+                return await self.agreements.handle(self.live, self.identity.actor, request)
             case _:
                 pass
         self._require_joined()
-        async with self.hub.lock:
+        async with self.live.lock:
             events = self._room_action(request)
             await self._apply(events)
             extra: dict[str, Any] = {}
@@ -219,7 +248,7 @@ class SignalSession:
             return extra
 
     def _room_action(self, request: m.ClientMessage) -> list[Any]:
-        room, me = self.hub.room, self.pid
+        room, me = self.live.room, self.pid
         match request:
             case m.RaiseHand(raised=raised):
                 return room.raise_hand(me, raised)
@@ -273,6 +302,7 @@ class SignalSession:
                 | m.SubscriberAnswer()
                 | m.IceCandidate()
                 | m.RestartSubscriber()
+                | m.ChatHistory()
                 | m.Leave()
                 | m.OpenAgreement()
                 | m.SaveAgreement()
@@ -288,50 +318,49 @@ class SignalSession:
     async def _join(self, request: m.Join) -> dict[str, Any]:
         if self.joined:
             raise NotJoined(N_("You have already joined."))
-        hub = self.hub
-        async with hub.lock:
-            previous = hub.connections.get(self.pid)
-            events = hub.room.join(self.identity.candidate)
-            person = hub.room.participants[self.pid]
-            self.generation = person.generation
-            if previous is not None and previous is not self.conn:
+        live, me = self.live, self.session
+        async with live.lock:
+            previous = live.sessions.get(self.pid)
+            events = live.room.join(self.identity.candidate)
+            person = live.room.participants[self.pid]
+            me.generation = person.generation
+            replaced = previous is not None and previous is not me
+            if previous is not None and replaced:
                 # The same person again (a new tab, a reconnect before the old socket died).
-                hub.connections.pop(self.pid, None)
-                await previous.close(CloseReason.REPLACED)
-                await hub.media.close_participant(self.pid)
-            hub.connections[self.pid] = self.conn
-            if self.identity.full_names:
-                hub.full_names.add(self.pid)
-            if self.identity.actor is not None:
-                hub.actors[self.pid] = self.identity.actor
-            hub.languages[self.pid] = self.identity.language
+                live.sessions.pop(self.pid, None)
+                await previous.channel.end(EndReason.REPLACED)
+                await live.media.close_participant(self.pid)
+            live.sessions[self.pid] = me
             if request.knock_message and not person.is_admitted:
-                events += hub.room.knock_message(self.pid, request.knock_message)
+                events += live.room.knock_message(self.pid, request.knock_message)
             self.joined = True
             await self._apply(events)
-            if previous is not None and previous is not self.conn:
+            if replaced:
                 # The room saw no change (the person never left), but the media
                 # server dropped their old connections: give it the routes again.
-                await hub.media.apply_routes(routes(hub.room))
+                await live.media.apply_routes(routes(live.room))
             return {
                 "participant_id": self.pid,
                 "protocol": m.PROTOCOL,
                 "admission": person.admission.value,
                 "ice_servers": self.ice_servers,
-                "room": self.hubs.snapshot(hub, self.pid),
+                "room": room_view(
+                    live.room, self.pid, full_names=me.full_names, chat_times=live.chat_times
+                ),
                 "can_draft_agreement": self.identity.actor is not None
-                and can_draft_agreement(self.identity.actor, hub.office_id),
+                and can_draft_agreement(self.identity.actor, live.office_id),
             }
 
     async def _gone(self) -> None:
         if not self.joined:
             return
-        hub = self.hub
-        async with hub.lock:
-            if hub.connections.get(self.pid) is self.conn:
-                hub.connections.pop(self.pid, None)
-                await hub.media.close_participant(self.pid)
-            await self.hubs.publish(hub, hub.room.disconnect(self.pid, generation=self.generation))
+        live = self.live
+        async with live.lock:
+            if live.sessions.get(self.pid) is self.session:
+                live.sessions.pop(self.pid, None)
+                await live.media.close_participant(self.pid)
+            events = live.room.disconnect(self.pid, generation=self.session.generation)
+            await self.rooms.publish(live, events)
 
 
 def _request_id(frame: str) -> int | None:

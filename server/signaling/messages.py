@@ -110,8 +110,19 @@ class SendChat(_Request):
     """A chat line to the room (within your caucus), or a private note to the hosts."""
 
     type: Literal["send_chat"]
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    #: Length is the room's to check (``chat_too_long``); the frame cap bounds it here.
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
     to_hosts: bool = False
+
+
+class ChatHistory(_Request):
+    """A page of the chat you may read: the latest lines, or those before a line."""
+
+    type: Literal["chat_history"]
+    before: Annotated[int, Field(ge=1, le=2**31)] | None = Field(
+        default=None, description="Lines older than this line id; none for the latest."
+    )
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
 
 
 class KnockMessage(_Request):
@@ -298,6 +309,7 @@ ClientMessage = Annotated[
     | SetAudioOnly
     | AcceptUnmute
     | SendChat
+    | ChatHistory
     | KnockMessage
     | Admit
     | Decline

@@ -64,6 +64,26 @@ def chat_view(
     }
 
 
+def chat_lines(
+    room: Room,
+    messages: list[ChatMessage],
+    *,
+    full_names: bool,
+    chat_times: dict[int, datetime],
+) -> list[dict[str, Any]]:
+    """Chat lines as one participant sees them (senders' names shortened as elsewhere)."""
+    people = room.participants
+
+    def display(sender_id: str, stored: str) -> str:
+        sender = people.get(sender_id)
+        return display_name(sender, full_names=full_names) if sender else stored
+
+    return [
+        chat_view(m, chat_times.get(m.id), sender_name=display(m.sender_id, m.sender_name))
+        for m in messages
+    ]
+
+
 def room_view(
     room: Room,
     pid: str,
@@ -71,15 +91,15 @@ def room_view(
     full_names: bool,
     chat_times: dict[int, datetime],
 ) -> dict[str, Any]:
-    """Everything ``pid`` may see of the room right now."""
+    """Everything ``pid`` may see of the room right now, but the chat.
+
+    The chat goes line by line (``chat_posted``) and is paged on request
+    (``chat_history``): carried in every update, a long chat made each raised
+    hand cost every participant megabytes.
+    """
     viewer = room.participants[pid]
     is_host = viewer.is_host and viewer.is_admitted
     visible = room.admitted() + (room.lobby() if is_host else [])
-    people = {p.id: p for p in room.participants.values()}
-
-    def display(sender_id: str, stored: str) -> str:
-        sender = people.get(sender_id)
-        return display_name(sender, full_names=full_names) if sender else stored
 
     if is_host:
         caucuses = [
@@ -123,8 +143,4 @@ def room_view(
         "your_caucus": room.caucus_of(pid),
         "hears_you": sorted(room.hears(pid)),
         "private_talk": {"host": notice[0], "with": notice[1]} if notice else None,
-        "chat": [
-            chat_view(m, chat_times.get(m.id), sender_name=display(m.sender_id, m.sender_name))
-            for m in room.chat_visible_to(pid)
-        ],
     }

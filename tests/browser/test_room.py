@@ -150,3 +150,40 @@ async def test_three_browsers_mediate_and_a_caucus_is_private(
     finally:
         for context in contexts:
             await context.close()
+
+
+async def test_the_chat_comes_back_from_history_after_a_reload(
+    browser: Browser,
+    server: tuple[str, object],
+    factory: SessionFactory,
+    seed: Seed,
+    config: Config,
+) -> None:
+    """Room updates carry no chat: the page asks for a page of history after joining."""
+    base, _app = server
+    booked: Booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        officer = await enter(context, f"{base}/login")
+        await officer.fill("#f-username", "officer")
+        await officer.fill("#f-password", PASSWORD)
+        await officer.click("button.primary")
+        room_url = f"{base}/sessions/{booked.session_id}/room"
+        await officer.goto(room_url)
+        await expect(officer.locator("#room")).to_have_attribute(
+            "data-state", "admitted", timeout=TIMEOUT
+        )
+        await officer.click("#join-media")
+        await officer.click("#btn-chat")
+        lines = ["双方同意先调解", "下周一前付清", "第三行"]
+        for line in lines:
+            await officer.fill("#chat-text", line)
+            await officer.click("#chat-form button[type=submit]")
+            await expect(officer.locator("#chat-list li p.text").last).to_have_text(line)
+        await officer.goto(room_url)
+        await expect(officer.locator("#room")).to_have_attribute(
+            "data-state", "admitted", timeout=TIMEOUT
+        )
+        await expect(officer.locator("#chat-list li p.text")).to_have_text(lines, timeout=TIMEOUT)
+    finally:
+        await context.close()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
 
 from server.signaling.messages import PROTOCOL
 from tests.conftest import Client
@@ -25,9 +25,13 @@ async def wait_until(check: Callable[[], bool], within: float = 20.0, what: str 
 
 
 class RoomClient:
-    """Speaks concord.v1 over a real WebSocket and carries real media."""
+    """Speaks concord.v1 over a real WebSocket and carries real media.
 
-    def __init__(self, client: Client, query: str) -> None:
+    ``client`` is a test client of an app in this process, or a session with
+    the ``base_url`` of a server running in a process of its own.
+    """
+
+    def __init__(self, client: Client | ClientSession, query: str) -> None:
         self.client = client
         self.query = query
         self.ws: ClientWebSocketResponse | None = None

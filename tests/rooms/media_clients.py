@@ -158,6 +158,20 @@ class Subscriber:
                 return transceiver.receiver
         raise LookupError((source, kind))
 
+    async def packets(self) -> int:
+        """RTP packets received on this connection so far, on every slot, whatever their source."""
+        if self.pc is None:
+            return 0
+        total = 0
+        for transceiver in self.pc.getTransceivers():
+            report = await transceiver.receiver.getStats()
+            total += sum(
+                int(getattr(stats, "packetsReceived", 0))
+                for stats in report.values()
+                if getattr(stats, "type", "") == "inbound-rtp"
+            )
+        return total
+
     def reset(self) -> None:
         self.counts.clear()
 

@@ -150,8 +150,9 @@ def test_hosts_are_admitted_at_once_and_the_session_host_presides(clock: Clock) 
     assert room.join(Participant.for_staff(1, "A", RoomRole.COHOST))[0] == ParticipantAdmitted(HOST)
     assert room.participants[HOST].role == RoomRole.HOST
     assert room.participants[COHOST].role == RoomRole.COHOST  # only one presides
-    room.join(Participant.for_staff(3, "Auxiliary", RoomRole.PARTY))
-    assert room.participants["staff-3"].role == RoomRole.COHOST  # staff always co-host
+    room.join(Participant.for_staff(3, "Clerk", RoomRole.PARTY))
+    assert room.participants["staff-3"].role == RoomRole.OBSERVER  # staff observe at least
+    assert room.participants["staff-3"].is_admitted  # staff do not knock
     room.join(Participant.for_invitation(4, "Pretender", RoomRole.HOST))
     assert room.participants["inv-4"].role == RoomRole.COHOST  # invited staff
     assert [p.id for p in room.admitted()] == [COHOST, HOST, "staff-3", "inv-4"]  # ties: arrival

@@ -11,6 +11,7 @@ from server.agreements import archive
 from server.auth import roles
 from server.errors import N_, Conflict, NotAllowed, ValidationFailed
 from server.http import render as r
+from server.http.auth_flow import signed_out
 from server.http.forms import InputInvalid, field_messages, parse
 from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
 from server.keys import CONFIG
@@ -133,6 +134,8 @@ async def user_submit(request: web.Request) -> web.StreamResponse:
                 fields = clean(data, *USER_UPDATE_FIELDS[:-2], "new_password")
                 update = parse(UserUpdate, {**fields, **_checkbox(data, "active")})
                 await service.update_user(db, actor, user_id, update)
+            if user_id is not None and (not update.active or update.new_password):
+                signed_out(request, user_id)
     except (ValidationFailed, Conflict) as exc:
         async with unit_of_work(request) as db:
             offices = await service.offices(db, actor.station_id)

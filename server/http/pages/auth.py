@@ -8,7 +8,13 @@ from server import i18n
 from server.auth import sessions
 from server.errors import DomainError, LimitExceeded, ValidationFailed
 from server.http import render as r
-from server.http.auth_flow import attempt_login, end_session, set_session_cookie, throttle_policy
+from server.http.auth_flow import (
+    attempt_login,
+    end_session,
+    set_session_cookie,
+    signed_out,
+    throttle_policy,
+)
 from server.http.forms import field_messages
 from server.http.middlewares import LANG_COOKIE
 from server.http.pages.common import form_data, redirect, safe_next, unit_of_work
@@ -76,6 +82,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
     if error is not None:
         context = {"errors": field_messages(error), "error": r.message_of(error)}
         return r.render(request, "password.html", context, status=r.STATUS_FOR[error.code])
+    signed_out(request, actor.user_id)
     raise redirect("/?notice=password_changed")
 
 

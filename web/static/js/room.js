@@ -88,6 +88,9 @@
     unmuteAsked: false, // a host asked us to speak (unmute_requested), not yet accepted
     connectFailures: 0, // sockets in a row that did not open
     chatSeen: new Set(),
+    chatOldest: null, // the oldest line id shown: where the next history page ends
+    chatMore: false, // older lines remain on the server
+    chatLoading: false,
     unread: 0,
     wakeLock: null,
   };
@@ -464,6 +467,7 @@
 
   /* Admitted: fromJoin is true when a join response said so (first entry or a return). */
   function admitted(fromJoin) {
+    loadChat(null);
     if (state.media.started) {
       if (fromJoin) {
         // Back after a dropped socket with media running: the server kept our place,
@@ -989,7 +993,6 @@
       closePanel();
     }
     renderRoomParts();
-    mergeChat(Array.isArray(state.room.chat) ? state.room.chat : [], false);
     if (state.phase === "lobby" && model.yourAdmission(state.room) === "admitted") {
       admitted(false);
     }
@@ -1115,9 +1118,36 @@
 
   /* ---- chat -------------------------------------------------------------------------------- */
 
-  /* Add lines not yet shown, in id order. `live` lines (chat_posted) may raise a toast. */
-  function mergeChat(lines, live) {
+  /* A page of history (chat_history): the latest lines (`before` null, after every join),
+     or those before the oldest shown, when the reader scrolls to the top. Room updates
+     carry no chat: lines come one by one (chat_posted) and pages on request. */
+  async function loadChat(before) {
+    if (state.chatLoading) {
+      return;
+    }
+    state.chatLoading = true;
+    try {
+      const data = await send("chat_history", before === null ? { limit: 50 } : { before: before, limit: 50 });
+      const lines = Array.isArray(data.lines) ? data.lines : [];
+      if (lines.length && (state.chatOldest === null || lines[0].id < state.chatOldest)) {
+        state.chatOldest = lines[0].id;
+        state.chatMore = data.more === true;
+      } else if (state.chatOldest === null) {
+        state.chatMore = false;
+      }
+      mergeChat(lines, false, before !== null);
+    } catch (error) {
+      // Not fatal: the next join asks again; live lines keep arriving meanwhile.
+    } finally {
+      state.chatLoading = false;
+    }
+  }
+
+  /* Add lines not yet shown, in id order. `live` lines (chat_posted) may raise a toast;
+     `older` lines (a history page) keep the reader where they were. */
+  function mergeChat(lines, live, older) {
     const list = byId("chat-list");
+    const fromBottom = list.scrollHeight - list.scrollTop;
     lines.forEach((line) => {
       if (!line || line.id === undefined || state.chatSeen.has(line.id)) {
         return;
@@ -1157,7 +1187,9 @@
     unread.textContent = String(state.unread);
     unread.hidden = state.unread === 0;
     ui.show(byId("chat-empty"), list.children.length === 0);
-    if (root.dataset.panel === "chat") {
+    if (older) {
+      list.scrollTop = list.scrollHeight - fromBottom;
+    } else if (root.dataset.panel === "chat") {
       list.scrollTop = list.scrollHeight;
     }
   }
@@ -1321,6 +1353,11 @@
   byId("leave-no").addEventListener("click", () => ui.show(byId("leave-confirm"), false));
   byId("leave-yes").addEventListener("click", leave);
   byId("chat-form").addEventListener("submit", sendChat);
+  byId("chat-list").addEventListener("scroll", () => {
+    if (byId("chat-list").scrollTop === 0 && state.chatMore && state.chatOldest !== null) {
+      loadChat(state.chatOldest);
+    }
+  });
   byId("chat-text").addEventListener("keydown", (event) => {
     // Enter sends, Shift+Enter breaks the line. Only a touch-only device (a phone: a coarse
     // pointer and no fine one) keeps Enter for new lines, having no physical keyboard; a
