@@ -93,9 +93,7 @@ class SignedText:
 
     def texts_of(self, part: Part) -> tuple[str, ...]:
         """The non-blank texts of the lines that carry ``part``."""
-        return tuple(
-            line.text for line in self.lines if line.part == part and line.text.strip()
-        )
+        return tuple(line.text for line in self.lines if line.part == part and line.text.strip())
 
     def groups(self) -> tuple[tuple[SignedLine, ...], ...]:
         """The lines between blank lines, title excluded: how the paper spaces them."""
