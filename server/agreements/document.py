@@ -47,6 +47,8 @@ class Part(StrEnum):
     PARTY = "party"
     MEDIATING_BODY = "mediating_body"
     PRESIDING = "presiding"
+    OTHERS_PRESENT = "others_present"
+    SESSION = "session"
     FACTS = "facts"
     DISPUTED_MATTERS = "disputed_matters"
     RESPONSIBILITY = "responsibility"

@@ -8,7 +8,7 @@ reader's interface language; refusals are English msgids translated at the edge.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -332,9 +332,9 @@ def signed_text(header: TextHeader, content: DraftContent) -> SignedText:
     presiding_label = f"{PRESIDING_LABELS[track]}："
     lines.append(SignedLine(field, header.presiding_name, presiding_label, Part.PRESIDING))
     others = "、".join(header.others_present) or "无"
-    lines.append(SignedLine(field, others, "其他在场人员："))
-    lines.append(SignedLine(field, header.session_time, "调解时间："))
-    lines.append(SignedLine(field, header.session_place, "调解地点："))
+    lines.append(SignedLine(field, others, "其他在场人员：", Part.OTHERS_PRESENT))
+    lines.append(SignedLine(field, header.session_time, "调解时间：", Part.SESSION))
+    lines.append(SignedLine(field, header.session_place, "调解地点：", Part.SESSION))
     lines.append(_blank())
     sections: list[tuple[str, str, Part]] = []
     if track == POLICE:
@@ -374,6 +374,47 @@ def signed_text(header: TextHeader, content: DraftContent) -> SignedText:
 def canonical_text(header: TextHeader, content: DraftContent) -> str:
     """The hashed form of ``signed_text``: the exact UTF-8 text every signer agrees to."""
     return signed_text(header, content).plain
+
+
+#: The drafting field a line's characters come from, for naming a refusal.
+PART_FIELDS: dict[Part, str] = {
+    Part.PARTY: "parties",
+    Part.MEDIATING_BODY: "mediating_body",
+    Part.PRESIDING: "presiding",
+    Part.OTHERS_PRESENT: "others_present",
+    Part.SESSION: "session",
+    Part.FACTS: "facts",
+    Part.DISPUTED_MATTERS: "disputed_matters",
+    Part.RESPONSIBILITY: "responsibility",
+    Part.TERM: "terms",
+    Part.PERFORMANCE_MANNER: "performance_manner",
+    Part.PERFORMANCE_DEADLINE: "performance_deadline",
+}
+
+
+def unprintable_problems(
+    text: SignedText, printable: Callable[[str], bool], shown: Callable[[str], str]
+) -> list[Problem]:
+    """Characters the paper cannot carry, one problem per field that holds them.
+
+    A text is only frozen when the sealed PDF can show every character of it
+    (``glyphs.printable``): an emoji no installed font has, or an invisible
+    zero-width character, would make the paper differ from what was signed.
+    """
+    found: dict[str, list[str]] = {}
+    for line in text.lines:
+        bad = [c for c in line.label + line.text if not printable(c)]
+        if bad:
+            chars = found.setdefault(PART_FIELDS.get(line.part, "text"), [])
+            chars.extend(c for c in bad if c not in chars)
+    return [
+        Problem(
+            field,
+            N_("The agreement cannot print these characters: %(chars)s. Remove or replace them."),
+            {"chars": "、".join(shown(c) for c in chars)},
+        )
+        for field, chars in found.items()
+    ]
 
 
 def _body(text: str) -> list[str]:
