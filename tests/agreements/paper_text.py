@@ -22,7 +22,9 @@ EVIDENCE_TITLE = "签署证据与核验信息"
 
 def agreement_pages_text(pdf: bytes, doc: AgreementDocument) -> str:
     """The agreement pages' text without whitespace, running header and footer removed."""
-    pages = poppler("pdftotext", pdf).split("\f")
+    # -layout: the default mode joins a word hyphenated at a line end, dropping
+    # a "-" the text has wherever the paper happens to wrap after one.
+    pages = poppler("pdftotext", pdf, "-layout").split("\f")
     if pages and not pages[-1].strip():
         pages.pop()
     total = len(pages)
