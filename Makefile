@@ -26,8 +26,9 @@ STAMPS := var
 PYTEST_ARGS ?=
 
 # Debian packages the server needs at run time: HarfBuzz's subsetter (fast
-# PDF font subsetting), a CJK font, poppler's pdftoppm/pdfsig.
-SERVER_APT_PACKAGES := libharfbuzz-subset0 fonts-noto-cjk poppler-utils
+# PDF font subsetting), a CJK font, fontconfig's fc-list (which characters the
+# fonts can print), poppler's pdftoppm/pdfsig.
+SERVER_APT_PACKAGES := libharfbuzz-subset0 fonts-noto-cjk fontconfig poppler-utils
 # ... and what the test suite needs on top: Chromium for the browser tests
 # (Playwright drives /usr/bin/chromium), PostgreSQL for the postgres tests.
 TEST_APT_PACKAGES := $(SERVER_APT_PACKAGES) chromium postgresql

@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ from server.agreements.document import (
     SignatureMark,
 )
 from server.agreements.pki import create_station_pki
+from server.agreements.rules import PRESIDING_LABELS, TITLES, TextHeader, signed_text
 from server.agreements.sample_seal import sample_seal_png
+from server.agreements.schemas import DraftContent
 from server.agreements.settings import SealerSettings
 from server.agreements.works import AgreementWorks
 
@@ -107,19 +110,46 @@ def sample_document(
 ) -> AgreementDocument:
     """A realistic agreement: two parties, six terms, three signatures, evidence rows.
 
+    The body is composed by the rules from a draft, exactly as sealing does.
     Also used by the tests (``tests/agreements``) as their document.
     """
     people = track == PEOPLE
-    presiding_label = "调解员" if people else "主持人"
+    presiding_label = PRESIDING_LABELS[track]
     presiding_name = "周建华" if people else "王志强"
-    terms = TERMS if people else POLICE_TERMS
-    canonical = "协议文本（演示）：" + "；".join(terms)
+    mediating_body = COMMITTEE if people else STATION
+    header = TextHeader(
+        track=track,
+        mediating_body=mediating_body,
+        presiding_name=presiding_name,
+        others_present=("陈敏（人民调解员助理）", "刘洋（社区网格员，观察员）"),
+        session_time="2026年11月25日 09:30—10:40",
+        session_place="远程视频调解（白石派出所滨河社区警务室主持）",
+        parties=(
+            PersonBlock(
+                role_label="申请人",
+                name="张伟",
+                id_label="居民身份证",
+                id_number="330106198503120017",
+                address="滨河区白石街道滨河花园3幢2单元501室",
+            ),
+            PersonBlock(
+                role_label="被申请人",
+                name="李娜",
+                id_label="居民身份证",
+                id_number="330102199007254528",
+                address="滨河区白石街道滨河花园3幢2单元601室",
+            ),
+        ),
+        copies=3,
+    )
+    body = signed_text(header, SAMPLE_CONTENT if people else SAMPLE_POLICE_CONTENT)
+    canonical = body.plain
     text_sha = hashlib.sha256(canonical.encode()).hexdigest()
     marks = (
-        SignatureMark("当事人（申请人）", "张伟", "2026年11月25日 10:42", signature_png("张伟")),
-        SignatureMark("当事人（被申请人）", "李娜", "2026年11月25日 10:44", signature_png("李娜")),
+        SignatureMark("申请人", "张伟", "2026年11月25日", signature_png("张伟")),
+        SignatureMark("被申请人", "李娜", "2026年11月25日", signature_png("李娜")),
         SignatureMark(
-            presiding_label, presiding_name, "2026年11月25日 10:46", signature_png(presiding_name)
+            presiding_label, presiding_name, "2026年11月25日", signature_png(presiding_name)
         ),
     )
     evidence = tuple(
@@ -127,8 +157,8 @@ def sample_document(
             role_label=mark.role_label,
             name=mark.name,
             outcome="已签名",
-            at=f"2026-11-25 {mark.signed_at[-5:]}:{17 + i:02d} +08:00",
-            ip=("223.104.63.18", "117.136.12.201", "10.21.4.7")[i],
+            at=f"2026-11-25 10:{42 + 2 * i}:{17 + i:02d} +08:00",
+            ip=("223.104.63.*", "117.136.12.*", "10.21.4.*")[i],
             user_agent=(
                 "Mozilla/5.0 (Linux; Android 14; V2309A) AppleWebKit/537.36 "
                 "(KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
@@ -137,7 +167,7 @@ def sample_document(
                 "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                 "Chrome/126.0.0.0 Safari/537.36",
             )[i],
-            via=("本人邀请链接", "签名链接", "工作人员登录")[i],
+            via=("本人调解邀请链接", "个人签名链接", "工作人员账号登录")[i],
             text_sha256=text_sha,
             image_sha256=hashlib.sha256(mark.image_png).hexdigest(),
             audit_ref=f"#{1234 + i}",
@@ -146,72 +176,19 @@ def sample_document(
     )
     return AgreementDocument(
         track=track,
-        title="人民调解协议书" if people else "治安调解协议书",
+        title=TITLES[track],
         case_number="（2026）白石调字第0042号" if people else "（2026）白石治调字第0017号",
         version=version,
         correction_reason="" if version == 1 else "第二条赔偿金额笔误，由3200元更正为3800元。",
         station_name=STATION,
         station_address="滨河区白石路18号",
         station_phone="0571-8888 1100",
-        mediating_body=COMMITTEE if people else STATION,
+        mediating_body=mediating_body,
         office_name="白石派出所滨河社区警务室",
         presiding_label=presiding_label,
         presiding_name=presiding_name,
-        others_present=("陈敏（人民调解员助理）", "刘洋（社区网格员，观察员）"),
-        session_time="2026年11月25日 09:30—10:40",
-        session_place="远程视频调解（白石派出所滨河社区警务室主持）",
         dispute_reference="JF-2026-0318",
-        parties=(
-            PersonBlock(
-                role_label="申请人",
-                name="张伟",
-                id_label="居民身份证",
-                id_number="330106198503120017",
-                address="滨河区白石街道滨河花园3幢2单元501室",
-                phone="138 0571 2233",
-            ),
-            PersonBlock(
-                role_label="被申请人",
-                name="李娜",
-                id_label="居民身份证",
-                id_number="330102199007254528",
-                address="滨河区白石街道滨河花园3幢2单元601室",
-                phone="139 5712 6677",
-            ),
-        ),
-        facts=(
-            "申请人张伟与被申请人李娜系上下楼邻居。2026年10月起，被申请人家中卫生间"
-            "防水层老化，多次渗水至申请人家卫生间及卧室吊顶，造成吊顶石膏板霉变、"
-            "墙面涂料起皮脱落、卧室衣柜底板受潮变形。申请人多次上门协商未果，"
-            "双方于2026年11月10日在楼道内发生争吵，经社区网格员劝阻后平息。\n"
-            "2026年11月18日，物业公司工程人员上门查看，确认渗水源为被申请人卫生间"
-            "地面防水层破损，并出具了书面查看记录。"
-        ),
-        disputed_matters=(
-            "一是渗水造成的财产损失数额及赔偿方式；二是被申请人卫生间防水层的维修期限；"
-            "三是维修期间申请人家中的临时防护措施。"
-        ),
-        responsibility=(
-            "被申请人作为房屋所有人，对其卫生间防水层负有维护义务，应对渗水造成的损失"
-            "承担主要责任；申请人发现渗水后未及时通知物业采取临时措施，致使损失有所扩大，"
-            "承担次要责任。"
-        ),
-        terms=terms,
-        performance_manner="赔偿款由被申请人通过银行转账一次性支付至申请人指定账户；维修由被申请人委托有资质的施工单位进行，物业公司现场见证。",
-        performance_deadline="2026年12月31日前全部履行完毕",
-        copies=3,
-        copies_note="本协议书一式三份，双方当事人各执一份，调解委员会留存一份，具有同等效力。"
-        if people
-        else "本协议书一式三份，双方当事人各执一份，公安机关存档一份。",
-        effect_note=(
-            "本协议书自双方当事人签名、调解员签名并加盖调解委员会印章之日起生效，具有法律约束力，"
-            "当事人应当按照约定履行。双方当事人可以自本协议生效之日起三十日内共同向人民法院"
-            "申请司法确认。"
-            if people
-            else "本协议书经双方当事人及主持人签名并加盖公安机关印章后生效。当事人不履行本协议的，"
-            "公安机关依法对违反治安管理行为人予以处罚，并告知当事人可以就民事争议依法向人民法院"
-            "提起民事诉讼。"
-        ),
+        body=body,
         signatures=marks,
         sealed_on="2026年11月25日",
         sealed_at_iso="2026-11-25T10:47:03+08:00",
@@ -244,6 +221,33 @@ POLICE_TERMS = (
     "渗水损失由双方另行通过人民调解或诉讼途径解决，不在本协议范围内。",
     "双方对本次事件的处理结果无异议，张伟不再要求公安机关对李娜予以治安管理处罚。",
     "任何一方违反本协议约定的，另一方可以向公安机关反映，由公安机关依法处理。",
+)
+
+
+SAMPLE_CONTENT = DraftContent(
+    facts=(
+        "申请人张伟与被申请人李娜系上下楼邻居。2026年10月起，被申请人家中卫生间"
+        "防水层老化，多次渗水至申请人家卫生间及卧室吊顶，造成吊顶石膏板霉变、"
+        "墙面涂料起皮脱落、卧室衣柜底板受潮变形。申请人多次上门协商未果，"
+        "双方于2026年11月10日在楼道内发生争吵，经社区网格员劝阻后平息。\n"
+        "2026年11月18日，物业公司工程人员上门查看，确认渗水源为被申请人卫生间"
+        "地面防水层破损，并出具了书面查看记录。"
+    ),
+    disputed_matters=(
+        "一是渗水造成的财产损失数额及赔偿方式；二是被申请人卫生间防水层的维修期限；"
+        "三是维修期间申请人家中的临时防护措施。"
+    ),
+    responsibility=(
+        "被申请人作为房屋所有人，对其卫生间防水层负有维护义务，应对渗水造成的损失"
+        "承担主要责任；申请人发现渗水后未及时通知物业采取临时措施，致使损失有所扩大，"
+        "承担次要责任。"
+    ),
+    terms=TERMS,
+    performance_manner="赔偿款由被申请人通过银行转账一次性支付至申请人指定账户；维修由被申请人委托有资质的施工单位进行，物业公司现场见证。",
+    performance_deadline=date(2026, 12, 31),
+)
+SAMPLE_POLICE_CONTENT = SAMPLE_CONTENT.model_copy(
+    update={"terms": POLICE_TERMS, "disputed_matters": "", "responsibility": ""}
 )
 
 

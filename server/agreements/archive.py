@@ -35,9 +35,8 @@ from server.agreements.rules import (
     TITLES,
     VIA_LABELS_ZH,
     DraftStatus,
-    copies_note,
-    effect_note,
     format_case_number,
+    signed_text,
     signer_label,
     zh_date,
 )
@@ -173,12 +172,24 @@ async def _prepare(
         )
     if not ctx.station.seal_file:
         raise Conflict(N_("The station's seal image has not been uploaded (Administration)."))
+    content = ctx.content
+    header = service.header_of(ctx, content, vault, settings.tz)
+    # The paper is laid out from this structure; it must be the very text that
+    # was frozen and signed. If the record changed since (a party's address, the
+    # presiding officer, the session's time), printing it would put words on
+    # the paper that nobody signed.
+    body = signed_text(header, content)
+    if body.plain != draft.frozen_text:
+        raise Conflict(
+            N_(
+                "The case record changed after the text was frozen, so the paper would "
+                "not say what was signed. Unfreeze the text and sign again."
+            )
+        )
     seal_path = settings.data_dir / ctx.station.seal_file
     seal_png = await asyncio.to_thread(seal_path.read_bytes)
     await _reserve_case_number(db, draft, ctx.station, settings)
     previous = await current_of_draft(db, draft.id or 0)
-    content = ctx.content
-    header = service.header_of(ctx, content, vault, settings.tz)
     tz = settings.tz
     now = utcnow()
     track = draft.legal_track
@@ -242,22 +253,8 @@ async def _prepare(
         office_name=ctx.office.name,
         presiding_label=PRESIDING_LABELS[track],
         presiding_name=header.presiding_name,
-        others_present=header.others_present,
-        session_time=header.session_time,
-        session_place=header.session_place,
         dispute_reference=ctx.dispute.reference,
-        parties=header.parties,
-        facts=content.facts,
-        disputed_matters=content.disputed_matters,
-        responsibility=content.responsibility,
-        terms=content.terms,
-        performance_manner=content.performance_manner,
-        performance_deadline=zh_date(content.performance_deadline)
-        if content.performance_deadline
-        else "",
-        copies=header.copies,
-        copies_note=copies_note(track, header.copies),
-        effect_note=effect_note(track),
+        body=body,
         signatures=tuple(marks),
         sealed_on=zh_date(now.astimezone(tz)),
         sealed_at_iso=now.astimezone(tz).isoformat(timespec="seconds"),

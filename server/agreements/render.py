@@ -13,13 +13,17 @@ returns: the seal is applied afterwards and nothing may be changed after it.
 Rendering refuses a document that lacks an element the law requires of the
 paper (see ``missing_elements``): an agreement without a performance
 deadline or without the presiding officer's signature is a common defect in
-practice and must not come out of this system.
+practice and must not come out of this system. It also refuses a body that
+is not, line for line, the text the signers signed (``body.plain`` must be
+``canonical_text`` and hash to ``text_sha256``): the template prints only the
+body's lines, so the paper then carries the signed text and nothing else.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +34,15 @@ from weasyprint import CSS, HTML  # type: ignore[import-untyped]
 from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
 from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
 
-from server.agreements.document import PEOPLE, POLICE, AgreementDocument
+from server.agreements.document import PEOPLE, POLICE, AgreementDocument, Part
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATE_DIR = ROOT / "agreements" / "templates"
 STYLESHEET = ROOT / "agreements" / "static" / "agreement.css"
 
-TEMPLATES = {PEOPLE: "people.html", POLICE: "police.html"}
+TEMPLATE = "agreement.html"
+TRACKS = (PEOPLE, POLICE)
 TRACK_LABELS = {PEOPLE: "人民调解", POLICE: "治安调解"}
-
-_DIGITS = "零一二三四五六七八九"
 
 
 class IncompleteAgreement(ValueError):
@@ -55,47 +58,48 @@ class IncompleteAgreement(ValueError):
         return "agreement is missing required elements: " + ", ".join(self.missing)
 
 
-def cn_numeral(number: int) -> str:
-    """1 → 一, 10 → 十, 12 → 十二, 30 → 三十: how agreement terms are numbered."""
-    if not 1 <= number <= 99:
-        raise ValueError(f"term numbers run from 1 to 99, not {number}")
-    tens, units = divmod(number, 10)
-    head = "" if tens == 0 else ("十" if tens == 1 else _DIGITS[tens] + "十")
-    return head + (_DIGITS[units] if units else "")
-
-
 def missing_elements(doc: AgreementDocument) -> tuple[str, ...]:
     """Names of the legally required elements that ``doc`` lacks (empty: complete).
 
     Both tracks need parties, facts, terms, the manner and the deadline of
     performance, the presiding officer's (or mediator's) signature and the
-    seal. Whether every party has signed is the domain's call (a guardian or
-    an agent may sign for a party), so it is not checked here.
+    seal; the people's track also the disputed matters, each party's
+    responsibility and the clause on judicial confirmation. The elements of
+    the text are looked for in the signed body itself, so what is checked is
+    what is printed. Whether every party has signed is the domain's call (a
+    guardian or an agent may sign for a party), so it is not checked here.
+    ``body`` is listed when the body is not exactly the signed text.
     """
     missing: list[str] = []
-    if doc.track not in TEMPLATES:
+    body = doc.body
+    if doc.track not in TRACKS:
         missing.append("track")
-    for name in ("title", "case_number", "mediating_body", "presiding_name", "facts"):
+    if body.plain != doc.canonical_text or _sha256(doc.canonical_text) != doc.text_sha256:
+        missing.append("body")
+    if not body.title.strip() or body.title != doc.title:
+        missing.append("title")
+    for name in ("case_number", "mediating_body", "presiding_name"):
         if not str(getattr(doc, name)).strip():
             missing.append(name)
-    if not doc.parties:
-        missing.append("parties")
-    if not any(term.strip() for term in doc.terms):
-        missing.append("terms")
-    if not doc.performance_manner.strip():
-        missing.append("performance_manner")
-    if not doc.performance_deadline.strip():
-        missing.append("performance_deadline")
-    if doc.copies < 1:
-        missing.append("copies")
+    required = [
+        ("parties", Part.PARTY),
+        ("facts", Part.FACTS),
+        ("terms", Part.TERM),
+        ("performance_manner", Part.PERFORMANCE_MANNER),
+        ("performance_deadline", Part.PERFORMANCE_DEADLINE),
+        ("copies", Part.COPIES),
+    ]
+    if doc.track == PEOPLE:
+        required += [
+            ("disputed_matters", Part.DISPUTED_MATTERS),
+            ("responsibility", Part.RESPONSIBILITY),
+            ("effect_note", Part.EFFECT),
+        ]
+    missing.extend(name for name, part in required if not body.texts_of(part))
     if not any(_is_presiding(doc, mark.role_label) for mark in doc.signatures):
         missing.append("presiding_signature")
     if not doc.seal_image_png:
         missing.append("seal_image")
-    if doc.track == PEOPLE:
-        for name in ("disputed_matters", "responsibility", "effect_note"):
-            if not str(getattr(doc, name)).strip():
-                missing.append(name)
     return tuple(missing)
 
 
@@ -104,13 +108,8 @@ def render_html(doc: AgreementDocument) -> str:
     missing = missing_elements(doc)
     if missing:
         raise IncompleteAgreement(missing)
-    template = _environment().get_template(TEMPLATES[doc.track])
-    return template.render(
-        doc=doc,
-        subject=_subject(doc),
-        keywords=_keywords(doc),
-        copies_note=doc.copies_note.strip() or f"本协议书一式{cn_numeral(doc.copies)}份。",
-    )
+    template = _environment().get_template(TEMPLATE)
+    return template.render(doc=doc, subject=_subject(doc), keywords=_keywords(doc))
 
 
 def render_pdf(doc: AgreementDocument) -> bytes:
@@ -118,6 +117,10 @@ def render_pdf(doc: AgreementDocument) -> bytes:
     html = HTML(string=render_html(doc), url_fetcher=_fetcher())
     pdf = html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config())
     return bytes(pdf)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _is_presiding(doc: AgreementDocument, role_label: str) -> bool:
@@ -163,7 +166,6 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["cn_numeral"] = cn_numeral
     env.filters["png_data_uri"] = _png_data_uri
     env.filters["qr_svg"] = _qr_svg
     return env

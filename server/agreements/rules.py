@@ -8,13 +8,21 @@ reader's interface language; refusals are English msgids translated at the edge.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from server.agreements.document import PEOPLE, POLICE, PersonBlock
+from server.agreements.document import (
+    PEOPLE,
+    POLICE,
+    LineKind,
+    Part,
+    PersonBlock,
+    SignedLine,
+    SignedText,
+)
 from server.agreements.schemas import DraftContent
 from server.errors import N_
 
@@ -290,65 +298,123 @@ class TextHeader:
     copies: int
 
 
-def _person_line(person: PersonBlock) -> str:
-    line = f"{person.role_label}：{person.name}"
+def _person_line(person: PersonBlock) -> SignedLine:
+    """申请人：王丽华，居民身份证号码：…，住址：…。 Clauses with nothing to say are left out."""
+    text = person.name
     if person.acting_for:
-        line += f"（代{person.acting_for}）"
+        text += f"（代{person.acting_for}）"
     if person.id_number:
-        line += f"，{person.id_label}号码：{person.id_number}"
+        text += f"，{person.id_label}号码：{person.id_number}"
     if person.address:
-        line += f"，住址：{person.address}"
-    return line + "。"
+        text += f"，住址：{person.address}"
+    return SignedLine(LineKind.FIELD, text + "。", f"{person.role_label}：", Part.PARTY)
+
+
+def _blank() -> SignedLine:
+    return SignedLine(LineKind.BLANK, "")
+
+
+def signed_text(header: TextHeader, content: DraftContent) -> SignedText:
+    """The exact text every signer agrees to, line by line, as the paper prints it.
+
+    Its ``plain`` form is what is hashed: deterministic, the same draft always
+    gives the same bytes (as typed, ``\\n`` line ends, no trailing spaces), so
+    the hash can be recomputed, and the PDF is laid out from these same lines.
+    """
+    track = header.track
+    field, para = LineKind.FIELD, LineKind.PARAGRAPH
+    lines = [SignedLine(LineKind.TITLE, TITLES[track]), _blank()]
+    lines.append(SignedLine(LineKind.HEADING, "当事人："))
+    lines.extend(_person_line(p) for p in header.parties)
+    lines.append(_blank())
+    body_label = "调解机关：" if track == POLICE else "调解组织："
+    lines.append(SignedLine(field, header.mediating_body, body_label, Part.MEDIATING_BODY))
+    presiding_label = f"{PRESIDING_LABELS[track]}："
+    lines.append(SignedLine(field, header.presiding_name, presiding_label, Part.PRESIDING))
+    others = "、".join(header.others_present) or "无"
+    lines.append(SignedLine(field, others, "其他在场人员：", Part.OTHERS_PRESENT))
+    lines.append(SignedLine(field, header.session_time, "调解时间：", Part.SESSION))
+    lines.append(SignedLine(field, header.session_place, "调解地点：", Part.SESSION))
+    lines.append(_blank())
+    sections: list[tuple[str, str, Part]] = []
+    if track == POLICE:
+        sections.append(("事件发生的时间、地点、起因、经过和结果", content.facts, Part.FACTS))
+    else:
+        sections.append(("纠纷的主要事实", content.facts, Part.FACTS))
+        sections.append(("争议事项", content.disputed_matters, Part.DISPUTED_MATTERS))
+        sections.append(("各方责任", content.responsibility, Part.RESPONSIBILITY))
+    number = 0
+    for heading, body, part in sections:
+        number += 1
+        lines.append(SignedLine(LineKind.HEADING, f"{chinese_numeral(number)}、{heading}"))
+        lines.extend(SignedLine(para, line, part=part) for line in _body(body))
+        lines.append(_blank())
+    number += 1
+    lines.append(
+        SignedLine(LineKind.HEADING, f"{chinese_numeral(number)}、经调解，各方自愿达成如下协议")
+    )
+    for index, term in enumerate(content.terms, start=1):
+        lines.append(SignedLine(LineKind.TERM, " ".join(_body(term)), f"{index}. ", Part.TERM))
+    lines.append(_blank())
+    number += 1
+    lines.append(SignedLine(LineKind.HEADING, f"{chinese_numeral(number)}、履行方式和期限"))
+    manner = content.performance_manner
+    lines.append(SignedLine(field, manner, "履行方式：", Part.PERFORMANCE_MANNER))
+    if content.performance_deadline:
+        deadline = f"{zh_date(content.performance_deadline)}前履行完毕。"
+        lines.append(SignedLine(field, deadline, "履行期限：", Part.PERFORMANCE_DEADLINE))
+    else:
+        lines.append(SignedLine(field, "前履行完毕。", "履行期限："))
+    lines.append(_blank())
+    lines.append(SignedLine(para, copies_note(track, header.copies), part=Part.COPIES))
+    lines.append(SignedLine(para, effect_note(track), part=Part.EFFECT))
+    return SignedText(tuple(lines))
 
 
 def canonical_text(header: TextHeader, content: DraftContent) -> str:
-    """The exact text every signer agrees to; its SHA-256 binds each signature to it.
+    """The hashed form of ``signed_text``: the exact UTF-8 text every signer agrees to."""
+    return signed_text(header, content).plain
 
-    Deterministic: the same draft always gives the same bytes (NFC as typed,
-    ``\\n`` line ends, no trailing spaces), so the hash can be recomputed.
+
+#: The drafting field a line's characters come from, for naming a refusal.
+PART_FIELDS: dict[Part, str] = {
+    Part.PARTY: "parties",
+    Part.MEDIATING_BODY: "mediating_body",
+    Part.PRESIDING: "presiding",
+    Part.OTHERS_PRESENT: "others_present",
+    Part.SESSION: "session",
+    Part.FACTS: "facts",
+    Part.DISPUTED_MATTERS: "disputed_matters",
+    Part.RESPONSIBILITY: "responsibility",
+    Part.TERM: "terms",
+    Part.PERFORMANCE_MANNER: "performance_manner",
+    Part.PERFORMANCE_DEADLINE: "performance_deadline",
+}
+
+
+def unprintable_problems(
+    text: SignedText, printable: Callable[[str], bool], shown: Callable[[str], str]
+) -> list[Problem]:
+    """Characters the paper cannot carry, one problem per field that holds them.
+
+    A text is only frozen when the sealed PDF can show every character of it
+    (``glyphs.printable``): an emoji no installed font has, or an invisible
+    zero-width character, would make the paper differ from what was signed.
     """
-    track = header.track
-    lines = [TITLES[track], ""]
-    lines.append("当事人：")
-    lines.extend(_person_line(p) for p in header.parties)
-    lines.append("")
-    if track == POLICE:
-        lines.append(f"调解机关：{header.mediating_body}")
-    else:
-        lines.append(f"调解组织：{header.mediating_body}")
-    lines.append(f"{PRESIDING_LABELS[track]}：{header.presiding_name}")
-    others = "、".join(header.others_present) or "无"
-    lines.append(f"其他在场人员：{others}")
-    lines.append(f"调解时间：{header.session_time}")
-    lines.append(f"调解地点：{header.session_place}")
-    lines.append("")
-    sections: list[tuple[str, str]] = []
-    if track == POLICE:
-        sections.append(("事件发生的时间、地点、起因、经过和结果", content.facts))
-    else:
-        sections.append(("纠纷的主要事实", content.facts))
-        sections.append(("争议事项", content.disputed_matters))
-        sections.append(("各方责任", content.responsibility))
-    number = 0
-    for heading, body in sections:
-        number += 1
-        lines.append(f"{chinese_numeral(number)}、{heading}")
-        lines.extend(_body(body))
-        lines.append("")
-    number += 1
-    lines.append(f"{chinese_numeral(number)}、经调解，各方自愿达成如下协议")
-    for index, term in enumerate(content.terms, start=1):
-        lines.append(f"{index}. {' '.join(_body(term))}")
-    lines.append("")
-    number += 1
-    lines.append(f"{chinese_numeral(number)}、履行方式和期限")
-    lines.append(f"履行方式：{content.performance_manner}")
-    deadline = zh_date(content.performance_deadline) if content.performance_deadline else ""
-    lines.append(f"履行期限：{deadline}前履行完毕。")
-    lines.append("")
-    lines.append(copies_note(track, header.copies))
-    lines.append(effect_note(track))
-    return "\n".join(line.rstrip() for line in lines).strip() + "\n"
+    found: dict[str, list[str]] = {}
+    for line in text.lines:
+        bad = [c for c in line.label + line.text if not printable(c)]
+        if bad:
+            chars = found.setdefault(PART_FIELDS.get(line.part, "text"), [])
+            chars.extend(c for c in bad if c not in chars)
+    return [
+        Problem(
+            field,
+            N_("The agreement cannot print these characters: %(chars)s. Remove or replace them."),
+            {"chars": "、".join(shown(c) for c in chars)},
+        )
+        for field, chars in found.items()
+    ]
 
 
 def _body(text: str) -> list[str]:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.agreements import glyphs
 from server.agreements.document import POLICE, PersonBlock
 from server.agreements.rules import (
     PARTY_ROLES_ZH,
@@ -40,7 +41,9 @@ from server.agreements.rules import (
     plan_signers,
     problems_before_freeze,
     required_copies,
+    signed_text,
     text_sha256,
+    unprintable_problems,
     zh_date,
 )
 from server.agreements.schemas import DraftContent, DraftEdit, RefuseInput, SignInput
@@ -329,12 +332,15 @@ def working_text(ctx: Context, vault: PiiVault, tz: ZoneInfo, *, masked: bool = 
 
 def problems_of(ctx: Context, vault: PiiVault, tz: ZoneInfo) -> list[Problem]:
     today = utcnow().astimezone(tz).date()
+    content = ctx.content
     return problems_before_freeze(
         ctx.draft.legal_track,
-        ctx.content,
+        content,
         party_facts(ctx, vault, today),
         presiding_of(ctx),
         today,
+    ) + unprintable_problems(
+        signed_text(header_of(ctx, content, vault, tz), content), glyphs.printable, glyphs.shown
     )
 
 

@@ -20,6 +20,7 @@ Everything the worker runs is a module-level function so it pickles by name.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
 import multiprocessing
@@ -123,29 +124,23 @@ def _ready() -> bool:
 
 def warmup_document() -> AgreementDocument:
     """A complete, tiny agreement that goes through every template block and font."""
+    from datetime import date
+
     from PIL import Image
+
+    from server.agreements.rules import TextHeader, signed_text
+    from server.agreements.schemas import DraftContent
 
     buffer = io.BytesIO()
     Image.new("RGBA", (4, 2), (0, 0, 0, 255)).save(buffer, format="PNG")
     png = buffer.getvalue()
-    digest = "0" * 64
-    return AgreementDocument(
+    header = TextHeader(
         track=PEOPLE,
-        title="人民调解协议书",
-        case_number="（2026）预热调字第0001号",
-        version=2,
-        correction_reason="预热",
-        station_name="预热派出所",
-        station_address="预热路1号",
-        station_phone="0000",
         mediating_body="预热人民调解委员会",
-        office_name="预热警务室",
-        presiding_label="调解员",
         presiding_name="甲",
         others_present=("乙（观察员）",),
         session_time="2026年1月1日 09:00—10:00",
         session_place="远程视频调解",
-        dispute_reference="W-1",
         parties=(
             PersonBlock(
                 role_label="申请人",
@@ -155,26 +150,42 @@ def warmup_document() -> AgreementDocument:
                 address="预热路",
             ),
         ),
+        copies=2,
+    )
+    content = DraftContent(
         facts="事实。",
         disputed_matters="争议。",
         responsibility="责任。",
         terms=("条款。",),
         performance_manner="转账",
-        performance_deadline="2026年1月2日",
-        copies=2,
-        copies_note="",
-        effect_note="自签名盖章之日起生效。",
+        performance_deadline=date(2026, 1, 2),
+    )
+    body = signed_text(header, content)
+    digest = hashlib.sha256(body.plain.encode("utf-8")).hexdigest()
+    return AgreementDocument(
+        track=PEOPLE,
+        title=body.title,
+        case_number="（2026）预热调字第0001号",
+        version=2,
+        correction_reason="预热",
+        station_name="预热派出所",
+        station_address="预热路1号",
+        station_phone="0000",
+        mediating_body=header.mediating_body,
+        office_name="预热警务室",
+        presiding_label="调解员",
+        presiding_name="甲",
+        dispute_reference="W-1",
+        body=body,
         signatures=(
-            SignatureMark(
-                role_label="调解员", name="甲", signed_at="2026年1月1日 10:00", image_png=png
-            ),
+            SignatureMark(role_label="调解员", name="甲", signed_at="2026年1月1日", image_png=png),
         ),
         sealed_on="2026年1月1日",
         sealed_at_iso="2026-01-01T10:00:00+08:00",
         seal_image_png=png,
         seal_is_sample=True,
         text_sha256=digest,
-        canonical_text="预热",
+        canonical_text=body.plain,
         verify_url="https://example.invalid/v/0",
         evidence=(
             EvidenceRow(

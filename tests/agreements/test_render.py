@@ -8,17 +8,21 @@ PDF sees, not about the HTML that produced it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 
 import pytest
 
-from server.agreements.document import PEOPLE, POLICE, AgreementDocument
-from server.agreements.render import (
-    IncompleteAgreement,
-    cn_numeral,
-    missing_elements,
-    render_html,
+from server.agreements.document import (
+    PEOPLE,
+    POLICE,
+    AgreementDocument,
+    LineKind,
+    Part,
+    SignedLine,
+    SignedText,
 )
+from server.agreements.render import IncompleteAgreement, missing_elements, render_html
 from tests.agreements.pdf_support import document, poppler, rendered, squeeze
 
 
@@ -39,34 +43,25 @@ def page_count(pdf: bytes) -> int:
 
 
 def assert_common_elements(doc: AgreementDocument, text: str, pdf: bytes) -> None:
-    """What both tracks print: heading, parties, terms, performance, signatures, footer."""
+    """What both tracks print: heading, the signed text, signatures, seal, footer."""
     for value in (
         doc.title,
         doc.case_number,
-        doc.mediating_body,
-        f"{doc.presiding_label}：{doc.presiding_name}",
-        doc.session_time,
-        doc.session_place,
-        doc.performance_deadline,
-        doc.performance_manner,
-        doc.copies_note,
-        doc.effect_note,
         "样章，仅供演示，不具法律效力",
         f"{doc.mediating_body}（盖章）",
         doc.sealed_on,
     ):
         assert squeeze(value) in text, value
-    for party in doc.parties:
-        assert f"{party.role_label}：{party.name}" in text
-        assert party.id_number in text
-        assert squeeze(party.address) in text
-    for number, term in enumerate(doc.terms, start=1):
-        # Numbered in Chinese; the start of each term is enough to find it
-        # (a long term may be split by a page break further on).
-        assert f"{cn_numeral(number)}、{squeeze(term)[:12]}" in text, term
+    # Every line of the signed text, in order (a page break may fall inside a
+    # long line, so each is looked for after the previous one, a few
+    # characters at a time).
+    at = 0
+    for line in doc.canonical_text.splitlines():
+        head = squeeze(line)[:12]
+        if head:
+            at = text.index(head, at)
     for mark in doc.signatures:
-        assert f"{mark.role_label}签名：" in text
-        assert mark.name in text and squeeze(mark.signed_at) in text
+        assert f"{mark.role_label}签名：{mark.name}{squeeze(mark.signed_at)}" in text
     assert f"{doc.presiding_label}签名：" in text
     pages = page_count(pdf)
     for page in range(1, pages + 1):
@@ -91,12 +86,11 @@ def assert_evidence_page(doc: AgreementDocument, text: str) -> None:
 def test_people_track_prints_every_required_element(people_text: str) -> None:
     doc = document(PEOPLE)
     assert_common_elements(doc, people_text, rendered(PEOPLE))
-    for heading in ("当事人基本情况", "纠纷主要事实", "争议事项", "各方责任", "协议内容"):
+    for heading in ("当事人：", "一、纠纷的主要事实", "二、争议事项", "三、各方责任"):
         assert heading in people_text
-    for value in (doc.facts.splitlines()[0], doc.disputed_matters, doc.responsibility):
-        assert squeeze(value) in people_text
+    assert "四、经调解，各方自愿达成如下协议" in people_text
     assert "调解员签名：" in people_text
-    assert "三十日内" in people_text and "司法确认" in people_text
+    assert "30日内" in people_text and "司法确认" in people_text
     assert "更正版" not in people_text
     assert_evidence_page(doc, people_text)
 
@@ -107,8 +101,8 @@ def test_police_track_prints_every_required_element(police_text: str) -> None:
     assert f"调解机关：{doc.mediating_body}" in police_text
     assert f"主持人：{doc.presiding_name}" in police_text
     assert "主持人签名：" in police_text
-    assert "其他在场人员：" + squeeze("；".join(doc.others_present)) in police_text
-    assert "案件事实（时间、地点、起因、经过、结果）" in police_text
+    assert "其他在场人员：陈敏（人民调解员助理）、刘洋（社区网格员，观察员）" in police_text
+    assert "一、事件发生的时间、地点、起因、经过和结果" in police_text
     assert "一式三份" in police_text
     assert_evidence_page(doc, police_text)
 
@@ -150,21 +144,35 @@ def test_the_qr_code_is_inline_svg_of_the_verify_url() -> None:
     assert "<path" in html
 
 
-def test_text_is_escaped() -> None:
-    doc = dataclasses.replace(
-        document(PEOPLE), facts='<img src="file:///etc/passwd"> & <b>粗体</b>'
+def with_facts(doc: AgreementDocument, facts: str) -> AgreementDocument:
+    """``doc`` with its facts paragraph replaced, text and hash kept consistent."""
+    lines = tuple(
+        dataclasses.replace(line, text=facts) if line.part == Part.FACTS else line
+        for line in doc.body.lines
     )
+    body = SignedText(lines)
+    digest = hashlib.sha256(body.plain.encode()).hexdigest()
+    return dataclasses.replace(doc, body=body, canonical_text=body.plain, text_sha256=digest)
+
+
+def test_text_is_escaped() -> None:
+    doc = with_facts(document(PEOPLE), '<img src="file:///etc/passwd"> & <b>粗体</b>')
     html = render_html(doc)
     assert "&lt;img src=&#34;file:///etc/passwd&#34;&gt; &amp; &lt;b&gt;粗体&lt;/b&gt;" in html
     assert "<b>" not in html
 
 
 def test_incomplete_agreements_are_refused() -> None:
+    police = document(POLICE)
+    lines = tuple(x for x in police.body.lines if x.part != Part.PERFORMANCE_DEADLINE)
+    body = SignedText(lines)
     doc = dataclasses.replace(
-        document(POLICE),
-        performance_deadline="",
+        police,
+        body=body,
+        canonical_text=body.plain,
+        text_sha256=hashlib.sha256(body.plain.encode()).hexdigest(),
         seal_image_png=None,
-        signatures=tuple(m for m in document(POLICE).signatures if m.role_label != "主持人"),
+        signatures=tuple(m for m in police.signatures if m.role_label != "主持人"),
     )
     assert missing_elements(doc) == ("performance_deadline", "presiding_signature", "seal_image")
     with pytest.raises(IncompleteAgreement) as caught:
@@ -175,15 +183,35 @@ def test_incomplete_agreements_are_refused() -> None:
 
 
 def test_people_track_needs_disputed_matters_and_responsibility() -> None:
-    doc = dataclasses.replace(document(PEOPLE), disputed_matters=" ", responsibility="")
-    assert missing_elements(doc) == ("disputed_matters", "responsibility")
-    police = dataclasses.replace(document(POLICE), disputed_matters="", responsibility="")
-    assert missing_elements(police) == ()
+    def without(doc: AgreementDocument, *parts: Part) -> AgreementDocument:
+        body = SignedText(tuple(x for x in doc.body.lines if x.part not in parts))
+        digest = hashlib.sha256(body.plain.encode()).hexdigest()
+        return dataclasses.replace(doc, body=body, canonical_text=body.plain, text_sha256=digest)
+
+    gone = (Part.DISPUTED_MATTERS, Part.RESPONSIBILITY)
+    assert missing_elements(without(document(PEOPLE), *gone)) == (
+        "disputed_matters",
+        "responsibility",
+    )
+    assert missing_elements(without(document(POLICE), *gone)) == ()
 
 
-@pytest.mark.parametrize(
-    ("number", "numeral"),
-    [(1, "一"), (9, "九"), (10, "十"), (11, "十一"), (20, "二十"), (21, "二十一"), (99, "九十九")],
-)
-def test_terms_are_numbered_in_chinese(number: int, numeral: str) -> None:
-    assert cn_numeral(number) == numeral
+def test_a_body_that_is_not_the_signed_text_is_refused() -> None:
+    """The template prints only the body; the body must be the very text signed."""
+    doc = document(PEOPLE)
+    extra = SignedLine(LineKind.PARAGRAPH, "另：被申请人放弃一切权利。", part=Part.FACTS)
+    padded = dataclasses.replace(doc, body=SignedText((*doc.body.lines, extra)))
+    assert missing_elements(padded) == ("body",)
+    with pytest.raises(IncompleteAgreement):
+        render_html(padded)
+    rehashed = dataclasses.replace(doc, text_sha256="0" * 64)
+    assert missing_elements(rehashed) == ("body",)
+
+
+def test_the_body_prints_only_the_lines_of_the_signed_text() -> None:
+    """No wording of the template's own between the title and the signatures."""
+    html = render_html(document(PEOPLE))
+    body = html[html.index('<div class="signed-text">') : html.index('<section class="signing">')]
+    visible = squeeze(re.sub(r"<[^>]+>", "", body))
+    _title, _, rest = document(PEOPLE).canonical_text.partition("\n")
+    assert visible == squeeze(rest)

@@ -68,11 +68,11 @@ async def test_produce_and_verify_while_the_loop_keeps_ticking(
 
 
 async def test_errors_from_the_worker_arrive_as_raised(works: AgreementWorks) -> None:
-    incomplete = dataclasses.replace(document(POLICE), performance_deadline="")
+    incomplete = dataclasses.replace(document(POLICE), seal_image_png=None)
     with pytest.raises(IncompleteAgreement) as caught:
         await works.produce(incomplete, reason="r", location="l")
-    assert caught.value.missing == ("performance_deadline",)
-    assert str(caught.value) == "agreement is missing required elements: performance_deadline"
+    assert caught.value.missing == ("seal_image",)
+    assert str(caught.value) == "agreement is missing required elements: seal_image"
     verdict = await works.verify(b"not a pdf", [])
     assert verdict.problems == ("not_a_pdf",)
 
