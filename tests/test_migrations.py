@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 import server.models  # noqa: F401  (registers every table)
+from server.agreements.rules import text_sha256
 from server.db import make_engine
 from server.migrate import (
     MIGRATIONS_DIR,
@@ -24,6 +25,9 @@ from server.migrate import (
     head_revision,
     upgrade,
 )
+from tests.agreements.helpers import book_session, current_draft, frozen_draft
+from tests.disputes.conftest import Env
+from tests.disputes.conftest import env as env
 
 TABLES = {
     "audit_event",
@@ -198,3 +202,69 @@ def test_the_archive_refuses_update_and_delete(url: str, sync_engine: Engine) ->
     ):
         with pytest.raises(DBAPIError, match="append-only"), sync_engine.begin() as conn:
             conn.execute(text(statement))
+
+
+def test_a_migration_that_leaves_a_dangling_reference_is_refused(
+    url: str, sync_engine: Engine
+) -> None:
+    """SQLite migrations run with foreign keys off (batch rebuilds need it) and are
+    checked as a whole at the end: a broken reference stops them, it is not kept."""
+    upgrade(url, "0005")
+    with sync_engine.begin() as conn:  # a plain connection: foreign keys not enforced
+        conn.execute(
+            text(
+                "INSERT INTO draft_revision (draft_id, number, kind, content, text_sha256,"
+                " author, note, at) VALUES (999, 1, 'saved', '{}', '', 'x', '',"
+                " '2026-01-01 00:00:00.000000')"
+            )
+        )
+    with pytest.raises(RuntimeError, match="foreign keys"):
+        upgrade(url)
+
+
+def _frozen_text_column(engine: Engine) -> str:
+    with engine.connect() as conn:
+        columns = inspect(conn).get_columns("agreement_draft")
+    [column] = [c for c in columns if c["name"] == "frozen_text"]
+    return str(column["type"])
+
+
+async def test_0006_makes_the_frozen_text_unbounded_and_keeps_every_row(env: Env) -> None:
+    """Down to 0005 and up again over a real frozen draft with signers and revisions:
+    SQLite rebuilds ``agreement_draft`` under its children's foreign keys both ways."""
+    url = env.config.effective_database_url
+    booked = await book_session(env)
+    draft, _issued = await frozen_draft(env, booked)
+    assert draft.id is not None
+    plain = (await current_draft(env, draft.id)).frozen_text
+    sync_engine = create_engine(url.replace("+aiosqlite", ""))
+    try:
+        with sync_engine.connect() as conn:
+            stored = conn.execute(text("SELECT frozen_text FROM agreement_draft")).scalar_one()
+            children = conn.execute(
+                text("SELECT count(*) FROM agreement_signer WHERE draft_id = :id"), {"id": draft.id}
+            ).scalar_one()
+        assert children > 0
+        assert _frozen_text_column(sync_engine) == "TEXT"
+
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0005")
+        assert _frozen_text_column(sync_engine) == "VARCHAR(60000)"
+        await asyncio.to_thread(upgrade, url)
+        assert _frozen_text_column(sync_engine) == "TEXT"
+
+        with sync_engine.connect() as conn:
+            assert conn.execute(text("SELECT frozen_text FROM agreement_draft")).scalar_one() == (
+                stored
+            )
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM agreement_signer WHERE draft_id = :id"),
+                    {"id": draft.id},
+                ).scalar_one()
+                == children
+            )
+            assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+    finally:
+        sync_engine.dispose()
+    again = await current_draft(env, draft.id)
+    assert again.frozen_text == plain and again.frozen_sha256 == text_sha256(plain)

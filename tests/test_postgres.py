@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -17,10 +18,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel, select
 
+from server.agreements.rules import text_sha256
 from server.app import create_app
 from server.auth.passwords import hash_password_sync
 from server.auth.roles import Role
@@ -30,9 +33,12 @@ from server.db import make_engine, make_session_factory, transaction
 from server.disputes import service
 from server.disputes.lifecycle import RiskLevel, Route, Status
 from server.disputes.schemas import DisputeInput, TransitionInput, TriageInput
-from server.migrate import head_revision, upgrade
+from server.migrate import alembic_config, head_revision, upgrade
 from server.models import AuditEvent, BeatOffice, DisputeEvent, Party, StaffUser, Station, utcnow
 from server.pii import PiiVault
+from tests.agreements.helpers import book_session, complete_content, current_draft, frozen_draft
+from tests.disputes.conftest import Env
+from tests.disputes.conftest import env as env
 
 POSTGRES_URL = os.environ.get("CONCORD_TEST_POSTGRES_URL", "")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -246,3 +252,82 @@ async def test_app_starts_on_postgres(
     assert "csrf_token" in await response.text()
     health = await client.get("/healthz")
     assert health.status == 200
+
+
+@pytest.fixture
+def config(pg_url: str, tmp_path: Path) -> Config:
+    """The suite's services (seed, factory, env) over the migrated PostgreSQL database."""
+    return Config(data_dir=tmp_path, database_url=pg_url, secret_key=SECRET)
+
+
+async def _frozen_text_type(url: str) -> str:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda c: inspect(c).get_columns("agreement_draft"))
+    finally:
+        await engine.dispose()
+    return str(next(c["type"] for c in columns if c["name"] == "frozen_text"))
+
+
+async def _stored_length(url: str, draft_id: int) -> int:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            query = text("SELECT length(frozen_text) FROM agreement_draft WHERE id = :id")
+            return int((await conn.execute(query, {"id": draft_id})).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def test_a_long_incompressible_agreement_is_kept_encrypted(pg_url: str, env: Env) -> None:
+    """The stored form outgrows the old VARCHAR(60000) about four times over."""
+    assert await _frozen_text_type(pg_url) == "TEXT"
+    rng = random.Random(7)
+
+    def noise(n: int) -> str:
+        return "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(n))
+
+    content = complete_content(
+        facts=noise(4000),
+        disputed_matters=noise(4000),
+        responsibility=noise(4000),
+        terms=tuple(noise(1000) for _ in range(20)),
+    )
+    booked = await book_session(env)
+    draft, _issued = await frozen_draft(env, booked, content)
+    assert draft.id is not None
+    current = await current_draft(env, draft.id)
+    assert content.terms[-1] in current.frozen_text
+    assert current.frozen_sha256 == text_sha256(current.frozen_text)
+    assert await _stored_length(pg_url, draft.id) > 60000
+
+
+async def test_0006_down_and_up_keeps_a_frozen_text_and_never_cuts_one(
+    pg_url: str, env: Env
+) -> None:
+    booked = await book_session(env)
+    draft, _issued = await frozen_draft(env, booked)
+    assert draft.id is not None
+    plain = (await current_draft(env, draft.id)).frozen_text
+    config = alembic_config(pg_url)
+    await asyncio.to_thread(command.downgrade, config, "0005")
+    assert await _frozen_text_type(pg_url) == "VARCHAR(60000)"
+    await asyncio.to_thread(upgrade, pg_url)
+    assert await _frozen_text_type(pg_url) == "TEXT"
+    assert (await current_draft(env, draft.id)).frozen_text == plain
+
+    # A text stored longer than the old bound: going back would have to cut it. It refuses.
+    engine = make_engine(pg_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE agreement_draft SET frozen_text = :t WHERE id = :id"),
+                {"t": "enc1:" + "x" * 70000, "id": draft.id},
+            )
+    finally:
+        await engine.dispose()
+    with pytest.raises(DBAPIError):
+        await asyncio.to_thread(command.downgrade, config, "0005")
+    assert await _frozen_text_type(pg_url) == "TEXT"
+    assert await _stored_length(pg_url, draft.id) == 70005

@@ -465,10 +465,10 @@ async def update_user(request: web.Request) -> web.StreamResponse:
     _require_admin(actor)
     data = await body_as(request, UserUpdate)
     async with unit_of_work(request) as db:
-        user = await staff_service.update_user(db, actor, user_id, data)
-    if not data.active or data.new_password:
+        updated = await staff_service.update_user(db, actor, user_id, data)
+    if updated.signed_out:
         signed_out(request, user_id)
-    return web.json_response(user_json(user, full=True))
+    return web.json_response(user_json(updated.user, full=True))
 
 
 def setup_api_routes(app: web.Application) -> None:

@@ -73,6 +73,7 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
 
 def signed_out(request: web.Request, staff_id: int) -> None:
     """End ``staff_id``'s open room sockets (every worker's): a room page left open
-    must not keep host controls once its account logged out, changed password or was
-    deactivated. The room page reconnects and is let in again only with a live login."""
+    must not keep host controls once its account logged out, changed password, was
+    deactivated or got another role or office. The page takes the close as final and
+    asks the person to sign in again."""
     request.app[HUBS].signed_out(staff_id)

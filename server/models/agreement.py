@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.models.base import utcnow
@@ -30,7 +30,12 @@ class AgreementDraft(SQLModel, table=True):
     content: str = Field(default="{}", max_length=40000, description="DraftContent as JSON.")
     minutes: str = Field(default="", max_length=20000, description="调解笔录, kept by the clerk.")
     frozen_version: int | None = None
-    frozen_text: str = Field(default="", max_length=60000)
+    frozen_text: str = Field(
+        default="",
+        sa_type=Text,
+        description="The text signed, stored encrypted (server/models/encrypted.py): "
+        "TEXT, because the stored form is longer than the plain text by a varying amount.",
+    )
     frozen_sha256: str = Field(default="", max_length=64)
     frozen_at: datetime | None = None
     frozen_by_id: int | None = Field(default=None, foreign_key="staff_user.id")

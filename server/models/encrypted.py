@@ -10,10 +10,13 @@ clear by forgetting a call. The key travels in the session's ``info``
 the stored form unchanged and refuses to write a frozen text.
 
 Stored form: ``enc1:`` and a Fernet token over the zlib-compressed UTF-8
-text (compressed because Fernet's base64 grows CJK text by a third and the
-column is bounded). Texts written before encryption are read as they are
-(``concord migrate`` encrypts them, server/migrate.py). The SHA-256 that
-signatures name is over the plain text, so encrypting changes no signature.
+text (compressed because Fernet's base64 grows CJK text by a third). Its
+length depends on how well the text compresses, so the column is TEXT
+(migration 0006) and the only length rule is on the plain text
+(``MAX_FROZEN_TEXT_CHARS``, server/agreements/service.py). Texts written
+before encryption are read as they are (``concord migrate`` encrypts them,
+server/migrate.py). The SHA-256 that signatures name is over the plain text,
+so encrypting changes no signature.
 """
 
 from __future__ import annotations
@@ -31,13 +34,7 @@ from server.pii import PiiVault
 #: Where a session keeps its vault (``Session.info``).
 VAULT_INFO_KEY = "concord.pii_vault"
 SEALED_PREFIX = "enc1:"
-#: ``agreement_draft.frozen_text`` is VARCHAR(60000) on PostgreSQL.
-FROZEN_TEXT_COLUMN_CHARS = 60000
 _FIELD = "frozen_text"
-
-
-class TextTooLong(ValueError):
-    """The encrypted text would not fit its column."""
 
 
 def is_sealed(stored: str) -> bool:
@@ -48,10 +45,7 @@ def seal_text(vault: PiiVault, plain: str) -> str:
     """The stored form of ``plain``; an empty text stays empty (nothing was frozen yet)."""
     if not plain:
         return ""
-    stored = SEALED_PREFIX + vault.encrypt_bytes(zlib.compress(plain.encode("utf-8"), 9))
-    if len(stored) > FROZEN_TEXT_COLUMN_CHARS:
-        raise TextTooLong(f"the encrypted text takes {len(stored)} characters")
-    return stored
+    return SEALED_PREFIX + vault.encrypt_bytes(zlib.compress(plain.encode("utf-8"), 9))
 
 
 def open_text(vault: PiiVault, stored: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -131,7 +133,23 @@ async def create_user(db: AsyncSession, actor: Actor, data: UserInput) -> StaffU
     return user
 
 
-async def update_user(db: AsyncSession, actor: Actor, user_id: int, data: UserUpdate) -> StaffUser:
+@dataclass(frozen=True)
+class UserUpdated:
+    """An account after an administrator's edit.
+
+    ``signed_out`` says whether the edit ended the person's logins (a new role or
+    office, deactivation, a reset password). The caller must then end their open
+    room sockets too, after the commit: those were authorised once, at the upgrade,
+    and would otherwise keep the old powers. The decision is made here only.
+    """
+
+    user: StaffUser
+    signed_out: bool
+
+
+async def update_user(
+    db: AsyncSession, actor: Actor, user_id: int, data: UserUpdate
+) -> UserUpdated:
     _require_admin(actor)
     user = await get_user(db, actor, user_id)
     await _check_placement(db, actor, data.role, data.office_id)
@@ -164,4 +182,4 @@ async def update_user(db: AsyncSession, actor: Actor, user_id: int, data: UserUp
         object_id=user.id,
         detail={k: str(v) for k, v in changes.items()},
     )
-    return user
+    return UserUpdated(user, signed_out=ends_sessions)

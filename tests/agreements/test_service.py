@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from sqlmodel import col, select
 
 from server.agreements import service
 from server.agreements.rules import DraftStatus, Outcome, SignerKind, Via, text_sha256
-from server.agreements.schemas import DraftEdit, RefuseInput
+from server.agreements.schemas import MAX_TERMS, DraftEdit, RefuseInput
 from server.db import transaction
 from server.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from server.models import (
@@ -327,6 +328,47 @@ async def test_a_frozen_text_cannot_be_edited_or_frozen_again(env: Env) -> None:
     current = await current_draft(env, draft_id)
     assert current.version == draft.version and current.frozen_text == draft.frozen_text
     assert len(await all_rows(env, Signer)) == 3
+
+
+def _noise(rng: random.Random, n: int) -> str:
+    """``n`` random CJK characters: text that zlib cannot make much shorter."""
+    return "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(n))
+
+
+async def test_the_longest_draft_the_fields_allow_freezes_even_if_incompressible(
+    env: Env,
+) -> None:
+    """Its encrypted form is about four times 60,000 characters: the old column's bound
+    refused it by an accident of compression. Only the plain text is bounded now."""
+    rng = random.Random(7)
+    content = complete_content(
+        facts=_noise(rng, 4000),
+        disputed_matters=_noise(rng, 4000),
+        responsibility=_noise(rng, 4000),
+        terms=tuple(_noise(rng, 1000) for _ in range(MAX_TERMS)),
+        performance_manner=_noise(rng, 500),
+        others_present=_noise(rng, 500),
+    )
+    booked = await book_session(env)
+    draft, _issued = await frozen_draft(env, booked, content)
+    current = await current_draft(env, draft_id_of(draft))
+    assert current.status == DraftStatus.FROZEN
+    assert content.terms[-1] in current.frozen_text
+    assert len(current.frozen_text) <= service.MAX_FROZEN_TEXT_CHARS
+    assert current.frozen_sha256 == text_sha256(current.frozen_text)
+
+
+async def test_a_text_over_the_product_limit_is_refused_and_stays_a_draft(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    booked = await book_session(env)
+    draft = await open_draft(env, booked.session_id)
+    saved = await save(env, draft_id_of(draft), draft.version, complete_content())
+    monkeypatch.setattr(service, "MAX_FROZEN_TEXT_CHARS", 200)
+    with pytest.raises(ValidationFailed, match="too long to be kept"):
+        await freeze(env, draft_id_of(saved), saved.version)
+    current = await current_draft(env, draft_id_of(saved))
+    assert current.status == DraftStatus.DRAFTING and current.frozen_text == ""
 
 
 async def test_the_police_track_freezes_its_own_form(env: Env) -> None:

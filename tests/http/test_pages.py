@@ -127,6 +127,22 @@ async def test_open_redirect_is_not_followed(client: Client, seed: Seed) -> None
     assert response.headers["Location"] == "/"
 
 
+async def test_the_login_page_sends_someone_still_signed_in_on_to_next(
+    client: Client, seed: Seed
+) -> None:
+    """A room page that ended with signed_out links here; if this browser's own login
+    still holds, the person goes straight back to the room, and never off the site."""
+    await login(client, "officer")
+    for target, expected in (
+        ("/sessions/7/room", "/sessions/7/room"),
+        ("//evil.example/steal", "/"),
+        ("", "/"),
+    ):
+        response = await client.get("/login", params={"next": target}, allow_redirects=False)
+        assert response.status == 303
+        assert response.headers["Location"] == expected
+
+
 async def test_register_triage_and_move_a_dispute(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     dispute_id = await register(client, csrf)

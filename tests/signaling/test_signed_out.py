@@ -111,6 +111,67 @@ async def test_deactivating_an_account_ends_its_room_socket(
     assert (await host.request("raise_hand", raised=True))["ok"], "others stay"
 
 
+@pytest.mark.parametrize("change", ["role", "office"])
+async def test_an_admin_changing_role_or_office_ends_the_room_socket(
+    aiohttp_client: AiohttpClient, config: Config, booked: Booked, seed: Seed, change: str
+) -> None:
+    """The web logins end (the service deletes them); the room socket must end with them,
+    or the open page keeps the host controls the old role or office gave."""
+    host_browser, admin_browser = await clients(aiohttp_client, config, 2)
+    host, _ = await in_room(host_browser, booked, "officer")
+    csrf = await login(admin_browser, "admin")
+    form = {
+        "csrf_token": csrf,
+        "display_name": "测试officer",
+        "role": "auxiliary" if change == "role" else "officer",
+        "office_id": str(seed.office_a if change == "role" else seed.office_b),
+        "active": "on",
+    }
+    response = await admin_browser.post(
+        f"/admin/users/{seed.uid('officer')}", data=form, allow_redirects=False
+    )
+    assert response.status == 303, await response.text()
+    assert await close_code(host) == SIGNED_OUT
+
+
+async def test_a_role_change_through_the_api_ends_the_room_socket(
+    aiohttp_client: AiohttpClient, config: Config, booked: Booked, seed: Seed
+) -> None:
+    host_browser, admin_browser = await clients(aiohttp_client, config, 2)
+    host, _ = await in_room(host_browser, booked, "officer")
+    login_response = await admin_browser.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}
+    )
+    csrf = (await login_response.json())["csrf_token"]
+    response = await admin_browser.put(
+        f"/api/v1/users/{seed.uid('officer')}",
+        json={"display_name": "测试officer", "role": "chief"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status == 200, await response.text()
+    assert await close_code(host) == SIGNED_OUT
+
+
+async def test_a_cosmetic_change_keeps_the_room_socket(
+    aiohttp_client: AiohttpClient, config: Config, booked: Booked, seed: Seed
+) -> None:
+    host_browser, admin_browser = await clients(aiohttp_client, config, 2)
+    host, _ = await in_room(host_browser, booked, "officer")
+    csrf = await login(admin_browser, "admin")
+    form = {
+        "csrf_token": csrf,
+        "display_name": "李明",
+        "role": "officer",
+        "office_id": str(seed.office_a),
+        "active": "on",
+    }
+    response = await admin_browser.post(
+        f"/admin/users/{seed.uid('officer')}", data=form, allow_redirects=False
+    )
+    assert response.status == 303, await response.text()
+    assert (await host.request("raise_hand", raised=True))["ok"], "the login and the room stay"
+
+
 async def test_a_sign_out_on_one_worker_ends_the_socket_on_another(
     two: Cluster,  # noqa: F811  (the fixture of tests/test_workers.py)
     sessions: list[Booked],  # noqa: F811

@@ -93,9 +93,10 @@ async def update_user(
 ) -> StaffUser:
     user = seed.users[username]
     async with transaction(factory) as db:
-        return await service.update_user(
+        updated = await service.update_user(
             db, act(seed, by), seed.uid(username), user_update(user, **overrides)
         )
+    return updated.user
 
 
 # --- offices --------------------------------------------------------------
@@ -329,7 +330,7 @@ async def test_admin_may_demote_another_admin(factory: SessionFactory, seed: See
         updated = await service.update_user(
             db, act(seed), other.id or 0, user_update(other, role="clerk")
         )
-    assert updated.role == Role.CLERK
+    assert updated.user.role == Role.CLERK and updated.signed_out
 
 
 async def test_deactivation_deletes_sessions(factory: SessionFactory, seed: Seed) -> None:

@@ -126,6 +126,7 @@ async def user_submit(request: web.Request) -> web.StreamResponse:
     actor = _admin(request)
     user_id = int_param(request, "id") if "id" in request.match_info else None
     data = await form_data(request)
+    ended_logins = False
     try:
         async with unit_of_work(request) as db:
             if user_id is None:
@@ -133,9 +134,7 @@ async def user_submit(request: web.Request) -> web.StreamResponse:
             else:
                 fields = clean(data, *USER_UPDATE_FIELDS[:-2], "new_password")
                 update = parse(UserUpdate, {**fields, **_checkbox(data, "active")})
-                await service.update_user(db, actor, user_id, update)
-            if user_id is not None and (not update.active or update.new_password):
-                signed_out(request, user_id)
+                ended_logins = (await service.update_user(db, actor, user_id, update)).signed_out
     except (ValidationFailed, Conflict) as exc:
         async with unit_of_work(request) as db:
             offices = await service.offices(db, actor.station_id)
@@ -148,6 +147,8 @@ async def user_submit(request: web.Request) -> web.StreamResponse:
         if not isinstance(exc, InputInvalid):
             context["error"] = r.message_of(exc)
         return r.render(request, "user_form.html", context, status=r.STATUS_FOR[exc.code])
+    if ended_logins and user_id is not None:
+        signed_out(request, user_id)
     raise redirect("/admin?notice=saved")
 
 

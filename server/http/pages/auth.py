@@ -23,7 +23,8 @@ from server.keys import CONFIG
 
 async def login_page(request: web.Request) -> web.StreamResponse:
     if r.user(request) is not None:
-        raise redirect("/")
+        # Still signed in (a room page sent here after a logout elsewhere): go on.
+        raise redirect(safe_next(request.query.get("next")))
     return r.render(request, "login.html", {"next": safe_next(request.query.get("next"))})
 
 

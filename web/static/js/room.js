@@ -54,6 +54,7 @@
     replaced: "replaced",
     credential: "refused",
     refused: "refused",
+    signed_out: "signed-out",
   };
 
   const selfName = root.dataset.selfName || "";

@@ -24,7 +24,9 @@
   /* Close codes after which reconnecting would be wrong: the server (or we) decided.
    * 1008 means the credential stopped working (a revoked link); 4004 means the
    * same person joined from another tab or device, and fighting it back would
-   * make the two pages replace each other for ever. */
+   * make the two pages replace each other for ever; 4007 means the staff account
+   * logged out, changed its password or was changed by an administrator, and a
+   * page that let itself back in would keep powers its person no longer has. */
   const FINAL_CLOSE_CODES = {
     1008: "credential",
     4001: "removed",
@@ -32,6 +34,7 @@
     4004: "replaced",
     4005: "declined",
     4006: "left",
+    4007: "signed_out",
   };
 
   function isFinalClose(code) {
