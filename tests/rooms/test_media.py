@@ -263,6 +263,51 @@ async def test_close_participant_cleans_up_and_slot_is_reused(harness: Harness) 
     await harness.legs["inv-1"].close()  # again: nothing happens
 
 
+async def test_routes_reach_attached_participants_only(harness: Harness) -> None:
+    await harness.join("inv-1")
+    # inv-9 is routed but has no connection: the server makes nothing for them.
+    await harness.route(all_routes(["inv-1", "inv-9"]))
+    await asyncio.sleep(0.3)
+    assert set(harness.server.stats()) == {"inv-1"} == harness.server.attached
+    assert harness.offers == []
+
+    # Once attached, the routes already applied reach them.
+    await harness.join("inv-9")
+    await harness.receiving({"inv-9": {"inv-1"}, "inv-1": {"inv-9"}})
+    assert harness.server.attached == {"inv-1", "inv-9"}
+
+
+async def test_attaching_again_replaces_the_old_legs(harness: Harness) -> None:
+    a, b = await harness.join("inv-1", "inv-2")
+    await harness.route(all_routes(["inv-1", "inv-2"]))
+    await harness.receiving({"inv-1": {"inv-2"}, "inv-2": {"inv-1"}})
+    old = harness.legs["inv-1"]
+    old_pc = old.publisher
+    assert old_pc is not None
+
+    # The same participant on a new connection (a new tab): the old legs close.
+    await a.close()
+    client = harness.clients["inv-1"] = MediaClient("inv-1")
+    new = await harness.attach("inv-1")
+    assert old.closed and not new.closed
+    assert harness.server.attached == {"inv-1", "inv-2"}
+    await wait_until(lambda: old_pc.connectionState in ("closed", "failed"))
+    # The old handle refuses; it cannot reach the new connection's legs.
+    with pytest.raises(MediaError):
+        await old.publisher_offer("v=0\r\n")
+    with pytest.raises(MediaError):
+        await old.restart_subscriber()
+    assert new.publisher is None
+
+    answer = await new.publisher_offer(await client.publisher.offer())
+    await client.publisher.accept(answer)
+    b.subscriber.reset()
+    # No routes applied again: those already applied reach the new legs.
+    await harness.receiving({"inv-1": {"inv-2"}, "inv-2": {"inv-1"}})
+    await old.close()  # again: nothing happens
+    assert harness.server.attached == {"inv-1", "inv-2"} and not new.closed
+
+
 async def test_keyframe_requests_are_rate_limited(harness: Harness) -> None:
     from server.rooms import aiortc_adapter as adapter
 
