@@ -325,11 +325,11 @@ class SignalSession:
             events = live.room.join(self.identity.candidate)
             person = live.room.participants[self.pid]
             me.generation = person.generation
+            if request.knock_message and not person.is_admitted:
+                events += live.room.knock_message(self.pid, request.knock_message)
             # Attached before the join's routes are applied, so they reach this
             # connection; a session the person still had (a new tab) is replaced.
             await live.enter(me)
-            if request.knock_message and not person.is_admitted:
-                events += live.room.knock_message(self.pid, request.knock_message)
             self.joined = True
             await self._apply(events)
             return {
