@@ -3,8 +3,10 @@
 ``LiveRoom`` is the state the live layer keeps around a ``server.rooms.Room``:
 the participant sessions (``server.live.session``), the lock that serialises
 the room's decisions, the ordered write queue that persists them, and the
-media server that forwards what ``routing.routes`` allows. It holds no
-behaviour of its own; ``LiveRooms`` (``server.live.rooms``) acts on it.
+media server that forwards what ``routing.routes`` allows. ``LiveRooms``
+(``server.live.rooms``) acts on it; the one rule it keeps itself is that a
+session is in ``sessions`` exactly while its media legs are attached
+(``enter`` and ``drop``), so no connection's media outlives it.
 """
 
 from __future__ import annotations
@@ -49,3 +51,32 @@ class LiveRoom:
     def session(self, pid: str) -> ParticipantSession | None:
         """The connected session of ``pid``, if any."""
         return self.sessions.get(pid)
+
+    async def enter(self, session: ParticipantSession) -> ParticipantSession | None:
+        """``session`` becomes its participant's one session, with fresh media legs.
+
+        A session the same person still had (a new tab, a reconnect before the
+        old socket died) is ended as replaced, its legs closed, and returned.
+        """
+        previous = self.sessions.get(session.pid)
+        replaced = previous if previous is not None and previous is not session else None
+        if replaced is not None:
+            await self.drop(replaced)
+            await replaced.channel.end(EndReason.REPLACED)
+        session.media = await self.media.attach(session.pid)
+        self.sessions[session.pid] = session
+        return replaced
+
+    async def drop(self, session: ParticipantSession) -> bool:
+        """``session`` ends: out of ``sessions`` if it is still current, its legs closed.
+
+        Returns whether it was the participant's current session. A session
+        that was replaced only closes its own legs (already closed), never
+        those of the session that replaced it.
+        """
+        current = self.sessions.get(session.pid) is session
+        if current:
+            del self.sessions[session.pid]
+        if session.media is not None:
+            await session.media.close()
+        return current

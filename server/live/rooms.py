@@ -326,9 +326,9 @@ class LiveRooms:
         """
         while live.pending_closes:
             pid, reason = live.pending_closes.pop(0)
-            session = live.sessions.pop(pid, None)
-            await live.media.close_participant(pid)
+            session = live.session(pid)
             if session is not None:
+                await live.drop(session)
                 self.track(asyncio.create_task(session.channel.end(reason), name=f"close-{pid}"))
 
     def _persist(self, live: LiveRoom, event: ev.Event) -> None:

@@ -1,12 +1,20 @@
-"""One participant's live session: the object the room, the wire and the agreement share.
+"""One participant's live session: the object the room, the wire and the media server share.
 
-Before, one person lived in three places: the room's record, the signalling
-hub's dictionaries (their socket, whether they see full names, their staff
-account, their page language, their last signing prompt) and the media
-server's connections. The room's record stays the room's (``Participant``,
-changed only by ``Room``); the media server stays keyed by participant id;
-everything else about the person's presence is here, in one object, made by
-the wire when the socket opens and held by the live room while they are in it.
+A participant's state is in one place per connection: this object, made by
+the wire when their socket opens and held by the live room
+(``LiveRoom.sessions``) while they are in it. It carries their channel,
+what they may see, their staff account, their page language, their join
+generation, their last signing prompt, and their media
+(``server.rooms.media.ParticipantMedia``: their publisher and subscriber
+legs, which the media server attaches when they join and forgets when the
+handle closes). The room's own record of them (``Participant`` in
+``Room.participants``, changed only by ``Room``) is reached by their id
+(``record``); it is the room's memory of the person, not of the
+connection, and outlives it: a removal bars them, a drop keeps their place
+for the grace period.
+
+``LiveRoom.enter`` and ``LiveRoom.drop`` are the only ways in and out, so the
+session and its media legs come and go together.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from server.auth.roles import Actor
+from server.rooms.media import ParticipantMedia
 from server.rooms.participant import Participant
 
 
@@ -64,6 +73,8 @@ class ParticipantSession:
     generation: int | None = None
     #: The frozen text ("version:sha256") this signer was last asked to sign.
     prompted: str | None = None
+    #: Their publisher and subscriber legs, from joining (``LiveRoom.enter``) until the end.
+    media: ParticipantMedia | None = None
 
     @property
     def staff_id(self) -> int | None:

@@ -26,9 +26,8 @@ from server.errors import N_, DomainError, ErrorCode
 from server.live.room import LiveRoom
 from server.live.rooms import LiveRooms
 from server.live.session import EndReason, ParticipantSession
-from server.rooms.media import MediaError
+from server.rooms.media import MediaError, ParticipantMedia
 from server.rooms.participant import Participant
-from server.rooms.routing import routes
 from server.signaling import messages as m
 from server.signaling.agreement import AgreementDesk, field_messages
 from server.signaling.connection import SignalConnection
@@ -173,6 +172,12 @@ class SignalSession:
         if admitted and (person is None or not person.is_admitted):
             raise NotJoined(N_("Wait until the mediator lets you in."))
 
+    def _media(self) -> ParticipantMedia:
+        """This connection's media legs (a joined session has them until it ends)."""
+        if self.session.media is None:
+            raise NotJoined(N_("Join the room first."))
+        return self.session.media
+
     async def _apply(self, events: list[Any]) -> None:
         await self.rooms.publish(self.live, events, defer_close=True)
 
@@ -183,16 +188,15 @@ class SignalSession:
                 return await self._join(request)
             case m.PublishOffer(sdp=sdp):
                 self._require_joined(admitted=True)
-                answer = await self.live.media.publisher_offer(self.pid, sdp)
+                answer = await self._media().publisher_offer(sdp)
                 return {"sdp": answer}
             case m.SubscriberAnswer(sdp=sdp):
                 self._require_joined(admitted=True)
-                await self.live.media.subscriber_answer(self.pid, sdp)
+                await self._media().subscriber_answer(sdp)
                 return {}
             case m.IceCandidate():
                 self._require_joined(admitted=True)
-                await self.live.media.add_ice_candidate(
-                    self.pid,
+                await self._media().add_ice_candidate(
                     request.target,
                     {
                         "candidate": request.candidate,
@@ -203,7 +207,7 @@ class SignalSession:
                 return {}
             case m.RestartSubscriber():
                 self._require_joined(admitted=True)
-                await self.live.media.restart_subscriber(self.pid)
+                await self._media().restart_subscriber()
                 return {}
             case m.ChatHistory(before=before, limit=limit):
                 self._require_joined(admitted=True)
@@ -221,9 +225,7 @@ class SignalSession:
                     await self._apply(room.leave(self.pid))
                 await self.live.writes.drained()
                 await self.conn.send(_ok(request.id))
-                if self.live.sessions.get(self.pid) is self.session:
-                    self.live.sessions.pop(self.pid, None)
-                await self.live.media.close_participant(self.pid)
+                await self.live.drop(self.session)
                 await self.conn.end(EndReason.LEFT)
                 return None
             case (
@@ -320,25 +322,16 @@ class SignalSession:
             raise NotJoined(N_("You have already joined."))
         live, me = self.live, self.session
         async with live.lock:
-            previous = live.sessions.get(self.pid)
             events = live.room.join(self.identity.candidate)
             person = live.room.participants[self.pid]
             me.generation = person.generation
-            replaced = previous is not None and previous is not me
-            if previous is not None and replaced:
-                # The same person again (a new tab, a reconnect before the old socket died).
-                live.sessions.pop(self.pid, None)
-                await previous.channel.end(EndReason.REPLACED)
-                await live.media.close_participant(self.pid)
-            live.sessions[self.pid] = me
             if request.knock_message and not person.is_admitted:
                 events += live.room.knock_message(self.pid, request.knock_message)
+            # Attached before the join's routes are applied, so they reach this
+            # connection; a session the person still had (a new tab) is replaced.
+            await live.enter(me)
             self.joined = True
             await self._apply(events)
-            if replaced:
-                # The room saw no change (the person never left), but the media
-                # server dropped their old connections: give it the routes again.
-                await live.media.apply_routes(routes(live.room))
             return {
                 "participant_id": self.pid,
                 "protocol": m.PROTOCOL,
@@ -356,9 +349,7 @@ class SignalSession:
             return
         live = self.live
         async with live.lock:
-            if live.sessions.get(self.pid) is self.session:
-                live.sessions.pop(self.pid, None)
-                await live.media.close_participant(self.pid)
+            await live.drop(self.session)
             events = live.room.disconnect(self.pid, generation=self.session.generation)
             await self.rooms.publish(live, events)
 

@@ -55,9 +55,9 @@ class WireNotifier:
 
     async def subscriber_offer(self, live: LiveRoom, pid: str, sdp: str) -> None:
         session = live.sessions.get(pid)
-        if session is None:
+        if session is None or session.media is None:
             return
-        offer = live.media.subscriber_offer(pid)
+        offer = session.media.subscriber_offer()
         await session.channel.send(
             m.SubscriberOffered(
                 sdp=sdp,

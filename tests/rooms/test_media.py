@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from server.rooms.media import MediaConfig, MediaError, MediaServer
+from server.rooms.media import MediaConfig, MediaError, MediaServer, ParticipantMedia
 from server.rooms.routing import MediaKind, Route
 from tests.rooms.media_clients import HOST, MediaClient
 
@@ -53,6 +53,7 @@ class Harness:
 
     def __init__(self, **config: Any) -> None:
         self.clients: dict[str, MediaClient] = {}
+        self.legs: dict[str, ParticipantMedia] = {}  # as the participants' sessions hold them
         self.states: list[tuple[str, str, str]] = []
         self.offers: list[tuple[str, int]] = []
         self.ignore_offers: set[str] = set()  # participants who never answer
@@ -67,7 +68,7 @@ class Harness:
         )
 
     async def on_offer(self, pid: str, sdp: str) -> None:
-        info = self.server.subscriber_offer(pid)
+        info = self.legs[pid].subscriber_offer()
         assert info is not None
         self.offers.append((pid, info.connection))
         if pid in self.ignore_offers:
@@ -87,16 +88,21 @@ class Harness:
         answer = await client.subscriber.handle_offer(sdp, connection)
         self.outstanding[pid] -= 1
         with contextlib.suppress(MediaError):
-            await self.server.subscriber_answer(pid, answer)
+            await self.legs[pid].subscriber_answer(answer)
 
     async def on_state(self, pid: str, role: str, state: str) -> None:
         self.states.append((pid, role, state))
+
+    async def attach(self, pid: str) -> ParticipantMedia:
+        media = self.legs[pid] = await self.server.attach(pid)
+        return media
 
     async def join(self, *pids: str) -> list[MediaClient]:
         joined = []
         for pid in pids:
             client = self.clients[pid] = MediaClient(pid)
-            answer = await self.server.publisher_offer(pid, await client.publisher.offer())
+            media = await self.attach(pid)
+            answer = await media.publisher_offer(await client.publisher.offer())
             await client.publisher.accept(answer)
             joined.append(client)
         return joined
@@ -153,7 +159,7 @@ async def test_two_clients_exchange_media(harness: Harness) -> None:
         assert stats[pid]["subscriber"]["slots"] == 1
         assert stats[pid]["subscriber"]["video"]["resumed_without_keyframe"] == 0
     # The subscriber slot is labelled with the source's participant id.
-    info = harness.server.subscriber_offer("inv-1")
+    info = harness.legs["inv-1"].subscriber_offer()
     assert info is not None
     assert info.sources == {"inv-2": "inv-2"}
     assert a.subscriber.slots[info.slots[0].video_mid or ""].source == "inv-2"
@@ -231,7 +237,7 @@ async def test_close_participant_cleans_up_and_slot_is_reused(harness: Harness) 
     assert publisher_pc is not None
 
     started = time.monotonic()
-    await harness.server.close_participant("inv-1")
+    await harness.legs["inv-1"].close()
     assert time.monotonic() - started < 2.0
     assert "inv-1" not in harness.server.stats()
     await wait_until(lambda: publisher_pc.connectionState in ("closed", "failed"))
@@ -254,7 +260,52 @@ async def test_close_participant_cleans_up_and_slot_is_reused(harness: Harness) 
     stats = harness.server.stats()
     assert stats["inv-2"]["subscriber"]["slots"] == 2
     assert stats["inv-2"]["subscriber"]["sources"] == ["inv-3", "inv-4"]
-    await harness.server.close_participant("inv-1")  # again: nothing happens
+    await harness.legs["inv-1"].close()  # again: nothing happens
+
+
+async def test_routes_reach_attached_participants_only(harness: Harness) -> None:
+    await harness.join("inv-1")
+    # inv-9 is routed but has no connection: the server makes nothing for them.
+    await harness.route(all_routes(["inv-1", "inv-9"]))
+    await asyncio.sleep(0.3)
+    assert set(harness.server.stats()) == {"inv-1"} == harness.server.attached
+    assert harness.offers == []
+
+    # Once attached, the routes already applied reach them.
+    await harness.join("inv-9")
+    await harness.receiving({"inv-9": {"inv-1"}, "inv-1": {"inv-9"}})
+    assert harness.server.attached == {"inv-1", "inv-9"}
+
+
+async def test_attaching_again_replaces_the_old_legs(harness: Harness) -> None:
+    a, b = await harness.join("inv-1", "inv-2")
+    await harness.route(all_routes(["inv-1", "inv-2"]))
+    await harness.receiving({"inv-1": {"inv-2"}, "inv-2": {"inv-1"}})
+    old = harness.legs["inv-1"]
+    old_pc = old.publisher
+    assert old_pc is not None
+
+    # The same participant on a new connection (a new tab): the old legs close.
+    await a.close()
+    client = harness.clients["inv-1"] = MediaClient("inv-1")
+    new = await harness.attach("inv-1")
+    assert old.closed and not new.closed
+    assert harness.server.attached == {"inv-1", "inv-2"}
+    await wait_until(lambda: old_pc.connectionState in ("closed", "failed"))
+    # The old handle refuses; it cannot reach the new connection's legs.
+    with pytest.raises(MediaError):
+        await old.publisher_offer("v=0\r\n")
+    with pytest.raises(MediaError):
+        await old.restart_subscriber()
+    assert new.publisher is None
+
+    answer = await new.publisher_offer(await client.publisher.offer())
+    await client.publisher.accept(answer)
+    b.subscriber.reset()
+    # No routes applied again: those already applied reach the new legs.
+    await harness.receiving({"inv-1": {"inv-2"}, "inv-2": {"inv-1"}})
+    await old.close()  # again: nothing happens
+    assert harness.server.attached == {"inv-1", "inv-2"} and not new.closed
 
 
 async def test_keyframe_requests_are_rate_limited(harness: Harness) -> None:
@@ -289,7 +340,7 @@ async def test_restart_subscriber_makes_a_new_connection(harness: Harness) -> No
     await harness.receiving({"inv-2": {"inv-1"}})
     old_pc = b.subscriber.pc
 
-    await harness.server.restart_subscriber("inv-2")
+    await harness.legs["inv-2"].restart_subscriber()
     await wait_until(lambda: ("inv-2", 1) in harness.offers)
     b.subscriber.reset()
     await harness.receiving({"inv-2": {"inv-1"}})
@@ -299,7 +350,7 @@ async def test_restart_subscriber_makes_a_new_connection(harness: Harness) -> No
     assert stats["slots"] == 1
     assert stats["video"]["resumed_without_keyframe"] == 0
     with pytest.raises(MediaError):
-        await harness.server.subscriber_answer("inv-2", "v=0\r\n")  # no offer pending
+        await harness.legs["inv-2"].subscriber_answer("v=0\r\n")  # no offer pending
 
 
 async def test_publisher_renegotiation_and_ice_restart(harness: Harness) -> None:
@@ -311,14 +362,14 @@ async def test_publisher_renegotiation_and_ice_restart(harness: Harness) -> None
     pc = a.publisher.pc
     assert pc is not None
     await pc.setLocalDescription(await pc.createOffer())
-    answer = await harness.server.publisher_offer("inv-1", pc.localDescription.sdp)
+    answer = await harness.legs["inv-1"].publisher_offer(pc.localDescription.sdp)
     await a.publisher.accept(answer)
     b.subscriber.reset()
     await harness.receiving({"inv-2": {"inv-1"}})
 
     # New ICE credentials (here: a new client connection) get a new server connection;
     # subscribers keep their slot and restart on a keyframe.
-    answer = await harness.server.publisher_offer("inv-1", await a.publisher.offer())
+    answer = await harness.legs["inv-1"].publisher_offer(await a.publisher.offer())
     await a.publisher.accept(answer)
     b.subscriber.reset()
     await harness.receiving({"inv-2": {"inv-1"}})
@@ -333,6 +384,7 @@ async def test_trickled_candidates_go_to_the_bundled_transport(harness: Harness)
 
     client = MediaClient("inv-1")
     harness.clients["inv-1"] = client
+    media = await harness.attach("inv-1")
     offer = await client.publisher.offer()
     candidates = [line[2:] for line in offer.splitlines() if line.startswith("a=candidate:")]
     assert candidates
@@ -345,12 +397,12 @@ async def test_trickled_candidates_go_to_the_bundled_transport(harness: Harness)
     ufrag = next(line.split(":", 1)[1] for line in offer.splitlines() if "ice-ufrag" in line)
 
     # One arrives before the offer is applied: kept until then.
-    await harness.server.add_ice_candidate(
-        "inv-1", "publisher", {"candidate": candidates[0], "sdpMid": "1", "sdpMLineIndex": 1}
+    await media.add_ice_candidate(
+        "publisher", {"candidate": candidates[0], "sdpMid": "1", "sdpMLineIndex": 1}
     )
-    answer = await harness.server.publisher_offer("inv-1", stripped + "\r\n")
+    answer = await harness.legs["inv-1"].publisher_offer(stripped + "\r\n")
     await client.publisher.accept(answer)
-    pc = harness.server._participants["inv-1"].publisher  # noqa: SLF001 (test)
+    pc = media.publisher
     assert pc is not None
     remote = adapter.remote_candidates(pc)
     assert [(c.ip, c.port) for c in remote] == [
@@ -362,16 +414,14 @@ async def test_trickled_candidates_go_to_the_bundled_transport(harness: Harness)
         .replace(" typ host", " typ host ufrag stale")
         .replace(candidates[0].split()[5], "9")
     )
-    await harness.server.add_ice_candidate(
-        "inv-1", "publisher", {"candidate": other, "sdpMid": "0", "sdpMLineIndex": 0}
+    await media.add_ice_candidate(
+        "publisher", {"candidate": other, "sdpMid": "0", "sdpMLineIndex": 0}
     )
     assert len(adapter.remote_candidates(pc)) == 1
     assert ufrag
-    await harness.server.add_ice_candidate(
-        "inv-1", "publisher", {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}
-    )
+    await media.add_ice_candidate("publisher", {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0})
     with pytest.raises(MediaError):
-        await harness.server.add_ice_candidate("inv-1", "publisher", {"candidate": "bogus"})
+        await media.add_ice_candidate("publisher", {"candidate": "bogus"})
     await wait_until(lambda: pc.connectionState == "connected")
 
 
@@ -431,7 +481,7 @@ async def test_unanswered_offer_gives_up_the_connection() -> None:
         await asyncio.sleep(1.0)
         assert [o for o in h.offers if o[0] == "inv-2"] == [("inv-2", 0), ("inv-2", 1)]
         h.ignore_offers.clear()
-        await h.server.restart_subscriber("inv-2")
+        await h.legs["inv-2"].restart_subscriber()
         await h.receiving({"inv-2": {"inv-1"}, "inv-1": {"inv-2"}})
         assert h.server.stats()["inv-2"]["subscriber"]["connection"] == 2
     finally:

@@ -1,8 +1,10 @@
 """The media plane: forward Opus and VP8 RTP packets between participants.
 
-A library on aiortc; the signalling layer drives it and the room's pure
-routing function decides who receives what. :class:`MediaServer` only applies
-the routes it is given.
+A library on aiortc; the live layer drives it and the room's pure routing
+function decides who receives what. :class:`MediaServer` only applies the
+routes it is given, to the participants attached to it: each attached
+connection is one :class:`ParticipantMedia` (its publisher and subscriber
+legs), held by the participant's live session, closed when that ends.
 
 Connection model (see ``docs/room.md``): two ``RTCPeerConnection`` per
 participant, both ``max-bundle``, VP8 the only video codec, Opus the only
@@ -21,7 +23,10 @@ and every other reach into aiortc's internals, is in
 The modules, by what they hold:
 
 - :mod:`~server.rooms.media.server`: :class:`MediaServer`, the façade the
-  signalling layer calls; turns routes into slots, feeds and negotiations;
+  live layer calls; attaches participants, turns routes into slots, feeds
+  and negotiations;
+- :mod:`~server.rooms.media.participant_media`: :class:`ParticipantMedia`,
+  one participant's two legs, through which their browser's requests go;
 - :mod:`~server.rooms.media.publishing`: publisher connections, capturing
   their receivers, the sources that outlive them, keyframe requests;
 - :mod:`~server.rooms.media.negotiation`: a subscriber connection's
@@ -37,6 +42,14 @@ The modules, by what they hold:
 from server.rooms.media.config import MediaConfig
 from server.rooms.media.errors import MediaError
 from server.rooms.media.negotiation import SlotInfo, SubscriberOffer
+from server.rooms.media.participant_media import ParticipantMedia
 from server.rooms.media.server import MediaServer
 
-__all__ = ["MediaConfig", "MediaError", "MediaServer", "SlotInfo", "SubscriberOffer"]
+__all__ = [
+    "MediaConfig",
+    "MediaError",
+    "MediaServer",
+    "ParticipantMedia",
+    "SlotInfo",
+    "SubscriberOffer",
+]
