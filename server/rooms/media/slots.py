@@ -120,10 +120,10 @@ def allocate(slots: Sequence[SlotState], sources: AbstractSet[str]) -> tuple[Slo
     """The slots after routing exactly ``sources`` to the receiver.
 
     Slots whose source is no longer wanted become inactive. Each wanted source
-    not on a slot yet (in sorted order, so the result does not depend on set
-    order) takes, by preference, the free slot it last had, then the first
-    :attr:`~SlotState.reusable` one, else a new slot at the end. The result
-    equals ``tuple(slots)`` when nothing changes.
+    not on a slot yet takes back the free slot it last had; the others (in
+    sorted order, so the result does not depend on set order) then take the
+    first :attr:`~SlotState.reusable` one, else a new slot at the end. The
+    result equals ``tuple(slots)`` when nothing changes.
     """
     out = [
         replace(slot, source=None)
@@ -132,12 +132,18 @@ def allocate(slots: Sequence[SlotState], sources: AbstractSet[str]) -> tuple[Slo
         for slot in slots
     ]
     placed = {slot.source for slot in out}
-    for source in sorted(sources - placed):
+    waiting = sorted(sources - placed)
+    # Returning sources first, so that no newcomer takes a slot its last
+    # source is coming back to in the same change.
+    for source in list(waiting):
         index = next(
             (i for i, s in enumerate(out) if s.source is None and s.last_source == source), None
         )
-        if index is None:
-            index = next((i for i, s in enumerate(out) if s.reusable), None)
+        if index is not None:
+            out[index] = replace(out[index], source=source)
+            waiting.remove(source)
+    for source in waiting:
+        index = next((i for i, s in enumerate(out) if s.reusable), None)
         if index is None:
             out.append(SlotState.new(len(out), source))
         else:

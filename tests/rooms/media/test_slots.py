@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ast
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from server.rooms.media import slots
@@ -194,10 +194,13 @@ def check_allocation(before: tuple[SlotState, ...], sources: frozenset[str]) -> 
     for old, new in zip(before, after, strict=False):
         assert new.index == old.index
         if new.source is not None and new.source != old.source:
-            # A slot changes hands only if free, and only back to its last
-            # source or once the browser has it inactive.
-            assert old.source is None
-            assert old.last_source == new.source or old.reusable
+            # A slot changes hands only once its source is gone (possibly in
+            # this same step), and only back to its last source or once the
+            # browser has it inactive: a source routed and unrouted again
+            # before any offer never reached the browser.
+            assert old.source is None or old.source not in sources
+            freed = replace(old, source=None)
+            assert freed.last_source == new.source or freed.reusable
         if old.source is None and old.last_source in sources - {s.source for s in before}:
             assert new.source == old.last_source  # a returning source gets its slot back
     if len(after) > len(before):
@@ -211,6 +214,29 @@ def check_allocation(before: tuple[SlotState, ...], sources: frozenset[str]) -> 
 
 @settings(max_examples=400, deadline=None, database=None)
 @given(steps)
+# A source back on its freed slot, then replaced before any offer: the
+# browser still has the slot inactive, so the newcomer may take it.
+@example(
+    [
+        ("route", frozenset({"a"})),
+        ("route", frozenset()),
+        ("offer", frozenset()),
+        ("answer", frozenset()),
+        ("route", frozenset({"a"})),
+        ("route", frozenset({"b"})),
+    ]
+)
+# A newcomer sorted before a returning source must not take the slot that
+# source is coming back to.
+@example(
+    [
+        ("route", frozenset({"b"})),
+        ("route", frozenset()),
+        ("offer", frozenset()),
+        ("answer", frozenset()),
+        ("route", frozenset({"a", "b"})),
+    ]
+)
 def test_random_route_changes_and_negotiation_rounds(sequence: list[Step]) -> None:
     states: tuple[SlotState, ...] = ()
     browser = Browser()
