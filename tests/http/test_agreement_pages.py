@@ -17,8 +17,9 @@ import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import ClientSession, CookieJar, FormData
@@ -36,7 +37,13 @@ from tests.conftest import AiohttpClient, Client, Seed, csrf_from, login
 from tests.http.test_door import APPLICANT, RESPONDENT, Booked, book_session
 
 LINK = re.compile(r"http://[^/]+(/sign/[A-Za-z0-9_\-]+)")
-DEADLINE = (utcnow() + timedelta(days=20)).date().isoformat()
+#: The office's day: the archive's date filter and the deadline rule go by it.
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_today() -> date:
+    """Today where the office is, by the (possibly pinned) clock; not the UTC date."""
+    return utcnow().astimezone(TZ).date()
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +82,6 @@ DRAFT = {
     "responsibility": "张国强未拴犬绳，负主要责任。",
     "terms": "张国强赔偿王丽华医药费人民币贰仟元。\n张国强今后遛犬时拴好犬绳。",
     "performance_manner": "银行转账一次性支付",
-    "performance_deadline": DEADLINE,
     "copies": "",
     "others_present": "",
     "minutes": "双方到场，陈述各自意见。",
@@ -92,7 +98,15 @@ async def _workspace(client: Client, session_id: int) -> tuple[str, str, int]:
 
 async def _save(client: Client, session_id: int, **changes: str) -> int:
     _html, csrf, version = await _workspace(client, session_id)
-    data = {**DRAFT, **changes, "csrf_token": csrf, "base_version": str(version)}
+    # Read at each save: a module constant would be computed at import, by the real clock.
+    deadline = (local_today() + timedelta(days=20)).isoformat()
+    data = {
+        **DRAFT,
+        "performance_deadline": deadline,
+        **changes,
+        "csrf_token": csrf,
+        "base_version": str(version),
+    }
     response = await client.post(f"/sessions/{session_id}/agreement", data=data)
     assert response.status == 200, await response.text()
     return version + 1
@@ -384,6 +398,7 @@ async def test_sealing_without_a_certificate_says_so(
     assert "sealing certificate is not configured" in body
 
 
+@pytest.mark.around_local_midnight
 async def test_case_records_search_and_a_correction_makes_version_two(
     app_client: Client, booked: Booked, factory: SessionFactory
 ) -> None:
@@ -391,7 +406,7 @@ async def test_case_records_search_and_a_correction_makes_version_two(
     async with factory() as db:
         first = await db.get(Agreement, sealed.agreement_id)
         assert first is not None
-    today = utcnow().date().isoformat()
+    today = local_today().isoformat()
     for query in (
         f"party_name={RESPONDENT}",
         "case_number=调字第0001",
