@@ -407,6 +407,7 @@ async def test_case_records_search_and_a_correction_makes_version_two(
         first = await db.get(Agreement, sealed.agreement_id)
         assert first is not None
     today = local_today().isoformat()
+    assert first.case_number.startswith(f"（{local_today().year}）")  # the office's year
     for query in (
         f"party_name={RESPONDENT}",
         "case_number=调字第0001",
