@@ -19,11 +19,24 @@ from server.http.pages import door, experts, verify
 from server.http.routes import setup_routes
 from server.http.templating import make_environment
 from server.i18n import Catalogues
-from server.keys import CATALOGUES, CONFIG, CSRF, ENGINE, HUBS, JINJA, SESSIONS, TZ, VAULT, WORKS
+from server.keys import (
+    CATALOGUES,
+    CONFIG,
+    CSRF,
+    ENGINE,
+    HUBS,
+    JINJA,
+    ROOM_SOCKETS,
+    SESSIONS,
+    TZ,
+    VAULT,
+    WORKS,
+)
 from server.pii import PiiVault
 from server.rooms import latency
 from server.rooms.media import MediaConfig
 from server.signaling.agreement import AgreementSettings
+from server.signaling.endpoint import close_room_sockets
 from server.signaling.hub import Hubs
 
 logger = logging.getLogger(__name__)
@@ -109,6 +122,10 @@ def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.A
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(_agreements)
+    # Before the server waits for its handlers: room sockets would hold it for its whole
+    # shutdown timeout.
+    app[ROOM_SOCKETS] = set()
+    app.on_shutdown.append(close_room_sockets)
     if config.media_latency_probe:
         latency.PROBE.enable()
     door.setup(app)

@@ -616,7 +616,6 @@ def read_secret(fd: int = 0) -> str | None:
 
 async def _serve_worker(config: Config, worker: cluster.Worker) -> int:
     from server.app import SchemaOutOfDate, create_app
-    from server.keys import HUBS
 
     app = create_app(config, worker=worker)
     runner = web.AppRunner(
@@ -651,9 +650,10 @@ async def _serve_worker(config: Config, worker: cluster.Worker) -> int:
         logger.info("worker %d of %d listening on %s", worker.index, worker.count, path)
         await stop.wait()
         await site.stop()
-        # Rooms close their sockets (1001) now, so the server has no handler left to wait for.
-        await app[HUBS].close()
     finally:
+        # The app's shutdown closes every room socket (1001) and lets their handlers finish
+        # before the rooms and their media servers close: in the other order a leaving
+        # participant's last routes hit a closed media server.
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

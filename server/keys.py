@@ -14,6 +14,7 @@ from server.db import SessionFactory
 from server.http.csrf import CsrfGuard
 from server.i18n import Catalogues
 from server.pii import PiiVault
+from server.signaling.connection import SignalConnection
 from server.signaling.hub import Hubs
 
 CONFIG = web.AppKey("config", Config)
@@ -25,4 +26,6 @@ JINJA = web.AppKey("jinja", jinja2.Environment)
 CATALOGUES = web.AppKey("catalogues", Catalogues)
 TZ = web.AppKey("timezone", ZoneInfo)
 HUBS = web.AppKey("room_hubs", Hubs)
+#: Every open room socket, joined or not: told 1001 when the server stops.
+ROOM_SOCKETS = web.AppKey[set[SignalConnection]]("room_sockets")
 WORKS = web.AppKey("agreement_works", AgreementWorks)

@@ -8,6 +8,7 @@ so the socket is no way around it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -20,14 +21,14 @@ from server.http import render as r
 from server.http.middlewares import client_ip, origin_allowed
 from server.http.pages import door
 from server.http.ratelimit import address_key
-from server.keys import CONFIG, HUBS, SESSIONS
+from server.keys import CONFIG, HUBS, ROOM_SOCKETS, SESSIONS
 from server.models import Expert, MediationSession, StaffUser, utcnow
 from server.rooms.participant import Participant
 from server.rooms.roles import RoomRole, role_for_invitation
 from server.sessions import invitations
 from server.sessions import service as sessions
 from server.sessions.rules import InviteeRole, SessionStatus
-from server.signaling.connection import HEARTBEAT_SECONDS, SignalConnection
+from server.signaling.connection import HEARTBEAT_SECONDS, CloseReason, SignalConnection
 from server.signaling.handler import Identity, SignalSession
 from server.signaling.messages import MAX_FRAME_BYTES, PROTOCOL
 
@@ -118,5 +119,26 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     config = request.app[CONFIG]
     conn = SignalConnection(ws)
-    await SignalSession(conn, hubs, hub, identity, list(config.ice_servers)).run()
+    sockets = request.app[ROOM_SOCKETS]
+    sockets.add(conn)
+    try:
+        await SignalSession(conn, hubs, hub, identity, list(config.ice_servers)).run()
+    finally:
+        sockets.discard(conn)
     return ws
+
+
+async def close_room_sockets(app: web.Application) -> None:
+    """On shutdown: every open room socket is closed with 1001 (going away), all at once.
+
+    Without it the server waits its whole shutdown timeout for the socket
+    handlers and the browsers then see 1006; 1001 tells their pages to
+    reconnect, to this process's successor.
+    """
+    open_sockets: set[SignalConnection] = app[ROOM_SOCKETS]
+    sockets = list(open_sockets)
+    if sockets:
+        logger.info("closing %d room sockets: the server is stopping", len(sockets))
+    await asyncio.gather(
+        *(conn.close(CloseReason.GOING_AWAY) for conn in sockets), return_exceptions=True
+    )
