@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import io
 import json
+import logging
 import re
 import subprocess
 import zipfile
@@ -335,6 +336,26 @@ async def test_a_signature_for_a_superseded_text_is_refused(
         assert stale["error"]["code"] == "conflict"  # type: ignore[index]
         fresh = await _sign(party, links[APPLICANT])
         assert fresh["ok"] is True
+
+
+async def test_a_deeply_nested_answer_is_refused_without_a_traceback(
+    app_client: Client, booked: Booked, caplog: pytest.LogCaptureFixture
+) -> None:
+    await login(app_client, "officer")
+    await _save(app_client, booked.session_id)
+    links = await _freeze(app_client, booked.session_id)
+    async with browser_of(app_client) as party:
+        page = await party.get(links[APPLICANT])
+        csrf = re.search(r'data-csrf="([0-9a-f]+)"', await page.text()).group(1)  # type: ignore[union-attr]
+        response = await party.post(
+            links[APPLICANT],
+            data="[" * 30_000 + "]" * 30_000,
+            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        )
+        assert response.status == 422
+        assert (await response.json())["error"]["code"] == "validation_failed"
+        assert (await _sign(party, links[APPLICANT]))["ok"] is True
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_a_refusal_is_recorded_and_blocks_sealing(app_client: Client, booked: Booked) -> None:
