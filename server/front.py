@@ -55,6 +55,7 @@ from yarl import URL
 
 from server import __version__, cluster
 from server.config import Config
+from server.ids import parse_id
 from server.signaling.connection import HEARTBEAT_SECONDS
 from server.signaling.messages import MAX_FRAME_BYTES
 
@@ -260,11 +261,11 @@ class Front:
                 )
                 break
             except aiohttp.WSServerHandshakeError as exc:
-                owner = exc.headers.get(cluster.OWNER_HEADER, "") if exc.headers else ""
-                if exc.status == 421 and owner.isdigit() and int(owner) < len(self.sockets):
+                owner = parse_id(exc.headers.get(cluster.OWNER_HEADER, "")) if exc.headers else None
+                if exc.status == 421 and owner is not None and owner < len(self.sockets):
                     # An invitee's token, checked by the address's worker: the room is elsewhere.
-                    logger.debug("room socket: worker %d sends it to worker %s", target, owner)
-                    target = int(owner)
+                    logger.debug("room socket: worker %d sends it to worker %d", target, owner)
+                    target = owner
                     continue
                 return _socket_refused(exc.status)
             except aiohttp.ClientError as exc:

@@ -21,6 +21,7 @@ from server.http import render as r
 from server.http.middlewares import client_ip, origin_allowed
 from server.http.pages import door
 from server.http.ratelimit import address_key
+from server.ids import parse_id
 from server.keys import CONFIG, HUBS, ROOM_SOCKETS, SESSIONS
 from server.models import Expert, MediationSession, StaffUser, utcnow
 from server.rooms.participant import Participant
@@ -77,14 +78,15 @@ async def _invitee(request: web.Request, token: str) -> tuple[MediationSession, 
 async def _staff(
     request: web.Request, session_param: str
 ) -> tuple[MediationSession, Identity] | None:
-    if r.ACTOR not in request or not session_param.isdigit() or len(session_param) > 12:
+    session_id = parse_id(session_param)
+    if r.ACTOR not in request or session_id is None:
         return None
     actor = request[r.ACTOR]
     if not roles.can_read_disputes(actor):
         return None
     async with request.app[SESSIONS]() as db:
         try:
-            session, _dispute = await sessions.get_session(db, actor, int(session_param))
+            session, _dispute = await sessions.get_session(db, actor, session_id)
         except DomainError:  # not found or not theirs: the same refusal
             return None
         user = await db.get(StaffUser, actor.user_id)
