@@ -14,6 +14,7 @@ from server.agreements.works import AgreementWorks
 from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.http import middlewares
+from server.http.bad_requests import quiet_bad_requests
 from server.http.csrf import CsrfGuard
 from server.http.pages import door, experts, verify
 from server.http.routes import setup_routes
@@ -109,6 +110,7 @@ def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.A
         stack.insert(0, cluster.identify_middleware)
         stack.insert(stack.index(middlewares.error_middleware) + 1, cluster.misdirected_middleware)
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=stack)
+    quiet_bad_requests()
     if worker is not None:
         app[cluster.WORKER] = worker
     secret = config.secret()

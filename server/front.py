@@ -55,6 +55,7 @@ from yarl import URL
 
 from server import __version__, cluster
 from server.config import Config
+from server.http.bad_requests import quiet_bad_requests
 from server.ids import parse_id
 from server.signaling.connection import HEARTBEAT_SECONDS
 from server.signaling.messages import MAX_FRAME_BYTES
@@ -173,6 +174,7 @@ class Front:
         self._clients: list[aiohttp.ClientSession] = []
 
     def app(self) -> web.Application:
+        quiet_bad_requests()  # the public port: anyone's broken requests arrive here first
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
         app.on_startup.append(self._open)
