@@ -74,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("around_local_midnight"):
         metafunc.parametrize(
-            "clock",
+            "pinned_clock",
             list(AROUND_LOCAL_MIDNIGHT.values()),
             ids=list(AROUND_LOCAL_MIDNIGHT),
             indirect=True,
@@ -82,7 +82,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clock(request: pytest.FixtureRequest) -> Iterator[datetime | None]:
+def pinned_clock(request: pytest.FixtureRequest) -> Iterator[datetime | None]:
     """The instant a marked test starts at (the clock ticks on), or None: the real clock.
 
     Autouse, so it is set up before the database, the app and their certificates.

@@ -167,9 +167,9 @@ def test_resident_id_born_in_the_future_is_invalid() -> None:
 
 
 @pytest.mark.around_local_midnight
-def test_a_baby_born_today_in_the_office_has_a_valid_id_number(clock: datetime) -> None:
+def test_a_baby_born_today_in_the_office_has_a_valid_id_number(pinned_clock: datetime) -> None:
     """From 16:00 UTC it is already tomorrow in Asia/Shanghai, where the baby was born."""
-    born = clock.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    born = pinned_clock.astimezone(ZoneInfo("Asia/Shanghai")).date()
     assert resident_id_is_valid(resident_id(born))
     assert not resident_id_is_valid(resident_id(born + timedelta(days=2)))
 
