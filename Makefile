@@ -3,6 +3,7 @@
 #   make run    virtualenv + Debian packages, migrate, demo data, serve on :8080
 #   make test   the same plus test packages, a throwaway PostgreSQL, the whole suite
 #   make lint   ruff check, ruff format --check, mypy
+#   make lock   resolve pyproject.toml's dependencies again into requirements.lock (hashes)
 #   make bench  the SFU under load: CPU per forwarded stream, RSS, fps, join time
 #   make bench-agreements  render and seal time of an agreement, event-loop stalls
 #   make bench-vs-janus    the same room load on Concord and on Janus VideoRoom, side by side
@@ -39,7 +40,7 @@ INSTALLED_STAMP := $(VENV)/.installed
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test lint clean bench bench-agreements bench-vs-janus
+.PHONY: help run test lint lock clean bench bench-agreements bench-vs-janus
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -63,9 +64,18 @@ $(APT_TEST_STAMP): Makefile scripts/ensure-apt.sh
 $(BIN)/pip: | $(APT_SERVER_STAMP)
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALLED_STAMP): pyproject.toml | $(BIN)/pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Every package at the version and hash requirements.lock names (dev and postgres
+# extras included), then the project itself without resolving anything again.
+$(INSTALLED_STAMP): pyproject.toml requirements.lock | $(BIN)/pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+# After a change to pyproject.toml's dependencies: resolve again, with hashes.
+lock: | $(BIN)/pip
+	$(BIN)/pip install --quiet 'pip-tools>=7.4,<8'
+	$(BIN)/pip-compile --quiet --extra dev --extra postgres --generate-hashes --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 run: $(INSTALLED_STAMP) $(APT_SERVER_STAMP)
 	@$(BIN)/concord migrate

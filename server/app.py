@@ -14,6 +14,7 @@ from server.agreements.works import AgreementWorks
 from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.http import middlewares
+from server.http.bad_requests import quiet_bad_requests
 from server.http.csrf import CsrfGuard
 from server.http.pages import door, experts, verify
 from server.http.routes import setup_routes
@@ -27,6 +28,7 @@ from server.keys import (
     ENGINE,
     HUBS,
     JINJA,
+    ROOM_SOCKETS,
     SESSIONS,
     TZ,
     VAULT,
@@ -37,6 +39,7 @@ from server.pii import PiiVault
 from server.rooms import latency
 from server.rooms.media import MediaConfig
 from server.signaling.agreement import AgreementDesk, AgreementSettings
+from server.signaling.endpoint import close_room_sockets
 from server.signaling.notify import WireNotifier
 
 logger = logging.getLogger(__name__)
@@ -114,6 +117,7 @@ def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.A
         stack.insert(0, cluster.identify_middleware)
         stack.insert(stack.index(middlewares.error_middleware) + 1, cluster.misdirected_middleware)
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=stack)
+    quiet_bad_requests()
     if worker is not None:
         app[cluster.WORKER] = worker
     secret = config.secret()
@@ -127,6 +131,10 @@ def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.A
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(_agreements)
+    # Before the server waits for its handlers: room sockets would hold it for its whole
+    # shutdown timeout.
+    app[ROOM_SOCKETS] = set()
+    app.on_shutdown.append(close_room_sockets)
     if config.media_latency_probe:
         latency.PROBE.enable()
     door.setup(app)

@@ -42,6 +42,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from server.http.ratelimit import address_key
+from server.ids import parse_id
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +109,7 @@ def session_of(path: str, query: Mapping[str, str]) -> int | None:
     checks it under that address's limiter and names the owner (a 421).
     """
     if path == WS_PATH:
-        value = query.get("session", "")
-        if value.isdigit() and len(value) <= 12:
-            return int(value)
-        return None
+        return parse_id(query.get("session", ""))
     match = _STAFF_ROOM.fullmatch(path)
     return int(match.group(1)) if match else None
 

@@ -334,7 +334,7 @@ async def _create_station(
 
 
 def _today_slot(now: datetime, tz: ZoneInfo) -> datetime:
-    """Later today, on the half hour, so the demo session is always "today"."""
+    """Later today, on the half hour, so the demo session is "today" (after 23:55: 00:0x)."""
     local = now.astimezone(tz)
     start = (local + timedelta(minutes=45)).replace(second=0, microsecond=0)
     start = start.replace(minute=0 if start.minute < 30 else 30)
@@ -354,7 +354,9 @@ async def _ensure_session_today(
             session is not None
             and session.status == SessionStatus.SCHEDULED
             and session.ends_at > now
-            and session.starts_at.astimezone(tz).date() == now.astimezone(tz).date()
+            # The day a session booked now would have: after 23:55 that is tomorrow's first
+            # minutes, and the session booked a moment ago must count as that day's.
+            and session.starts_at.astimezone(tz).date() == _today_slot(now, tz).date()
             and state.get("links")
         ):
             links = [tuple(x) for x in state["links"]]  # type: ignore[attr-defined]

@@ -55,6 +55,8 @@ from yarl import URL
 
 from server import __version__, cluster
 from server.config import Config
+from server.http.bad_requests import quiet_bad_requests
+from server.ids import parse_id
 from server.signaling.connection import HEARTBEAT_SECONDS
 from server.signaling.messages import MAX_FRAME_BYTES
 
@@ -172,6 +174,7 @@ class Front:
         self._clients: list[aiohttp.ClientSession] = []
 
     def app(self) -> web.Application:
+        quiet_bad_requests()  # the public port: anyone's broken requests arrive here first
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
         app.on_startup.append(self._open)
@@ -260,11 +263,11 @@ class Front:
                 )
                 break
             except aiohttp.WSServerHandshakeError as exc:
-                owner = exc.headers.get(cluster.OWNER_HEADER, "") if exc.headers else ""
-                if exc.status == 421 and owner.isdigit() and int(owner) < len(self.sockets):
+                owner = parse_id(exc.headers.get(cluster.OWNER_HEADER, "")) if exc.headers else None
+                if exc.status == 421 and owner is not None and owner < len(self.sockets):
                     # An invitee's token, checked by the address's worker: the room is elsewhere.
-                    logger.debug("room socket: worker %d sends it to worker %s", target, owner)
-                    target = int(owner)
+                    logger.debug("room socket: worker %d sends it to worker %d", target, owner)
+                    target = owner
                     continue
                 return _socket_refused(exc.status)
             except aiohttp.ClientError as exc:
@@ -616,7 +619,6 @@ def read_secret(fd: int = 0) -> str | None:
 
 async def _serve_worker(config: Config, worker: cluster.Worker) -> int:
     from server.app import SchemaOutOfDate, create_app
-    from server.keys import HUBS
 
     app = create_app(config, worker=worker)
     runner = web.AppRunner(
@@ -651,9 +653,10 @@ async def _serve_worker(config: Config, worker: cluster.Worker) -> int:
         logger.info("worker %d of %d listening on %s", worker.index, worker.count, path)
         await stop.wait()
         await site.stop()
-        # Rooms close their sockets (1001) now, so the server has no handler left to wait for.
-        await app[HUBS].close()
     finally:
+        # The app's shutdown closes every room socket (1001) and lets their handlers finish
+        # before the rooms and their media servers close: in the other order a leaving
+        # participant's last routes hit a closed media server.
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

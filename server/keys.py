@@ -16,6 +16,7 @@ from server.i18n import Catalogues
 from server.live.rooms import LiveRooms
 from server.pii import PiiVault
 from server.signaling.agreement import AgreementDesk
+from server.signaling.connection import SignalConnection
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -28,4 +29,6 @@ TZ = web.AppKey("timezone", ZoneInfo)
 #: The live rooms of this process (``server.live.rooms``).
 HUBS = web.AppKey("room_hubs", LiveRooms)
 AGREEMENT_DESK = web.AppKey("agreement_desk", AgreementDesk)
+#: Every open room socket, joined or not: told 1001 when the server stops.
+ROOM_SOCKETS = web.AppKey[set[SignalConnection]]("room_sockets")
 WORKS = web.AppKey("agreement_works", AgreementWorks)

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -22,7 +22,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 # GB 11643-1999: 17 digits, then a check character computed from them.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_RESIDENT_ID = re.compile(r"^\d{17}[\dX]$")
+# ASCII digits only: ``\d`` would take Arabic-Indic and other Unicode digits too.
+_RESIDENT_ID = re.compile(r"^[0-9]{17}[0-9X]$")
+#: Kiribati's Line Islands keep UTC+14, the latest calendar date anywhere.
+_LATEST_OFFSET = timedelta(hours=14)
 
 
 def derive_key(secret: bytes, purpose: str) -> bytes:
@@ -36,12 +39,22 @@ def normalise_id_number(value: str) -> str:
     return value.strip().replace(" ", "").upper()
 
 
+def latest_date_on_earth(now: datetime | None = None) -> date:
+    """The date where it is latest (UTC+14): no birth anywhere is after it.
+
+    The server's own ``date.today()`` is the UTC date on most hosts, a day
+    behind Asia/Shanghai from 16:00 to 24:00 UTC, when a baby born today
+    there would have a birth date "in the future".
+    """
+    return ((now or datetime.now(UTC)).astimezone(UTC) + _LATEST_OFFSET).date()
+
+
 def resident_id_is_valid(value: str) -> bool:
     """Format, birth date and check character of a mainland resident ID."""
     if not _RESIDENT_ID.match(value):
         return False
     birth = birth_date_from_resident_id(value)
-    if birth is None or birth > date.today() or birth.year < 1900:
+    if birth is None or birth > latest_date_on_earth() or birth.year < 1900:
         return False
     total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == value[17]

@@ -1,7 +1,13 @@
-"""Shared fixtures: a migrated SQLite file per test, the app, a seeded station.
+"""Shared fixtures: a migrated SQLite file per test, the app, a seeded station, the clock.
 
 Migrations run once per session into a template file that each test copies,
 so every test gets a real, migrated SQLite database in its own directory.
+
+The office's day is the Asia/Shanghai day (UTC+8), so a test that compares
+dates gives one answer from 00:00 to 16:00 UTC and may give another from 16:00
+to 24:00. Tests marked ``around_local_midnight`` therefore run once at each
+instant of ``AROUND_LOCAL_MIDNIGHT``; ``pytest --clock=2026-12-31T16:30Z``
+starts the whole run's clock at a chosen instant, as faketime would.
 """
 
 from __future__ import annotations
@@ -9,11 +15,13 @@ from __future__ import annotations
 import functools
 import re
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -32,6 +40,60 @@ CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 Client = TestClient[web.Request, web.Application]
 AiohttpClient = Callable[[web.Application], Awaitable[Client]]
+
+# Either side of midnight in Asia/Shanghai (16:00 UTC), and the first half hour
+# of a new year there while it is still the old year in UTC.
+AROUND_LOCAL_MIDNIGHT = {
+    "15:59Z": datetime(2026, 6, 15, 15, 59, tzinfo=UTC),
+    "16:01Z": datetime(2026, 6, 15, 16, 1, tzinfo=UTC),
+    "new-year-eve-16:30Z": datetime(2026, 12, 31, 16, 30, tzinfo=UTC),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock",
+        metavar="INSTANT",
+        help="start the clock of the whole run at INSTANT (ISO 8601, e.g. 2026-12-31T16:30Z)"
+        " to show that no result depends on when the suite runs",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "around_local_midnight: run the test at each instant of AROUND_LOCAL_MIDNIGHT",
+    )
+    instant = config.getoption("--clock")
+    if instant:
+        # The clock keeps ticking from there: timeouts and expiry still work.
+        traveller = time_machine.travel(datetime.fromisoformat(instant), tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("around_local_midnight"):
+        metafunc.parametrize(
+            "pinned_clock",
+            list(AROUND_LOCAL_MIDNIGHT.values()),
+            ids=list(AROUND_LOCAL_MIDNIGHT),
+            indirect=True,
+        )
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(request: pytest.FixtureRequest) -> Iterator[datetime | None]:
+    """The instant a marked test starts at (the clock ticks on), or None: the real clock.
+
+    Autouse, so it is set up before the database, the app and their certificates.
+    """
+    instant: datetime | None = getattr(request, "param", None)
+    if instant is None:
+        yield None
+        return
+    with time_machine.travel(instant, tick=True):
+        yield instant
 
 
 @functools.cache

@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
 from sqlmodel import func, select
 
 from server.config import Config
@@ -16,6 +17,7 @@ from server.models import Agreement, Expert, Invitation, MediationSession, Staff
 from server.sessions.invitations import open_link
 
 
+@pytest.mark.around_local_midnight
 async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -> None:
     first = await seed_demo(config)
     assert first.created

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -164,6 +165,21 @@ def test_resident_id_with_impossible_birth_date_is_invalid() -> None:
 def test_resident_id_born_in_the_future_is_invalid() -> None:
     future = date.today() + timedelta(days=400)
     assert not resident_id_is_valid(resident_id(future))
+
+
+@pytest.mark.around_local_midnight
+def test_a_baby_born_today_in_the_office_has_a_valid_id_number(pinned_clock: datetime) -> None:
+    """From 16:00 UTC it is already tomorrow in Asia/Shanghai, where the baby was born."""
+    born = pinned_clock.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    assert resident_id_is_valid(resident_id(born))
+    assert not resident_id_is_valid(resident_id(born + timedelta(days=2)))
+
+
+def test_resident_id_digits_are_ascii() -> None:
+    valid = "11010119850612104X"  # its check character is not a digit
+    assert resident_id_is_valid(valid)
+    for digits in ("٠١٢٣٤٥٦٧٨٩", "０１２３４５６７８９"):  # Arabic-Indic, fullwidth
+        assert not resident_id_is_valid(valid.translate(str.maketrans("0123456789", digits)))
 
 
 def test_birth_date_and_age() -> None:

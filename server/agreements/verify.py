@@ -31,10 +31,11 @@ page must not become a way to make the server fetch URLs an uploader chose.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -56,6 +57,11 @@ from pyhanko_certvalidator import ValidationContext
 from server.agreements.verdict import PdfVerdict
 
 log = logging.getLogger(__name__)
+
+#: Where pyHanko and its certificate validator log (warnings with tracebacks, for some files).
+PYHANKO_LOGGERS = ("pyhanko", "pyhanko_certvalidator")
+#: How much of the library's first note goes into the one warning line.
+_NOTE_CHARS = 160
 
 #: A trust root: a PEM/DER file (one or more certificates), its bytes, or a
 #: certificate object from ``cryptography`` or ``asn1crypto``.
@@ -97,11 +103,58 @@ def verify_pdf(data: bytes, trust_roots: Sequence[TrustRoot]) -> PdfVerdict:
     roots, root_problems = _load_roots(trust_roots)
     if b"%PDF-" not in data[:_HEADER_WINDOW]:
         return _failed(digest, "not_a_pdf")
+    with _held_back(PYHANKO_LOGGERS) as held:
+        try:
+            verdict = _verify(data, digest, roots, root_problems)
+        except Exception as exc:  # hostile input may break any parser path
+            log.debug("PDF verification failed on malformed input", exc_info=True)
+            verdict = _failed(digest, "malformed")
+            held.append(_summary_record(f"{type(exc).__name__}: {exc}"))
+    if held:
+        # Anyone may upload to /verify: what pyHanko said (a path-building traceback for
+        # an unknown signer, say) would let them fill the log. One line per file instead.
+        first = held[0].getMessage().splitlines()[0] if held[0].getMessage() else ""
+        log.warning(
+            "verify %s: %s (%d note(s) from the PDF library, the first: %s)",
+            digest[:16],
+            ",".join(verdict.problems) or "valid",
+            len(held),
+            first[:_NOTE_CHARS],
+        )
+    return verdict
+
+
+class _Holder(logging.Handler):
+    """Keeps records instead of writing them."""
+
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _held_back(names: Sequence[str]) -> Iterator[list[logging.LogRecord]]:
+    """The warnings these loggers emit meanwhile, held back from the log and returned."""
+    records: list[logging.LogRecord] = []
+    holder = _Holder(records)
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(holder)
+        logger.propagate = False
     try:
-        return _verify(data, digest, roots, root_problems)
-    except Exception:  # hostile input may break any parser path
-        log.info("PDF verification failed on malformed input", exc_info=True)
-        return _failed(digest, "malformed")
+        yield records
+    finally:
+        for logger, propagate in zip(loggers, saved, strict=True):
+            logger.removeHandler(holder)
+            logger.propagate = propagate
+
+
+def _summary_record(message: str) -> logging.LogRecord:
+    return logging.LogRecord(log.name, logging.WARNING, __file__, 0, message, None, None)
 
 
 def _verify(

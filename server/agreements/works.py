@@ -12,7 +12,8 @@ whatever state they are in). Its initializer loads the station's key once and
 renders, seals and verifies a tiny agreement so that fonts, templates and
 pyHanko are warm before the first real job. If the worker dies (out of
 memory, a crash in a C library), the pool is replaced once and the job
-retried.
+retried. A worker ends with the server however the server ends, kill -9
+included: a thread in it watches the server process.
 
 Everything the worker runs is a module-level function so it pickles by name.
 """
@@ -25,7 +26,10 @@ import io
 import logging
 import multiprocessing
 import os
+import select
 import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -51,6 +55,8 @@ T = TypeVar("T")
 
 #: Added to the worker's nice value (lower priority than the server process).
 WORKER_NICENESS = 5
+#: How often a worker checks that the server is still there, where it cannot be told.
+PARENT_POLL_SECONDS = 1.0
 
 # --- in the worker process ------------------------------------------------
 
@@ -58,14 +64,52 @@ _settings: SealerSettings | None = None
 _sealer: Sealer | None = None
 
 
-def _init_worker(settings: SealerSettings | None) -> None:
-    """Load the sealing key and warm every code path a job will take.
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch_server(server: int, parent: int) -> None:
+    """Exit the moment the server process ends (a pidfd on Linux; a poll elsewhere)."""
+    try:
+        pidfd = os.pidfd_open(server)
+    except (AttributeError, OSError):  # not Linux 5.3+, or the server is already gone
+        pidfd = None
+    if pidfd is not None:
+        select.select([pidfd], [], [])  # readable once the server has exited
+    else:
+        while os.getppid() == parent and _process_alive(server):
+            time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def _die_with_server(server: int) -> None:
+    """Never outlive the server: a killed server must not leave PDF workers behind.
+
+    A parent-death signal (prctl PR_SET_PDEATHSIG) would not do: the worker's
+    parent is the forkserver, and the forkserver stays alive as long as its
+    children hold their end of its pipe, so nothing would ever fire. The
+    worker watches the server itself instead, from a daemon thread.
+    """
+    threading.Thread(
+        target=_watch_server, args=(server, os.getppid()), name="watch-server", daemon=True
+    ).start()
+
+
+def _init_worker(settings: SealerSettings | None, server: int) -> None:
+    """Tie the worker's life to the server's, load the sealing key, warm every code path.
 
     Must not raise: an exception here breaks the whole pool. A sealing
     problem is remembered instead and raised by the jobs that need the seal
     (``_sealer_or_raise`` tries again, so fixing the key file is enough).
     """
     global _settings, _sealer
+    _die_with_server(server)
     # The PDF libraries live here only: the server process never imports them
     # (they would add tens of megabytes to every process hosting rooms).
     from server.agreements.render import render_pdf
@@ -291,7 +335,7 @@ class AgreementWorks:
                 max_workers=self._workers,
                 mp_context=_mp_context(),
                 initializer=_init_worker,
-                initargs=(self._settings,),
+                initargs=(self._settings, os.getpid()),
             )
         return self._pool
 

@@ -21,6 +21,7 @@ from server.http.pages import (
     signing,
     verify,
 )
+from server.ids import parse_id
 from server.keys import HUBS
 from server.rooms import latency
 from server.signaling.endpoint import room_socket
@@ -105,10 +106,9 @@ async def agreement_event(request: web.Request) -> web.Response:
     """
     if not cluster.internal_allowed(request):
         raise web.HTTPNotFound()
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
+    session_id = parse_id(request.match_info["id"])
+    if session_id is None:
         raise web.HTTPNotFound()
-    session_id = int(raw)
     if not request.app[cluster.WORKER].owns(session_id):
         # Never pass it on again: two workers that disagreed would bounce it for ever.
         return web.Response(status=421)

@@ -8,6 +8,7 @@ so the socket is no way around it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -20,14 +21,15 @@ from server.http import render as r
 from server.http.middlewares import client_ip, origin_allowed
 from server.http.pages import door
 from server.http.ratelimit import address_key
-from server.keys import AGREEMENT_DESK, CONFIG, HUBS, SESSIONS
+from server.ids import parse_id
+from server.keys import AGREEMENT_DESK, CONFIG, HUBS, ROOM_SOCKETS, SESSIONS
 from server.models import Expert, MediationSession, StaffUser, utcnow
 from server.rooms.participant import Participant
 from server.rooms.roles import role_for_invitation, staff_claim
 from server.sessions import invitations
 from server.sessions import service as sessions
 from server.sessions.rules import InviteeRole, SessionStatus
-from server.signaling.connection import HEARTBEAT_SECONDS, SignalConnection
+from server.signaling.connection import HEARTBEAT_SECONDS, CloseReason, SignalConnection
 from server.signaling.handler import Identity, SignalSession
 from server.signaling.messages import MAX_FRAME_BYTES, PROTOCOL
 
@@ -76,14 +78,15 @@ async def _invitee(request: web.Request, token: str) -> tuple[MediationSession, 
 async def _staff(
     request: web.Request, session_param: str
 ) -> tuple[MediationSession, Identity] | None:
-    if r.ACTOR not in request or not session_param.isdigit() or len(session_param) > 12:
+    session_id = parse_id(session_param)
+    if r.ACTOR not in request or session_id is None:
         return None
     actor = request[r.ACTOR]
     if not roles.can_read_disputes(actor):
         return None
     async with request.app[SESSIONS]() as db:
         try:
-            session, _dispute = await sessions.get_session(db, actor, int(session_param))
+            session, _dispute = await sessions.get_session(db, actor, session_id)
         except DomainError:  # not found or not theirs: the same refusal
             return None
         user = await db.get(StaffUser, actor.user_id)
@@ -118,5 +121,26 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     conn = SignalConnection(ws)
     desk = request.app[AGREEMENT_DESK]
-    await SignalSession(conn, rooms, live, desk, identity, list(config.ice_servers)).run()
+    sockets = request.app[ROOM_SOCKETS]
+    sockets.add(conn)
+    try:
+        await SignalSession(conn, rooms, live, desk, identity, list(config.ice_servers)).run()
+    finally:
+        sockets.discard(conn)
     return ws
+
+
+async def close_room_sockets(app: web.Application) -> None:
+    """On shutdown: every open room socket is closed with 1001 (going away), all at once.
+
+    Without it the server waits its whole shutdown timeout for the socket
+    handlers and the browsers then see 1006; 1001 tells their pages to
+    reconnect, to this process's successor.
+    """
+    open_sockets: set[SignalConnection] = app[ROOM_SOCKETS]
+    sockets = list(open_sockets)
+    if sockets:
+        logger.info("closing %d room sockets: the server is stopping", len(sockets))
+    await asyncio.gather(
+        *(conn.close(CloseReason.GOING_AWAY) for conn in sockets), return_exceptions=True
+    )

@@ -358,7 +358,7 @@ def _request_id(frame: str) -> int | None:
     """The id of a frame that failed validation, when one can be read."""
     try:
         data = json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than json recurses
         return None
     value = data.get("id") if isinstance(data, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None

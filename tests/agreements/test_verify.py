@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import logging
 import random
 
 import pytest
@@ -168,3 +169,44 @@ def test_verdicts_pickle(sealed: bytes, pki: StationPki) -> None:
 async def test_refuses_to_run_on_the_event_loop(sealed: bytes) -> None:
     with pytest.raises(RuntimeError, match="AgreementWorks.verify"):
         verify_pdf(sealed, [])
+
+
+def _incrementally_updated(sealed: bytes) -> bytes:
+    writer = IncrementalPdfFileWriter(io.BytesIO(sealed))
+    title = {generic.NameObject("/Title"): generic.TextStringObject("改过的标题")}
+    writer.set_info(generic.DictionaryObject(title))  # type: ignore[no-untyped-call]
+    out = io.BytesIO()
+    writer.write(out)  # type: ignore[no-untyped-call]
+    return out.getvalue()
+
+
+def test_hostile_uploads_cost_one_warning_line_each(
+    sealed: bytes, pki: StationPki, other_pki: StationPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """/verify is anonymous: no file may put a traceback (or several lines) in the log."""
+    caplog.set_level(logging.DEBUG, logger="pyhanko")
+    caplog.set_level(logging.INFO)
+    cases = [
+        (sealed, [other_pki.ca_cert_path], ("untrusted",)),  # pyHanko: a path-building traceback
+        (
+            sealer_for(other_pki).seal(
+                _incrementally_updated(sealed), reason="r", location="l", field_name="X"
+            ),
+            [other_pki.ca_cert_path],
+            ("modified_after_signing", "untrusted"),
+        ),
+        (sealed[: len(sealed) // 2], [pki.ca_cert_path], None),  # cut short
+    ]
+    for data, roots, problems in cases:
+        caplog.clear()
+        verdict = verify_pdf(data, roots)
+        assert not verdict.valid
+        if problems is not None:
+            assert verdict.problems == problems
+        loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+        assert len(loud) <= 1, [r.getMessage() for r in loud]
+        assert all(r.exc_info is None and r.name == "server.agreements.verify" for r in loud)
+        assert all("\n" not in r.getMessage() for r in loud)
+    caplog.clear()
+    assert verify_pdf(sealed, [pki.ca_cert_path]).valid
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -10,6 +10,8 @@ import asyncio
 import dataclasses
 import os
 import signal
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from server.agreements.works import AgreementWorks
 from tests.agreements.pdf_support import document
 
 STATION = "白石派出所"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +124,73 @@ async def test_closed_means_closed() -> None:
         await works.verify(b"", [])
     with pytest.raises(ValueError, match="workers"):
         AgreementWorks(None, workers=0)
+
+
+# A server in miniature: it starts the PDF worker, says so in a file, and waits to be killed.
+_SERVER = """
+import asyncio, pathlib, sys
+from server.agreements.works import AgreementWorks
+
+async def main() -> None:
+    works = AgreementWorks(None)
+    await works.warm()
+    pathlib.Path(sys.argv[1]).write_text("warm")
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in map(int, children):
+            found |= {child, *_descendants(child)}
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+async def test_a_killed_server_leaves_no_pdf_worker_behind(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _SERVER,
+        str(ready),
+        cwd=REPO,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    helpers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert server.returncode is None and time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        helpers = _descendants(server.pid)  # the forkserver and the worker, at least
+        assert len(helpers) >= 2, helpers
+        server.kill()
+        await server.wait()
+        deadline = time.monotonic() + 5
+        while not all(_gone(pid) for pid in helpers):
+            left = {pid for pid in helpers if not _gone(pid)}
+            assert time.monotonic() < deadline, f"left behind after kill -9: {left}"
+            await asyncio.sleep(0.05)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+        for pid in helpers:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -135,6 +135,7 @@ async def test_register_creates_the_dispute(env: Env) -> None:
     assert stored.created_at.tzinfo is not None
 
 
+@pytest.mark.around_local_midnight
 async def test_reference_format(env: Env) -> None:
     first = await register(env)
     second = await register(env)
@@ -224,6 +225,7 @@ async def test_minor_is_detected_from_a_resident_id(env: Env) -> None:
     assert by_name["小红"].id_number_masked == ""
 
 
+@pytest.mark.around_local_midnight
 async def test_seventeen_year_old_is_a_minor_eighteen_is_not(env: Env) -> None:
     today = datetime.now(env.tz).date()
     almost = years_ago(18, today) + timedelta(days=1)
@@ -908,6 +910,7 @@ def titles(disputes: list[Dispute]) -> list[str]:
     return [d.title for d in disputes]
 
 
+@pytest.mark.around_local_midnight
 async def test_dashboard_counts(env: Env, register_set: dict[str, int]) -> None:
     escalating = did(
         await register(env, "officer", title="楼上漏水", trend="escalating", category="property")

@@ -11,14 +11,16 @@ import asyncio
 import hashlib
 import io
 import json
+import logging
 import re
 import subprocess
 import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import ClientSession, CookieJar, FormData
@@ -36,7 +38,13 @@ from tests.conftest import AiohttpClient, Client, Seed, csrf_from, login
 from tests.http.test_door import APPLICANT, RESPONDENT, Booked, book_session
 
 LINK = re.compile(r"http://[^/]+(/sign/[A-Za-z0-9_\-]+)")
-DEADLINE = (utcnow() + timedelta(days=20)).date().isoformat()
+#: The office's day: the archive's date filter and the deadline rule go by it.
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_today() -> date:
+    """Today where the office is, by the (possibly pinned) clock; not the UTC date."""
+    return utcnow().astimezone(TZ).date()
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +83,6 @@ DRAFT = {
     "responsibility": "张国强未拴犬绳，负主要责任。",
     "terms": "张国强赔偿王丽华医药费人民币贰仟元。\n张国强今后遛犬时拴好犬绳。",
     "performance_manner": "银行转账一次性支付",
-    "performance_deadline": DEADLINE,
     "copies": "",
     "others_present": "",
     "minutes": "双方到场，陈述各自意见。",
@@ -92,7 +99,15 @@ async def _workspace(client: Client, session_id: int) -> tuple[str, str, int]:
 
 async def _save(client: Client, session_id: int, **changes: str) -> int:
     _html, csrf, version = await _workspace(client, session_id)
-    data = {**DRAFT, **changes, "csrf_token": csrf, "base_version": str(version)}
+    # Read at each save: a module constant would be computed at import, by the real clock.
+    deadline = (local_today() + timedelta(days=20)).isoformat()
+    data = {
+        **DRAFT,
+        "performance_deadline": deadline,
+        **changes,
+        "csrf_token": csrf,
+        "base_version": str(version),
+    }
     response = await client.post(f"/sessions/{session_id}/agreement", data=data)
     assert response.status == 200, await response.text()
     return version + 1
@@ -323,6 +338,26 @@ async def test_a_signature_for_a_superseded_text_is_refused(
         assert fresh["ok"] is True
 
 
+async def test_a_deeply_nested_answer_is_refused_without_a_traceback(
+    app_client: Client, booked: Booked, caplog: pytest.LogCaptureFixture
+) -> None:
+    await login(app_client, "officer")
+    await _save(app_client, booked.session_id)
+    links = await _freeze(app_client, booked.session_id)
+    async with browser_of(app_client) as party:
+        page = await party.get(links[APPLICANT])
+        csrf = re.search(r'data-csrf="([0-9a-f]+)"', await page.text()).group(1)  # type: ignore[union-attr]
+        response = await party.post(
+            links[APPLICANT],
+            data="[" * 30_000 + "]" * 30_000,
+            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        )
+        assert response.status == 422
+        assert (await response.json())["error"]["code"] == "validation_failed"
+        assert (await _sign(party, links[APPLICANT]))["ok"] is True
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_a_refusal_is_recorded_and_blocks_sealing(app_client: Client, booked: Booked) -> None:
     await login(app_client, "officer")
     await app_client.get("/lang/en?next=/")
@@ -384,6 +419,7 @@ async def test_sealing_without_a_certificate_says_so(
     assert "sealing certificate is not configured" in body
 
 
+@pytest.mark.around_local_midnight
 async def test_case_records_search_and_a_correction_makes_version_two(
     app_client: Client, booked: Booked, factory: SessionFactory
 ) -> None:
@@ -391,7 +427,8 @@ async def test_case_records_search_and_a_correction_makes_version_two(
     async with factory() as db:
         first = await db.get(Agreement, sealed.agreement_id)
         assert first is not None
-    today = utcnow().date().isoformat()
+    today = local_today().isoformat()
+    assert first.case_number.startswith(f"（{local_today().year}）")  # the office's year
     for query in (
         f"party_name={RESPONDENT}",
         "case_number=调字第0001",

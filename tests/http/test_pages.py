@@ -143,6 +143,21 @@ async def test_the_login_page_sends_someone_still_signed_in_on_to_next(
         assert response.headers["Location"] == expected
 
 
+async def test_ids_in_urls_are_ascii_digits_only(client: Client, seed: Seed) -> None:
+    """``int("١") == 1``: without the check, each dispute had a second address per script."""
+    csrf = await login(client, "officer")
+    dispute_id = await register(client, csrf)
+    assert dispute_id == 1
+    assert (await client.get("/disputes/1")).status == 200
+    for path in ("/disputes/١", "/disputes/１", "/disputes/۱", "/disputes/²", "/sessions/١"):
+        assert (await client.get(path)).status == 404, path
+    assert (await client.get("/api/v1/disputes/١")).status == 404
+    refused = await client.post(
+        "/disputes/١/status", data={"csrf_token": csrf, "to_status": "withdrawn", "note": "x"}
+    )
+    assert refused.status == 404
+
+
 async def test_register_triage_and_move_a_dispute(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     dispute_id = await register(client, csrf)

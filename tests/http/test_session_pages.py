@@ -690,6 +690,7 @@ async def test_cancel_shows_a_cancellation_text_per_invitee(client: Client, seed
 # --- the calendar --------------------------------------------------------------------
 
 
+@pytest.mark.around_local_midnight
 async def test_calendar_day_and_week(client: Client, seed: Seed) -> None:
     csrf = await login(client, "officer")
     starts = local(3, 14, 0)

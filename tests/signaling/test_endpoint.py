@@ -12,7 +12,7 @@ from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
 
 from server.config import Config
 from server.db import SessionFactory
-from server.signaling.messages import PROTOCOL
+from server.signaling.messages import MAX_FRAME_BYTES, PROTOCOL
 from tests.conftest import Client, Seed, login
 from tests.http.test_door import Booked, book_session
 
@@ -142,6 +142,24 @@ async def test_malformed_and_unknown_requests_get_error_responses(
     assert again["ok"] is False
     publish = await peer.request("publish_offer", sdp="v=0")
     assert publish["error"]["code"] == "not_joined"  # still in the lobby
+    await peer.ws.close()
+
+
+async def test_a_deeply_nested_frame_is_an_invalid_request_and_the_socket_stays(
+    client: Client, booked: Booked
+) -> None:
+    """Nesting deeper than any parser recurses (well within the size cap) is bad input too."""
+    peer = await connect(client, f"token={booked.tokens['applicant']}")
+    for frame in (
+        "[" * 30_000 + "]" * 30_000,
+        '{"type": "join", "id": 4, "x": ' + "[" * 30_000 + "]" * 30_000 + "}",
+        '{"a":' * 10_000 + "1" + "}" * 10_000,
+    ):
+        assert len(frame) < MAX_FRAME_BYTES
+        await peer.ws.send_str(frame)
+        refused = await peer.response(None)
+        assert refused["ok"] is False and refused["error"]["code"] == "invalid_request"
+    assert (await peer.request("join"))["ok"]  # the same socket, still open
     await peer.ws.close()
 
 

@@ -14,6 +14,7 @@ from server.http import render as r
 from server.http.auth_flow import signed_out
 from server.http.forms import InputInvalid, field_messages, parse
 from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
+from server.ids import parse_id
 from server.keys import CONFIG
 from server.models import AuditEvent
 from server.staff import service
@@ -158,8 +159,9 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         raise NotAllowed(N_("Your role does not allow this."))
     before = request.query.get("before", "")
     query = select(AuditEvent).where(AuditEvent.station_id == actor.station_id)
-    if before.isdigit():
-        query = query.where(col(AuditEvent.id) < int(before))
+    before_id = parse_id(before)
+    if before_id is not None:
+        query = query.where(col(AuditEvent.id) < before_id)
     action = request.query.get("action", "")[:60]
     if action:
         query = query.where(col(AuditEvent.action).startswith(action, autoescape=True))

@@ -34,6 +34,7 @@ from server.http.pages.common import (
 )
 from server.http.pages.signing import pdf_response
 from server.i18n import gettext
+from server.ids import parse_id
 from server.keys import CONFIG, HUBS, SESSIONS, TZ, VAULT, WORKS
 from server.models import BeatOffice, StaffUser
 
@@ -147,8 +148,7 @@ def _content_from_form(data: dict[str, str]) -> dict[str, Any]:
 
 
 def _version(data: dict[str, str]) -> int:
-    value = data.get("base_version", "")
-    return int(value) if value.isdigit() and len(value) < 10 else 0
+    return parse_id(data.get("base_version", ""), max_digits=9) or 0
 
 
 def _notify(request: web.Request, session_id: int) -> None:

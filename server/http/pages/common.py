@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.db import transaction
 from server.errors import Conflict, IllegalTransition, ValidationFailed
+from server.ids import parse_id
 from server.keys import SESSIONS
 
 MAX_FIELD = 10_000
@@ -57,7 +58,7 @@ def redirect(location: str) -> web.HTTPSeeOther:
 
 def int_param(request: web.Request, name: str) -> int:
     """A numeric path parameter; anything else is a 404, not a crash."""
-    value = request.match_info.get(name, "")
-    if not value.isdigit() or len(value) > 12:
+    value = parse_id(request.match_info.get(name, ""))
+    if value is None:
         raise web.HTTPNotFound()
-    return int(value)
+    return value

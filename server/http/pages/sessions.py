@@ -45,6 +45,7 @@ from server.http.pages.common import (
 )
 from server.http.qr import qr_svg
 from server.i18n import gettext
+from server.ids import parse_id
 from server.keys import CONFIG, TZ, VAULT
 from server.models import Dispute, Invitation, MediationSession, Party, Station, utcnow
 from server.sessions import invitations, texts
@@ -164,8 +165,9 @@ def _errors(exc: DomainError, posted: Posted | None = None) -> dict[str, str]:
             name = match.group(1)
         elif key.startswith("observers."):
             parts = key.split(".")
-            if parts[1].isdigit() and int(parts[1]) < len(slots):
-                parts[1] = str(slots[int(parts[1])])
+            index = parse_id(parts[1])
+            if index is not None and index < len(slots):
+                parts[1] = str(slots[index])
                 name = ".".join(parts)
         result.setdefault(name, message)
     return result
@@ -179,10 +181,10 @@ def _span(data: dict[str, str], tz: ZoneInfo) -> tuple[datetime, datetime] | Non
     """The planned start and end from a half-filled form, when both can be read."""
     try:
         starts_at = datetime.fromisoformat(data.get("starts_at", ""))
-        minutes = int(data.get("duration_minutes", ""))
     except ValueError:
         return None
-    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+    minutes = parse_id(data.get("duration_minutes", ""), max_digits=4)
+    if minutes is None or not MIN_MINUTES <= minutes <= MAX_MINUTES:
         return None
     if starts_at.tzinfo is None:
         starts_at = starts_at.replace(tzinfo=tz)

@@ -83,7 +83,7 @@ async def _read_answer(request: web.Request) -> tuple[str, dict[str, Any]]:
         raise ValidationFailed(N_("The signature image is too large."))
     try:
         body = await request.json()
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than json recurses
         raise ValidationFailed(N_("The request could not be read.")) from exc
     if not isinstance(body, dict):
         raise ValidationFailed(N_("The request could not be read."))
