@@ -222,16 +222,29 @@ def test_a_migration_that_leaves_a_dangling_reference_is_refused(
         upgrade(url)
 
 
-def _frozen_text_column(engine: Engine) -> str:
+def _column_type(engine: Engine, table: str, name: str) -> str:
     with engine.connect() as conn:
-        columns = inspect(conn).get_columns("agreement_draft")
-    [column] = [c for c in columns if c["name"] == "frozen_text"]
+        columns = inspect(conn).get_columns(table)
+    [column] = [c for c in columns if c["name"] == name]
     return str(column["type"])
 
 
-async def test_0006_makes_the_frozen_text_unbounded_and_keeps_every_row(env: Env) -> None:
+#: What 0006 makes unbounded, and the bound each had before.
+WIDENED = {
+    ("agreement_draft", "frozen_text"): "VARCHAR(60000)",
+    ("agreement_draft", "content"): "VARCHAR(40000)",
+    ("draft_revision", "content"): "VARCHAR(40000)",
+}
+
+
+def _widened_types(engine: Engine) -> dict[tuple[str, str], str]:
+    return {key: _column_type(engine, *key) for key in WIDENED}
+
+
+async def test_0006_makes_the_agreement_texts_unbounded_and_keeps_every_row(env: Env) -> None:
     """Down to 0005 and up again over a real frozen draft with signers and revisions:
-    SQLite rebuilds ``agreement_draft`` under its children's foreign keys both ways."""
+    SQLite rebuilds ``agreement_draft`` under its children's foreign keys both ways,
+    and ``draft_revision``, the draft's content and history, keeps every row."""
     url = env.config.effective_database_url
     booked = await book_session(env)
     draft, _issued = await frozen_draft(env, booked)
@@ -241,16 +254,20 @@ async def test_0006_makes_the_frozen_text_unbounded_and_keeps_every_row(env: Env
     try:
         with sync_engine.connect() as conn:
             stored = conn.execute(text("SELECT frozen_text FROM agreement_draft")).scalar_one()
+            content = conn.execute(text("SELECT content FROM agreement_draft")).scalar_one()
+            history = conn.execute(
+                text("SELECT number, kind, content FROM draft_revision ORDER BY number")
+            ).all()
             children = conn.execute(
                 text("SELECT count(*) FROM agreement_signer WHERE draft_id = :id"), {"id": draft.id}
             ).scalar_one()
-        assert children > 0
-        assert _frozen_text_column(sync_engine) == "TEXT"
+        assert children > 0 and len(history) >= 2
+        assert _widened_types(sync_engine) == dict.fromkeys(WIDENED, "TEXT")
 
         await asyncio.to_thread(command.downgrade, alembic_config(url), "0005")
-        assert _frozen_text_column(sync_engine) == "VARCHAR(60000)"
+        assert _widened_types(sync_engine) == WIDENED
         await asyncio.to_thread(upgrade, url)
-        assert _frozen_text_column(sync_engine) == "TEXT"
+        assert _widened_types(sync_engine) == dict.fromkeys(WIDENED, "TEXT")
 
         with sync_engine.connect() as conn:
             assert conn.execute(text("SELECT frozen_text FROM agreement_draft")).scalar_one() == (
@@ -262,6 +279,15 @@ async def test_0006_makes_the_frozen_text_unbounded_and_keeps_every_row(env: Env
                     {"id": draft.id},
                 ).scalar_one()
                 == children
+            )
+            assert conn.execute(text("SELECT content FROM agreement_draft")).scalar_one() == (
+                content
+            )
+            assert (
+                conn.execute(
+                    text("SELECT number, kind, content FROM draft_revision ORDER BY number")
+                ).all()
+                == history
             )
             assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
     finally:

@@ -11,7 +11,7 @@ import asyncio
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel, select
 
+from server.agreements import service as agreement_service
 from server.agreements.rules import text_sha256
+from server.agreements.schemas import MAX_TERMS, DraftContent, DraftEdit
 from server.app import create_app
 from server.auth.passwords import hash_password_sync
 from server.auth.roles import Role
@@ -34,9 +36,27 @@ from server.disputes import service
 from server.disputes.lifecycle import RiskLevel, Route, Status
 from server.disputes.schemas import DisputeInput, TransitionInput, TriageInput
 from server.migrate import alembic_config, head_revision, upgrade
-from server.models import AuditEvent, BeatOffice, DisputeEvent, Party, StaffUser, Station, utcnow
+from server.models import (
+    AuditEvent,
+    BeatOffice,
+    DisputeEvent,
+    DraftRevision,
+    Party,
+    StaffUser,
+    Station,
+    utcnow,
+)
 from server.pii import PiiVault
-from tests.agreements.helpers import book_session, complete_content, current_draft, frozen_draft
+from tests.agreements.helpers import (
+    all_rows,
+    book_session,
+    complete_content,
+    current_draft,
+    freeze,
+    frozen_draft,
+    open_draft,
+    save,
+)
 from tests.disputes.conftest import Env
 from tests.disputes.conftest import env as env
 
@@ -260,14 +280,30 @@ def config(pg_url: str, tmp_path: Path) -> Config:
     return Config(data_dir=tmp_path, database_url=pg_url, secret_key=SECRET)
 
 
-async def _frozen_text_type(url: str) -> str:
+async def _column_type(url: str, table: str, name: str) -> str:
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
-            columns = await conn.run_sync(lambda c: inspect(c).get_columns("agreement_draft"))
+            columns = await conn.run_sync(lambda c: inspect(c).get_columns(table))
     finally:
         await engine.dispose()
-    return str(next(c["type"] for c in columns if c["name"] == "frozen_text"))
+    return str(next(c["type"] for c in columns if c["name"] == name))
+
+
+async def _frozen_text_type(url: str) -> str:
+    return await _column_type(url, "agreement_draft", "frozen_text")
+
+
+#: What 0006 makes unbounded, and the bound each had before.
+WIDENED = {
+    ("agreement_draft", "frozen_text"): "VARCHAR(60000)",
+    ("agreement_draft", "content"): "VARCHAR(40000)",
+    ("draft_revision", "content"): "VARCHAR(40000)",
+}
+
+
+async def _widened_types(url: str) -> dict[tuple[str, str], str]:
+    return {key: await _column_type(url, *key) for key in WIDENED}
 
 
 async def _stored_length(url: str, draft_id: int) -> int:
@@ -286,7 +322,9 @@ async def test_a_long_incompressible_agreement_is_kept_encrypted(pg_url: str, en
     rng = random.Random(7)
 
     def noise(n: int) -> str:
-        return "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(n))
+        # CJK Unified Ideographs up to U+9FEF: the fonts draw none of the newest 16,
+        # and freezing refuses what the paper cannot print (server/agreements/glyphs.py).
+        return "".join(chr(rng.randrange(0x4E00, 0x9FF0)) for _ in range(n))
 
     content = complete_content(
         facts=noise(4000),
@@ -310,12 +348,14 @@ async def test_0006_down_and_up_keeps_a_frozen_text_and_never_cuts_one(
     draft, _issued = await frozen_draft(env, booked)
     assert draft.id is not None
     plain = (await current_draft(env, draft.id)).frozen_text
+    content = (await current_draft(env, draft.id)).content
     config = alembic_config(pg_url)
     await asyncio.to_thread(command.downgrade, config, "0005")
-    assert await _frozen_text_type(pg_url) == "VARCHAR(60000)"
+    assert await _widened_types(pg_url) == WIDENED
     await asyncio.to_thread(upgrade, pg_url)
-    assert await _frozen_text_type(pg_url) == "TEXT"
-    assert (await current_draft(env, draft.id)).frozen_text == plain
+    assert await _widened_types(pg_url) == dict.fromkeys(WIDENED, "TEXT")
+    again = await current_draft(env, draft.id)
+    assert again.frozen_text == plain and again.content == content
 
     # A text stored longer than the old bound: going back would have to cut it. It refuses.
     engine = make_engine(pg_url)
@@ -331,3 +371,81 @@ async def test_0006_down_and_up_keeps_a_frozen_text_and_never_cuts_one(
         await asyncio.to_thread(command.downgrade, config, "0005")
     assert await _frozen_text_type(pg_url) == "TEXT"
     assert await _stored_length(pg_url, draft.id) == 70005
+
+
+async def test_0006_down_refuses_to_cut_a_draft_longer_than_the_old_bound(
+    pg_url: str, env: Env
+) -> None:
+    booked = await book_session(env)
+    draft = await open_draft(env, booked.session_id)
+    assert draft.id is not None
+    long_json = complete_content(
+        facts="事" * 4000,
+        disputed_matters="争" * 4000,
+        responsibility="责" * 4000,
+        terms=tuple(f"{n:02d}" + "条" * 998 for n in range(MAX_TERMS)),
+    )
+    await save(env, draft.id, draft.version, long_json)
+    assert len((await current_draft(env, draft.id)).content) > 40000
+    with pytest.raises(DBAPIError):
+        await asyncio.to_thread(command.downgrade, alembic_config(pg_url), "0005")
+    assert await _widened_types(pg_url) == dict.fromkeys(WIDENED, "TEXT")
+    assert DraftContent.model_validate_json((await current_draft(env, draft.id)).content) == (
+        long_json
+    )
+
+
+def _filled(length: int, seed: int) -> str:
+    """Exactly ``length`` characters that JSON writes longer than they are: quotes,
+    backslashes and line breaks (escaped), CJK and an emoji, and no edge whitespace
+    for the drafting fields to strip."""
+    rng = random.Random(seed)
+    alphabet = ['"', "\\", "\n", "调", "解", "协", "议", "😀", "a", "1"]
+    middle = "".join(rng.choice(alphabet) for _ in range(length - 2))
+    return f"甲{middle}乙"
+
+
+async def test_the_largest_draft_the_fields_allow_is_saved_and_frozen(
+    pg_url: str, env: Env
+) -> None:
+    """Every drafting field at its limit: its JSON outgrows the old VARCHAR(40000) of
+    ``agreement_draft.content`` and ``draft_revision.content``; both keep it whole."""
+    content = DraftContent(
+        facts=_filled(4000, 1),
+        disputed_matters=_filled(4000, 2),
+        responsibility=_filled(4000, 3),
+        terms=tuple(_filled(1000, 10 + n) for n in range(MAX_TERMS)),
+        performance_manner=_filled(500, 4),
+        performance_deadline=date.today() + timedelta(days=30),
+        copies=20,
+        others_present=_filled(500, 5),
+    )
+    minutes = _filled(20000, 6)
+    stored = content.model_dump_json()
+    assert len(stored) > 40000 * 1.2  # the escapes alone add a fifth or so
+
+    booked = await book_session(env)
+    draft = await open_draft(env, booked.session_id)
+    assert draft.id is not None
+    async with transaction(env.factory) as db:
+        ctx = await agreement_service.save(
+            db,
+            env.actor("officer"),
+            draft.id,
+            DraftEdit(base_version=draft.version, content=content, minutes=minutes),
+        )
+        version = ctx.draft.version
+
+    saved = await current_draft(env, draft.id)
+    assert saved.version == version
+    assert DraftContent.model_validate_json(saved.content) == content
+    assert saved.minutes == minutes
+    revisions = await all_rows(env, DraftRevision)
+    newest = max(revisions, key=lambda r: r.number)
+    assert newest.number == version and newest.content == stored
+
+    frozen, _issued = await freeze(env, draft.id, version)
+    current = await current_draft(env, draft.id)
+    assert current.status == "frozen" and len(current.frozen_text) > 43000
+    assert current.frozen_sha256 == text_sha256(current.frozen_text)
+    assert frozen.version == version + 1

@@ -13,6 +13,9 @@ Term = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
 
 MAX_TERMS = 30
+#: The clerk's minutes (调解笔录): a product limit, and the column's width.
+MAX_MINUTES_CHARS = 20000
+Minutes = Annotated[str, StringConstraints(max_length=MAX_MINUTES_CHARS)]
 
 
 class DraftContent(BaseModel):
@@ -43,7 +46,15 @@ class DraftEdit(BaseModel):
 
     base_version: int = Field(ge=1)
     content: DraftContent
-    minutes: Annotated[str, StringConstraints(max_length=20000)] | None = None
+    minutes: Minutes | None = None
+
+
+class MinutesEdit(BaseModel):
+    """A save of the minutes alone: refused whole when too long, never cut short."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    minutes: Minutes = ""
 
 
 class SignInput(BaseModel):

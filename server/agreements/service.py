@@ -46,7 +46,7 @@ from server.agreements.rules import (
     unprintable_problems,
     zh_date,
 )
-from server.agreements.schemas import DraftContent, DraftEdit, RefuseInput, SignInput
+from server.agreements.schemas import DraftContent, DraftEdit, MinutesEdit, RefuseInput, SignInput
 from server.audit import record
 from server.auth import roles
 from server.auth.roles import Actor
@@ -415,12 +415,12 @@ async def save(db: AsyncSession, actor: Actor, draft_id: int, edit: DraftEdit) -
 
 
 async def save_minutes(
-    db: AsyncSession, actor: Actor, draft_id: int, minutes: str
+    db: AsyncSession, actor: Actor, draft_id: int, edit: MinutesEdit
 ) -> AgreementDraft:
     """The minutes are the clerk's record, not part of the signed text: no version needed."""
     ctx = await get_draft(db, actor, draft_id)
     _require_draft(actor, ctx.draft.office_id)
-    ctx.draft.minutes = minutes[:20000]
+    ctx.draft.minutes = edit.minutes
     ctx.draft.updated_at = utcnow()
     record(
         db, actor, "agreement.minutes_save", object_type="agreement_draft", object_id=ctx.draft.id

@@ -27,7 +27,12 @@ class AgreementDraft(SQLModel, table=True):
     legal_track: str = Field(max_length=20)
     status: str = Field(max_length=20, index=True)
     version: int = 1
-    content: str = Field(default="{}", max_length=40000, description="DraftContent as JSON.")
+    content: str = Field(
+        default="{}",
+        sa_type=Text,
+        description="DraftContent as JSON: TEXT, because JSON escapes make it longer than "
+        "the drafting fields' own limits (server/agreements/schemas.py) by a varying amount.",
+    )
     minutes: str = Field(default="", max_length=20000, description="调解笔录, kept by the clerk.")
     frozen_version: int | None = None
     frozen_text: str = Field(
@@ -59,7 +64,7 @@ class DraftRevision(SQLModel, table=True):
     draft_id: int = Field(foreign_key="agreement_draft.id", index=True)
     number: int
     kind: str = Field(max_length=20, description="saved / frozen / unfrozen / correction")
-    content: str = Field(max_length=40000)
+    content: str = Field(sa_type=Text, description="DraftContent as JSON, as in the draft.")
     text_sha256: str = Field(max_length=64)
     author: str = Field(max_length=80)
     author_staff_id: int | None = Field(default=None, foreign_key="staff_user.id")

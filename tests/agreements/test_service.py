@@ -331,8 +331,10 @@ async def test_a_frozen_text_cannot_be_edited_or_frozen_again(env: Env) -> None:
 
 
 def _noise(rng: random.Random, n: int) -> str:
-    """``n`` random CJK characters: text that zlib cannot make much shorter."""
-    return "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(n))
+    """``n`` random CJK characters: text that zlib cannot make much shorter. Up to
+    U+9FEF: the fonts draw none of the newest 16, and freezing refuses what the paper
+    cannot print (server/agreements/glyphs.py)."""
+    return "".join(chr(rng.randrange(0x4E00, 0x9FF0)) for _ in range(n))
 
 
 async def test_the_longest_draft_the_fields_allow_freezes_even_if_incompressible(

@@ -29,11 +29,13 @@ from sqlmodel import select
 from server.agreements import archive
 from server.agreements.pki import StationPki, create_station_pki
 from server.agreements.sample_seal import sample_seal_png
+from server.agreements.schemas import MAX_MINUTES_CHARS
 from server.app import create_app
 from server.config import Config
 from server.db import SessionFactory, transaction
 from server.demo_case import drawn_signature
-from server.models import Agreement, AuditEvent, Dispute, Station, utcnow
+from server.http.pages.common import MAX_FIELD
+from server.models import Agreement, AgreementDraft, AuditEvent, Dispute, Station, utcnow
 from tests.conftest import AiohttpClient, Client, Seed, csrf_from, login
 from tests.http.test_door import APPLICANT, RESPONDENT, Booked, book_session
 
@@ -468,3 +470,59 @@ async def test_case_records_search_and_a_correction_makes_version_two(
     await app_client.get("/lang/en?next=/")
     old_record = await app_client.get(f"/agreements/{first.id}")
     assert "A corrected version supersedes this one." in await old_record.text()
+
+
+async def _minutes_of(factory: SessionFactory, session_id: int) -> str:
+    async with factory() as db:
+        draft = (
+            await db.exec(select(AgreementDraft).where(AgreementDraft.session_id == session_id))
+        ).one()
+    return draft.minutes
+
+
+async def test_long_minutes_are_kept_whole_and_too_long_ones_refused(
+    app_client: Client, booked: Booked, factory: SessionFactory
+) -> None:
+    """The minutes box allows 20,000 characters: that many are kept, not cut at a form
+    limit, and one more is refused with the field's message while the kept ones stay."""
+    await login(app_client, "officer")
+    await _save(app_client, booked.session_id)
+    longest = "记" * MAX_MINUTES_CHARS
+    _html, csrf, _version = await _workspace(app_client, booked.session_id)
+    response = await app_client.post(
+        f"/sessions/{booked.session_id}/agreement/minutes",
+        data={"csrf_token": csrf, "minutes": longest},
+    )
+    assert response.status == 200, await response.text()
+    assert await _minutes_of(factory, booked.session_id) == longest
+
+    _html, csrf, _version = await _workspace(app_client, booked.session_id)
+    response = await app_client.post(
+        f"/sessions/{booked.session_id}/agreement/minutes",
+        data={"csrf_token": csrf, "minutes": longest + "多"},
+    )
+    html = await response.text()
+    assert response.status == 422
+    assert f"最多 {MAX_MINUTES_CHARS} 个字符。" in html
+    assert await _minutes_of(factory, booked.session_id) == longest
+
+
+async def test_a_field_longer_than_any_form_allows_is_refused_not_cut(
+    app_client: Client, booked: Booked, factory: SessionFactory
+) -> None:
+    await login(app_client, "officer")
+    _html, csrf, version = await _workspace(app_client, booked.session_id)
+    data = {**DRAFT, "csrf_token": csrf, "base_version": str(version)}
+    response = await app_client.post(
+        f"/sessions/{booked.session_id}/agreement",
+        data={**data, "facts": "事" * (MAX_FIELD + 1)},
+    )
+    assert response.status == 422
+    assert f"最多 {MAX_FIELD} 个字符。" in await response.text()
+    async with factory() as db:
+        draft = (
+            await db.exec(
+                select(AgreementDraft).where(AgreementDraft.session_id == booked.session_id)
+            )
+        ).one()
+    assert draft.version == version

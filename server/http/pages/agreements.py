@@ -16,7 +16,13 @@ from sqlmodel import col, select
 
 from server.agreements import archive, service
 from server.agreements.rules import DraftStatus, Problem
-from server.agreements.schemas import ArchiveQuery, CorrectionInput, DraftContent, DraftEdit
+from server.agreements.schemas import (
+    ArchiveQuery,
+    CorrectionInput,
+    DraftContent,
+    DraftEdit,
+    MinutesEdit,
+)
 from server.agreements.settings import SealingNotConfigured
 from server.auth import roles
 from server.auth.roles import Actor
@@ -181,9 +187,13 @@ async def minutes_submit(request: web.Request) -> web.StreamResponse:
     actor = r.actor(request)
     session_id = int_param(request, "id")
     data = await form_data(request)
-    async with unit_of_work(request) as db:
-        ctx = await service.open_draft(db, actor, session_id)
-        await service.save_minutes(db, actor, ctx.draft.id or 0, data.get("minutes", ""))
+    try:
+        edit = parse(MinutesEdit, {"minutes": data.get("minutes", "")})
+        async with unit_of_work(request) as db:
+            ctx = await service.open_draft(db, actor, session_id)
+            await service.save_minutes(db, actor, ctx.draft.id or 0, edit)
+    except FORM_REFUSALS as exc:
+        return await _refused(request, actor, session_id, exc, data)
     raise redirect(f"/sessions/{session_id}/agreement?notice=minutes")
 
 

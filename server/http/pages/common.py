@@ -11,11 +11,14 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.db import transaction
-from server.errors import Conflict, IllegalTransition, ValidationFailed
+from server.errors import N_, Conflict, IllegalTransition, ValidationFailed
 from server.ids import parse_id
 from server.keys import SESSIONS
 
-MAX_FIELD = 10_000
+#: The longest value a form field may carry: the agreement's terms box (30 terms of
+#: 1,000 characters, with their line breaks). Longer is refused, never cut: a cut value
+#: could pass the field's own check and be kept shorter than what was typed.
+MAX_FIELD = 40_000
 
 #: Refusals shown inside the form that caused them; permission errors get their own page.
 FORM_REFUSALS = (ValidationFailed, IllegalTransition, Conflict)
@@ -30,11 +33,17 @@ async def unit_of_work(request: web.Request) -> AsyncIterator[AsyncSession]:
 async def form_data(request: web.Request) -> dict[str, str]:
     """Posted fields as plain strings; files and the CSRF field are dropped."""
     form = await request.post()
-    return {
-        key: value[:MAX_FIELD]
-        for key, value in form.items()
-        if isinstance(value, str) and key != "csrf_token"
+    data = {
+        key: value for key, value in form.items() if isinstance(value, str) and key != "csrf_token"
     }
+    too_long = sorted(key for key, value in data.items() if len(value) > MAX_FIELD)
+    if too_long:
+        raise ValidationFailed(
+            N_("At most %(max_length)s characters."),
+            params={"max_length": MAX_FIELD},
+            fields=dict.fromkeys(too_long, "too_long"),
+        )
+    return data
 
 
 def clean(data: dict[str, str], *keys: str) -> dict[str, Any]:
