@@ -507,6 +507,25 @@ async def test_long_minutes_are_kept_whole_and_too_long_ones_refused(
     assert await _minutes_of(factory, booked.session_id) == longest
 
 
+async def test_minutes_typed_full_with_line_breaks_are_kept_with_one_kind_of_break(
+    app_client: Client, booked: Booked, factory: SessionFactory
+) -> None:
+    """A browser counts a textarea's line break as one character against maxlength
+    but sends it as CRLF: a box typed to its limit must not be refused for that."""
+    await login(app_client, "officer")
+    await _save(app_client, booked.session_id)
+    lines = ["记" * 99] * (MAX_MINUTES_CHARS // 100)
+    typed = "\n".join(lines)
+    assert len(typed) < MAX_MINUTES_CHARS < len(typed.replace("\n", "\r\n"))
+    _html, csrf, _version = await _workspace(app_client, booked.session_id)
+    response = await app_client.post(
+        f"/sessions/{booked.session_id}/agreement/minutes",
+        data={"csrf_token": csrf, "minutes": typed.replace("\n", "\r\n")},
+    )
+    assert response.status == 200, await response.text()
+    assert await _minutes_of(factory, booked.session_id) == typed
+
+
 async def test_a_field_longer_than_any_form_allows_is_refused_not_cut(
     app_client: Client, booked: Booked, factory: SessionFactory
 ) -> None:

@@ -31,10 +31,17 @@ async def unit_of_work(request: web.Request) -> AsyncIterator[AsyncSession]:
 
 
 async def form_data(request: web.Request) -> dict[str, str]:
-    """Posted fields as plain strings; files and the CSRF field are dropped."""
+    """Posted fields as plain strings; files and the CSRF field are dropped.
+
+    Line breaks become ``\n``: browsers send a textarea's breaks as ``\r\n``
+    but count each as one character against ``maxlength``, so a box typed
+    full would otherwise be refused here, and stored texts would mix both kinds.
+    """
     form = await request.post()
     data = {
-        key: value for key, value in form.items() if isinstance(value, str) and key != "csrf_token"
+        key: value.replace("\r\n", "\n").replace("\r", "\n")
+        for key, value in form.items()
+        if isinstance(value, str) and key != "csrf_token"
     }
     too_long = sorted(key for key, value in data.items() if len(value) > MAX_FIELD)
     if too_long:
