@@ -57,6 +57,7 @@ from server import __version__, cluster
 from server.config import Config
 from server.http.bad_requests import quiet_bad_requests
 from server.ids import parse_id
+from server.processes import is_alive
 from server.signaling.connection import HEARTBEAT_SECONDS
 from server.signaling.messages import MAX_FRAME_BYTES
 
@@ -378,22 +379,12 @@ def make_run_dir(data_dir: Path, count: int) -> Path:
         return Path(tempfile.mkdtemp(prefix="concord-run-"))
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     for old in base.iterdir():
-        if old.name.isdigit() and old != run_dir and not _alive(int(old.name)):
+        if old.name.isdigit() and old != run_dir and not is_alive(int(old.name)):
             shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(run_dir, ignore_errors=True)  # our pid, a past run's: it is not running
     run_dir.mkdir(mode=0o700)
     os.chmod(run_dir, 0o700)
     return run_dir
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def bind_unix(path: Path) -> socket.socket:

@@ -45,6 +45,7 @@ from server.agreements.document import (
 )
 from server.agreements.settings import SealerSettings, SealingNotConfigured
 from server.agreements.verdict import PdfVerdict
+from server.processes import is_alive
 
 if TYPE_CHECKING:
     from server.agreements.seal import Sealer
@@ -64,16 +65,6 @@ _settings: SealerSettings | None = None
 _sealer: Sealer | None = None
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _watch_server(server: int, parent: int) -> None:
     """Exit the moment the server process ends (a pidfd on Linux; a poll elsewhere)."""
     try:
@@ -83,7 +74,7 @@ def _watch_server(server: int, parent: int) -> None:
     if pidfd is not None:
         select.select([pidfd], [], [])  # readable once the server has exited
     else:
-        while os.getppid() == parent and _process_alive(server):
+        while os.getppid() == parent and is_alive(server):
             time.sleep(PARENT_POLL_SECONDS)
     os._exit(1)
 
