@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from server.keys import SESSIONS
-from server.models import BeatOffice, StaffUser
+from server.models import BeatOffice, StaffUser, Station
 from tests.conftest import Client, Seed, login
 
 
@@ -117,3 +117,22 @@ async def test_audit_trail_lists_logins_for_the_chief(client: Client, seed: Seed
     html = await page.text()
     assert page.status == 200
     assert "auth.login" in html
+
+
+async def test_a_committee_name_too_long_for_the_paper_is_refused_not_cut(
+    client: Client, seed: Seed
+) -> None:
+    """The committee's name is printed on every people's agreement: a cut name would be a
+    wrong name, so one character too many is refused and the saved name stays."""
+    csrf = await login(client, "admin")
+    async with client.app[SESSIONS]() as db:
+        admin = (await db.exec(select(StaffUser).where(StaffUser.username == "admin"))).one()
+        station = select(Station).where(Station.id == admin.station_id)
+        before = (await db.exec(station)).one().mediation_committee
+    response = await client.post(
+        "/admin/seal", data={"csrf_token": csrf, "mediation_committee": "调" * 101}
+    )
+    assert response.status == 422
+    assert "最多 100 个字符。" in await response.text()
+    async with client.app[SESSIONS]() as db:
+        assert (await db.exec(station)).one().mediation_committee == before

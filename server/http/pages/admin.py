@@ -205,13 +205,24 @@ async def seal_image(request: web.Request) -> web.StreamResponse:
     return web.Response(body=path.read_bytes(), content_type="image/png")
 
 
+#: The committee name's column width (``Station.mediation_committee``).
+MAX_COMMITTEE_NAME = 100
+
+
 async def seal_submit(request: web.Request) -> web.StreamResponse:
     """Upload the seal image and name the people's mediation committee."""
     actor = _admin(request)
     form = await request.post()
     upload = form.get("seal")
-    committee = str(form.get("mediation_committee", "")).strip()[:100]
+    committee = str(form.get("mediation_committee", "")).strip()
     try:
+        if len(committee) > MAX_COMMITTEE_NAME:
+            # Printed on every people's agreement: refused, never cut.
+            raise ValidationFailed(
+                N_("At most %(max_length)s characters."),
+                params={"max_length": MAX_COMMITTEE_NAME},
+                fields={"mediation_committee": "too_long"},
+            )
         async with unit_of_work(request) as db:
             station = await service.station_of(db, actor)
             station.mediation_committee = committee
