@@ -26,6 +26,9 @@ from server.migrate import (
     upgrade,
 )
 from tests.agreements.helpers import book_session, current_draft, frozen_draft
+from tests.agreements.test_archive_search import sealed_with_many_parties
+from tests.agreements.test_sealed_text import InProcess
+from tests.agreements.test_sealed_text import producer as producer
 from tests.disputes.conftest import Env
 from tests.disputes.conftest import env as env
 
@@ -182,10 +185,8 @@ def test_downgrade_to_base_and_back(url: str, sync_engine: Engine) -> None:
     ]
 
 
-def test_the_archive_refuses_update_and_delete(url: str, sync_engine: Engine) -> None:
-    """A sealed agreement's row is as fixed as its PDF: corrections add rows instead."""
-    upgrade(url)
-    with sync_engine.begin() as conn:
+def _insert_agreement_row(engine: Engine) -> None:
+    with engine.begin() as conn:
         conn.execute(text("PRAGMA foreign_keys = OFF"))
         conn.execute(
             text(
@@ -196,12 +197,71 @@ def test_the_archive_refuses_update_and_delete(url: str, sync_engine: Engine) ->
                 " 1, 1, '', 'a', 'b', 1, 'f.pdf', 'code', '', '{}', '2026-01-01', 1)"
             )
         )
+
+
+def _assert_the_archive_is_append_only(engine: Engine, pdf_sha256: str = "b") -> None:
     for statement in (
         "UPDATE agreement SET pdf_sha256 = 'forged'",
         "DELETE FROM agreement",
     ):
-        with pytest.raises(DBAPIError, match="append-only"), sync_engine.begin() as conn:
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT pdf_sha256 FROM agreement")).scalars().all() == [
+            pdf_sha256
+        ]
+
+
+def test_the_archive_refuses_update_and_delete(url: str, sync_engine: Engine) -> None:
+    """A sealed agreement's row is as fixed as its PDF: corrections add rows instead.
+    At head, so that a later revision that rebuilds the table cannot lose the triggers."""
+    upgrade(url)
+    assert asyncio.run(_current(url)) == head_revision()
+    _insert_agreement_row(sync_engine)
+    _assert_the_archive_is_append_only(sync_engine)
+
+
+async def _current(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_0006_widens_party_names_and_the_archive_stays_append_only(
+    env: Env, producer: InProcess
+) -> None:
+    """SQLite rebuilds ``agreement`` for the wider column, which drops its triggers:
+    down and up again over a sealed case with 20 parties, the row is kept whole and
+    UPDATE and DELETE are still refused."""
+    sealed = await sealed_with_many_parties(env, producer)
+    assert len(sealed.party_names) > 800
+    url = env.config.effective_database_url
+    sync_engine = create_engine(url.replace("+aiosqlite", ""))
+    try:
+        with sync_engine.connect() as conn:
+            before = conn.execute(text("SELECT * FROM agreement")).all()
+        assert _column_type(sync_engine, "agreement", "party_names") == "TEXT"
+
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0005")
+        assert _column_type(sync_engine, "agreement", "party_names") == "VARCHAR(400)"
+        _assert_the_archive_is_append_only(sync_engine, sealed.pdf_sha256)
+        await asyncio.to_thread(upgrade, url)
+        assert _column_type(sync_engine, "agreement", "party_names") == "TEXT"
+        _assert_the_archive_is_append_only(sync_engine, sealed.pdf_sha256)
+
+        with sync_engine.connect() as conn:
+            assert conn.execute(text("SELECT * FROM agreement")).all() == before
+            triggers = conn.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                    " AND tbl_name = 'agreement' ORDER BY name"
+                )
+            ).all()
+        assert [t[0] for t in triggers] == ["agreement_no_delete", "agreement_no_update"]
+    finally:
+        sync_engine.dispose()
 
 
 def test_a_migration_that_leaves_a_dangling_reference_is_refused(
@@ -234,6 +294,7 @@ WIDENED = {
     ("agreement_draft", "frozen_text"): "VARCHAR(60000)",
     ("agreement_draft", "content"): "VARCHAR(40000)",
     ("draft_revision", "content"): "VARCHAR(40000)",
+    ("agreement", "party_names"): "VARCHAR(400)",
 }
 
 

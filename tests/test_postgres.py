@@ -57,6 +57,13 @@ from tests.agreements.helpers import (
     open_draft,
     save,
 )
+from tests.agreements.test_archive_search import (
+    many_parties,
+    sealed_with_many_parties,
+    search_by_party,
+)
+from tests.agreements.test_sealed_text import InProcess
+from tests.agreements.test_sealed_text import producer as producer
 from tests.disputes.conftest import Env
 from tests.disputes.conftest import env as env
 
@@ -299,6 +306,7 @@ WIDENED = {
     ("agreement_draft", "frozen_text"): "VARCHAR(60000)",
     ("agreement_draft", "content"): "VARCHAR(40000)",
     ("draft_revision", "content"): "VARCHAR(40000)",
+    ("agreement", "party_names"): "VARCHAR(400)",
 }
 
 
@@ -393,6 +401,30 @@ async def test_0006_down_refuses_to_cut_a_draft_longer_than_the_old_bound(
     assert DraftContent.model_validate_json((await current_draft(env, draft.id)).content) == (
         long_json
     )
+
+
+async def test_a_case_with_twenty_parties_keeps_every_name_and_stays_append_only(
+    pg_url: str, env: Env, producer: InProcess
+) -> None:
+    """PostgreSQL would refuse an 820-character list in VARCHAR(400): it is TEXT, the
+    last party finds the case, and ALTER in place kept the archive's trigger."""
+    assert await _column_type(pg_url, "agreement", "party_names") == "TEXT"
+    sealed = await sealed_with_many_parties(env, producer)
+    last = many_parties()[-1]["name"]
+    assert await search_by_party(env, last) == [sealed.case_number]
+    engine = make_engine(pg_url)
+    try:
+        for statement in ("UPDATE agreement SET party_names = ''", "DELETE FROM agreement"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                async with engine.begin() as conn:
+                    await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+    # Going back to VARCHAR(400) would have to cut the list: it refuses instead.
+    with pytest.raises(DBAPIError):
+        await asyncio.to_thread(command.downgrade, alembic_config(pg_url), "0005")
+    assert await _column_type(pg_url, "agreement", "party_names") == "TEXT"
+    assert await search_by_party(env, last) == [sealed.case_number]
 
 
 def _filled(length: int, seed: int) -> str:

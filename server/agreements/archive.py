@@ -280,7 +280,7 @@ async def _prepare(
         "correction_reason": doc.correction_reason,
         "verify_code": verify_code,
     }
-    party_names = " ".join(p.name for p in ctx.parties)[:400]
+    party_names = " ".join(p.name for p in ctx.parties)
     return Prepared(doc, evidence, party_names, previous)
 
 

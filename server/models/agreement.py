@@ -143,7 +143,12 @@ class Agreement(SQLModel, table=True):
     pdf_size: int
     file_name: str = Field(max_length=200, description="Relative to the agreements directory.")
     verify_code: str = Field(max_length=40, unique=True)
-    party_names: str = Field(default="", max_length=400, description="For the archive search.")
+    party_names: str = Field(
+        default="",
+        sa_type=Text,
+        description="Every party's name, for the archive search: TEXT, because up to 20 parties "
+        "of up to 40 characters each outgrow any short bound.",
+    )
     evidence: str = Field(default="{}", max_length=200000, description="Evidence as JSON.")
     sealed_at: datetime = Field(default_factory=utcnow, index=True)
     sealed_by_id: int = Field(foreign_key="staff_user.id")
