@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import select
-
 from server.agreements import archive
-from server.agreements.sample_seal import sample_seal_png
 from server.agreements.schemas import ArchiveQuery
-from server.db import transaction
 from server.disputes.schemas import DisputeInput, PartyInput
-from server.models import Agreement, Station
-from tests.agreements.helpers import book_session, frozen_draft, sign_as
-from tests.agreements.test_sealed_text import InProcess, settings_of
+from server.models import Agreement
+from tests.agreements.helpers import book_session, frozen_draft
+from tests.agreements.test_sealed_text import InProcess, settings_of, signed_and_ready_to_seal
 from tests.agreements.test_sealed_text import producer as producer
 from tests.disputes.conftest import Env
 from tests.disputes.conftest import env as env
@@ -44,14 +40,7 @@ async def sealed_with_many_parties(env: Env, producer: archive.Producer) -> Agre
     people = many_parties()
     booked = await book_session(env, people=people)
     draft, issued = await frozen_draft(env, booked)
-    for link in issued:
-        await sign_as(env, link.token, draft.frozen_sha256)
-    async with transaction(env.factory) as db:
-        station = (await db.exec(select(Station))).first()
-        assert station is not None
-        await archive.set_station_seal(
-            db, None, station, sample_seal_png(station.name), data_dir=env.config.data_dir
-        )
+    await signed_and_ready_to_seal(env, draft, issued)
     assert draft.id is not None
     return await archive.seal(
         env.factory,

@@ -9,6 +9,7 @@ back (pdftotext) as exactly the frozen text.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from sqlmodel import select
@@ -20,7 +21,7 @@ from server.agreements.sample_seal import sample_seal_png
 from server.agreements.seal import Sealer
 from server.db import transaction
 from server.errors import Conflict
-from server.models import Party, Station
+from server.models import AgreementDraft, Party, Station
 from tests.agreements.helpers import (
     AGENT,
     RESPONDENT,
@@ -81,6 +82,13 @@ async def signed_by_everyone(env: Env) -> int:
     draft, issued = await frozen_draft(env, booked)
     assert f"被申请人：{RESPONDENT}。\n" in draft.frozen_text
     assert f"委托代理人：{AGENT}（代{RESPONDENT}）。\n" in draft.frozen_text
+    return await signed_and_ready_to_seal(env, draft, issued)
+
+
+async def signed_and_ready_to_seal(
+    env: Env, draft: AgreementDraft, issued: Sequence[service.IssuedLink]
+) -> int:
+    """Every link signs the frozen text and the station gets a seal: the draft's id."""
     for link in issued:
         await sign_as(env, link.token, draft.frozen_sha256)
     async with transaction(env.factory) as db:
