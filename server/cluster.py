@@ -289,27 +289,8 @@ class Peers:
     async def agreement_changed(self, session_id: int) -> None:
         """Tell the room's owner; a failure is logged (the draft itself is in the database)."""
         owner = self.worker.owner(session_id)
-        try:
-            async with self._client(owner).post(
-                f"http://worker-{owner}{agreement_changed_path(session_id)}",
-                headers={SECRET_HEADER: self.worker.secret},
-            ) as response:
-                if response.status != 204:
-                    logger.warning(
-                        "room %s: worker %d refused the agreement event (%d)",
-                        session_id,
-                        owner,
-                        response.status,
-                    )
-                    return
+        if await self._post(owner, agreement_changed_path(session_id), f"room {session_id}"):
             logger.debug("room %s: agreement event passed to worker %d", session_id, owner)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            logger.warning(
-                "room %s: could not tell worker %d that the agreement changed: %r",
-                session_id,
-                owner,
-                exc,
-            )
 
     async def signed_out(self, staff_id: int) -> None:
         """Tell every sibling that ``staff_id`` signed out; failures are logged.
@@ -318,24 +299,21 @@ class Peers:
         holds no sockets: there is nothing left for it to end.
         """
         for index in range(self.worker.count):
-            if index == self.worker.index:
-                continue
-            try:
-                async with self._client(index).post(
-                    f"http://worker-{index}{signed_out_path(staff_id)}",
-                    headers={SECRET_HEADER: self.worker.secret},
-                ) as response:
-                    if response.status != 204:
-                        logger.warning(
-                            "staff %d: worker %d refused the sign-out (%d)",
-                            staff_id,
-                            index,
-                            response.status,
-                        )
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                logger.warning(
-                    "staff %d: could not tell worker %d of the sign-out: %r", staff_id, index, exc
-                )
+            if index != self.worker.index:
+                await self._post(index, signed_out_path(staff_id), f"staff {staff_id} signed out")
+
+    async def _post(self, index: int, path: str, what: str) -> bool:
+        """POST one event to worker ``index``: whether it took it (refusals are logged)."""
+        try:
+            async with self._client(index).post(
+                f"http://worker-{index}{path}", headers={SECRET_HEADER: self.worker.secret}
+            ) as response:
+                if response.status == 204:
+                    return True
+                logger.warning("%s: worker %d refused the event (%d)", what, index, response.status)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("%s: could not tell worker %d: %r", what, index, exc)
+        return False
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
