@@ -13,6 +13,7 @@ from server.http.pages import (
     admin,
     agreements,
     auth,
+    calendar,
     disputes,
     door,
     experts,
@@ -68,6 +69,7 @@ def setup_routes(app: web.Application) -> None:
         ]
     )
     app.router.add_routes(experts.ROUTES)
+    app.router.add_routes(calendar.ROUTES)
     app.router.add_routes(sessions.ROUTES)
     app.router.add_routes(door.ROUTES)
     app.router.add_routes(room.ROUTES)

@@ -1,4 +1,4 @@
-"""Helpers the page handlers share: reading forms, redirecting, the unit of work."""
+"""Helpers the page handlers share: reading forms, redirecting, the unit of work, staff lookups."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.auth import roles
+from server.auth.roles import Actor
 from server.db import transaction
 from server.errors import N_, Conflict, IllegalTransition, ValidationFailed
 from server.ids import parse_id
 from server.keys import SESSIONS
+from server.staff import service as staff_service
 
 #: The longest value a form field may carry: the agreement's terms box (30 terms of
 #: 1,000 characters, with their line breaks). Longer is refused, never cut: a cut value
@@ -78,3 +81,12 @@ def int_param(request: web.Request, name: str) -> int:
     if value is None:
         raise web.HTTPNotFound()
     return value
+
+
+async def _staff_names(db: AsyncSession, actor: Actor) -> dict[int | None, str]:
+    return {u.id: u.display_name for u in await staff_service.staff(db, actor.station_id)}
+
+
+def _sees_phones(actor: Actor) -> bool:
+    """Auxiliaries and clerks see invitees' phones masked, as on the dispute page."""
+    return roles.can_reveal_id_number(actor)

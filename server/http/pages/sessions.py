@@ -1,8 +1,8 @@
-"""Sessions: the booking form, the invitations-issued page, the session page, the calendar.
+"""Sessions: the booking form and the session page, with the forms that change a session.
 
-Tokens exist only in the response that issues them (the database keeps their
-hash), so booking, inviting and reissuing *render* the issued page instead of
-redirecting to it; that page is never cached.
+Booking, inviting and reissuing end on the invitations-issued page
+(``pages.invitations``), rendered rather than redirected to because the tokens
+exist only in that response; the read-only calendar is ``pages.calendar``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,34 +36,33 @@ from server.http import render as r
 from server.http.forms import field_messages, parse
 from server.http.pages.common import (
     FORM_REFUSALS,
+    _sees_phones,
+    _staff_names,
     clean,
     form_data,
     int_param,
     redirect,
     unit_of_work,
 )
-from server.http.qr import qr_svg
+from server.http.pages.invitations import _issued_context, _issued_response
 from server.i18n import gettext
 from server.ids import parse_id
 from server.keys import CONFIG, TZ, VAULT
 from server.models import Dispute, Invitation, MediationSession, Party, Station, utcnow
 from server.sessions import invitations, texts
 from server.sessions import service as sessions
-from server.sessions.invitations import Issued
 from server.sessions.rules import (
     BOOKABLE_STATUSES,
     MAX_MINUTES,
     MIN_MINUTES,
     POLICE_CHECKS,
     POLICE_ELIGIBLE,
-    InviteeRole,
     LegalTrack,
     SessionStatus,
     track_allowed,
 )
 from server.sessions.schemas import (
     BookingInput,
-    CalendarQuery,
     CancelInput,
     ObserverInput,
     RescheduleInput,
@@ -84,7 +82,6 @@ CANCELLED_REASON = invitations.CANCELLED_REASON
 SAME_LINK_ZH = "（沿用此前发送的专属链接，原链接继续有效）"
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 MINUTES = N_("%(minutes)s minutes")
-QR_TITLE = N_("QR code of the personal link")
 
 _LIST_ITEM = re.compile(r"^(party_ids|expert_ids|police_checks|staff_ids)\.\d+$")
 
@@ -208,10 +205,6 @@ def _duration_options(current: int | None = None) -> list[tuple[int, str]]:
 # --- shared lookups ---------------------------------------------------------------
 
 
-async def _staff_names(db: AsyncSession, actor: Actor) -> dict[int | None, str]:
-    return {u.id: u.display_name for u in await staff_service.staff(db, actor.station_id)}
-
-
 async def _officer_options(
     db: AsyncSession, actor: Actor, dispute: Dispute
 ) -> list[tuple[int | None, str]]:
@@ -226,11 +219,6 @@ async def _officer_options(
 def _represented(parties: list[Party]) -> dict[int | None, str]:
     names = {p.id: p.name for p in parties}
     return {p.id: names.get(p.represents_id, "") for p in parties if p.represents_id}
-
-
-def _sees_phones(actor: Actor) -> bool:
-    """Auxiliaries and clerks see invitees' phones masked, as on the dispute page."""
-    return roles.can_reveal_id_number(actor)
 
 
 # --- the booking form -------------------------------------------------------------
@@ -433,79 +421,6 @@ async def conflicts_check(request: web.Request) -> web.Response:
             ErrorCode.NOT_FOUND, gettext(N_("This page does not exist.")), status=404
         )
     return web.json_response({"checked": True, "warnings": _warning_texts(warnings)})
-
-
-# --- the invitations-issued page ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Card:
-    """One invitee's link as it is handed out: on screen, by text message, on paper."""
-
-    invitation: Invitation
-    link: str
-    qr: Markup
-    text: str
-    role_zh: str
-
-
-async def _issued_context(
-    request: web.Request,
-    db: AsyncSession,
-    actor: Actor,
-    session: MediationSession,
-    dispute: Dispute,
-    issued: list[Issued],
-) -> dict[str, Any]:
-    """Everything the issued page shows; built in the transaction that made the tokens."""
-    tz = request.app[TZ]
-    base = request.app[CONFIG].effective_public_url
-    station = await staff_service.station_of(db, actor)
-    cards = []
-    for item in issued:
-        link = f"{base}/j/{item.token}"
-        cards.append(
-            Card(
-                invitation=item.invitation,
-                link=link,
-                qr=qr_svg(link, title=gettext(QR_TITLE)),
-                text=texts.invitation_text(
-                    invitation=item.invitation,
-                    session=session,
-                    dispute=dispute,
-                    station=station,
-                    link=link,
-                    tz=tz,
-                ),
-                role_zh=_role_zh(item.invitation.role),
-            )
-        )
-    return {
-        "session": session,
-        "dispute": dispute,
-        "station": station,
-        "cards": cards,
-        "when_zh": texts.when_zh(session.starts_at, tz),
-        "staff_names": await _staff_names(db, actor),
-        "sees_phones": _sees_phones(actor),
-    }
-
-
-def _role_zh(role: str) -> str:
-    try:
-        return texts.ROLE_WORDS[InviteeRole(role)]
-    except (KeyError, ValueError):
-        return "参加人员"
-
-
-def _issued_response(request: web.Request, context: dict[str, Any]) -> web.Response:
-    response = r.render(request, "sessions/issued.html", context)
-    # The links are secrets shown once: not in any cache, not in the back button.
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-# --- the session page ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -770,103 +685,7 @@ async def reissue_all_submit(request: web.Request) -> web.StreamResponse:
     return _issued_response(request, context)
 
 
-# --- the calendar -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CalendarEntry:
-    session: MediationSession
-    dispute: Dispute
-    invitees: int
-
-
-@dataclass
-class CalendarDay:
-    day: date
-    noon: datetime  # for formatting the day in the reader's language
-    today: bool
-    entries: list[CalendarEntry] = field(default_factory=list)
-
-
-def _invitee_count(session: MediationSession, current: list[Invitation]) -> int:
-    """Live invitations; for a cancelled session, those the cancellation revoked."""
-    if session.status == SessionStatus.CANCELLED:
-        return sum(1 for i in current if i.revoked_reason == CANCELLED_REASON)
-    return sum(1 for i in current if i.revoked_at is None)
-
-
-def _calendar_url(day: date, view: str, office_id: int | None) -> str:
-    url = f"/sessions?view={view}&day={day.isoformat()}"
-    return f"{url}&office_id={office_id}" if office_id else url
-
-
-async def calendar_page(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
-    tz = request.app[TZ]
-    query = {k: v for k, v in request.query.items() if v != "" and k in CalendarQuery.model_fields}
-    errors: dict[str, str] = {}
-    try:
-        flt = parse(CalendarQuery, query)
-    except ValidationFailed as exc:
-        errors = field_messages(exc)
-        flt = CalendarQuery()
-    today = utcnow().astimezone(tz).date()
-    day = flt.day or today
-    station_wide = actor.role not in roles.OFFICE_ROLES
-    office_id = flt.office_id if station_wide else None
-    if flt.view == "week":
-        start, days, step = day - timedelta(days=day.weekday()), 7, timedelta(days=7)
-    else:
-        start, days, step = day, 1, timedelta(days=1)
-    async with unit_of_work(request) as db:
-        found = await sessions.sessions_between(db, actor, start, days, tz=tz, office_id=office_id)
-        entries = []
-        for session, dispute in found:
-            assert session.id is not None
-            current = await invitations.session_invitations(db, session.id)
-            entries.append(CalendarEntry(session, dispute, _invitee_count(session, current)))
-        staff_names = await _staff_names(db, actor)
-        offices = await staff_service.offices(db, actor.station_id)
-    calendar = [
-        CalendarDay(
-            day=d,
-            noon=datetime.combine(d, time(12), tzinfo=tz),
-            today=d == today,
-        )
-        for d in (start + timedelta(days=n) for n in range(days))
-    ]
-    by_day = {c.day: c for c in calendar}
-    for entry in entries:
-        local_day = entry.session.starts_at.astimezone(tz).date()
-        if local_day in by_day:
-            by_day[local_day].entries.append(entry)
-    return r.render(
-        request,
-        "sessions/calendar.html",
-        {
-            "calendar": calendar,
-            "view": flt.view,
-            "day": day,
-            "start": start,
-            "end": start + timedelta(days=days - 1),
-            "office_id": office_id,
-            "station_wide": station_wide,
-            "office_options": [(o.id, o.name) for o in offices],
-            "office_names": {o.id: o.name for o in offices},
-            "staff_names": staff_names,
-            "errors": errors,
-            "prev_url": _calendar_url(start - step, flt.view, office_id),
-            "next_url": _calendar_url(start + step, flt.view, office_id),
-            "today_url": _calendar_url(today, flt.view, office_id),
-            "day_url": _calendar_url(day, "day", office_id),
-            "week_url": _calendar_url(day, "week", office_id),
-            "total": len(entries),
-        },
-    )
-
-
 ROUTES: list[web.RouteDef] = [
-    web.get("/sessions", calendar_page),
     web.get("/sessions/{id}", detail_page),
     web.post("/sessions/{id}/reschedule", reschedule_submit),
     web.post("/sessions/{id}/cancel", cancel_submit),
