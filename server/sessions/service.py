@@ -2,14 +2,15 @@
 
 Hard rules refuse (wrong track, a minor without a guardian, a cancelled
 session); soft conflicts (an expert booked elsewhere, an invitee who is also
-a party) come back as warnings that the booker confirms or fixes.
+a party) come back as warnings that the booker confirms or fixes. Finding
+those warnings, and the experts to suggest, is conflicts.py's part; this
+module books, moves, cancels and invites.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -21,8 +22,6 @@ from server.auth.roles import Actor, Role
 from server.disputes import service as disputes
 from server.disputes.lifecycle import BOOKED_NOTE, Status
 from server.errors import N_, Conflict, IllegalTransition, NotAllowed, NotFound, ValidationFailed
-from server.experts import service as experts
-from server.experts.schemas import normalise_phone
 from server.models import (
     Dispute,
     DisputeEvent,
@@ -35,6 +34,14 @@ from server.models import (
 )
 from server.pii import PiiVault, age_on, birth_date_from_resident_id
 from server.sessions import invitations
+from server.sessions.conflicts import (
+    NeedsConfirmation,
+    Warning,
+    _load_active,
+    _load_experts,
+    _require_book,
+    conflicts_for,
+)
 from server.sessions.invitations import DEFAULT_GRACE, Issued
 from server.sessions.rules import (
     BOOKABLE_STATUSES,
@@ -48,30 +55,9 @@ from server.sessions.rules import (
 )
 from server.sessions.schemas import BookingInput, CancelInput, ObserverInput, RescheduleInput
 
-M = TypeVar("M", Expert, StaffUser)
-
 #: How far ahead a session may be booked, and how late (a session starting now is fine).
 MAX_AHEAD = timedelta(days=366)
 LATE_START = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class Warning:
-    """A soft conflict: an English msgid and its parameters, translated at the edge."""
-
-    message: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-class NeedsConfirmation(Conflict):
-    """Soft conflicts were found and the booker has not confirmed them."""
-
-    def __init__(self, warnings: list[Warning]) -> None:
-        super().__init__(
-            N_("Check the warnings below, then confirm to book anyway."),
-            fields={"confirm_conflicts": "needed"},
-        )
-        self.warnings = warnings
 
 
 @dataclass(frozen=True)
@@ -79,11 +65,6 @@ class Booking:
     session: MediationSession
     issued: list[Issued]
     warnings: list[Warning]
-
-
-def _require_book(actor: Actor) -> None:
-    if not roles.can_book(actor):
-        raise NotAllowed(N_("Your role does not allow booking sessions."))
 
 
 def _local(value: datetime, tz: ZoneInfo) -> datetime:
@@ -123,115 +104,6 @@ def _age(party: Party, vault: PiiVault, today: date) -> int | None:
         if birth is not None:
             return age_on(birth, today)
     return None
-
-
-async def _overlapping(
-    db: AsyncSession,
-    station_id: int,
-    starts_at: datetime,
-    ends_at: datetime,
-    exclude_id: int | None,
-) -> list[MediationSession]:
-    query = select(MediationSession).where(
-        MediationSession.station_id == station_id,
-        MediationSession.status == SessionStatus.SCHEDULED,
-        col(MediationSession.starts_at) < ends_at,
-        col(MediationSession.ends_at) > starts_at,
-    )
-    if exclude_id is not None:
-        query = query.where(col(MediationSession.id) != exclude_id)
-    return list(await db.exec(query))
-
-
-async def conflicts_for(
-    db: AsyncSession,
-    actor: Actor,
-    *,
-    starts_at: datetime,
-    ends_at: datetime,
-    presiding_officer_id: int,
-    expert_list: list[Expert],
-    parties: list[Party],
-    exclude_session_id: int | None = None,
-) -> list[Warning]:
-    """Soft conflicts of a planned session; empty when everything is clear."""
-    warnings: list[Warning] = []
-    busy = await experts.busy_expert_ids(
-        db, actor.station_id, starts_at, ends_at, exclude_session_id=exclude_session_id
-    )
-    for expert in expert_list:
-        if expert.id in busy:
-            warnings.append(
-                Warning(
-                    N_("%(name)s is already booked for another session at this time."),
-                    {"name": expert.name},
-                )
-            )
-    party_phones = {normalise_phone(p.phone) for p in parties if p.phone}
-    party_names = {p.name for p in parties}
-    for expert in expert_list:
-        if expert.phone in party_phones or expert.name in party_names:
-            warnings.append(
-                Warning(
-                    N_("Expert %(name)s looks like a party to this dispute (same name or phone)."),
-                    {"name": expert.name},
-                )
-            )
-    for other in await _overlapping(db, actor.station_id, starts_at, ends_at, exclude_session_id):
-        if other.presiding_officer_id == presiding_officer_id:
-            warnings.append(
-                Warning(N_("The presiding officer already presides another session at this time."))
-            )
-            break
-    return warnings
-
-
-async def planned_conflicts(
-    db: AsyncSession,
-    actor: Actor,
-    dispute_id: int,
-    *,
-    starts_at: datetime,
-    ends_at: datetime,
-    presiding_officer_id: int | None,
-    expert_ids: list[int],
-) -> list[Warning]:
-    """The soft conflicts of a booking still being filled in, for the form to show early.
-
-    The same check that booking runs (``conflicts_for``), on what is chosen so far: a
-    presiding officer not chosen yet simply has no conflict.
-    """
-    await disputes.get_dispute(db, actor, dispute_id)
-    _require_book(actor)
-    expert_list = await _load_experts(db, actor, expert_ids)
-    return await conflicts_for(
-        db,
-        actor,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        presiding_officer_id=presiding_officer_id or 0,
-        expert_list=expert_list,
-        parties=await disputes.parties_of(db, dispute_id),
-    )
-
-
-async def _load_active(
-    db: AsyncSession, actor: Actor, model: type[M], ids: list[int], field: str, message: str
-) -> list[M]:
-    """Active records of the actor's station, in the order given, or a refusal naming ``field``."""
-    found: list[M] = []
-    for record_id in dict.fromkeys(ids):
-        record = await db.get(model, record_id)
-        if record is None or record.station_id != actor.station_id or not record.active:
-            raise ValidationFailed(message, fields={field: "unknown"})
-        found.append(record)
-    return found
-
-
-async def _load_experts(db: AsyncSession, actor: Actor, ids: list[int]) -> list[Expert]:
-    return await _load_active(
-        db, actor, Expert, ids, "expert_ids", N_("Choose active experts from the pool.")
-    )
 
 
 async def _load_staff(db: AsyncSession, actor: Actor, ids: list[int]) -> list[StaffUser]:
@@ -607,17 +479,6 @@ async def sessions_of_dispute(db: AsyncSession, dispute_id: int) -> list[Mediati
         .order_by(col(MediationSession.starts_at))
     )
     return list(rows)
-
-
-async def suggested_experts(
-    db: AsyncSession, actor: Actor, dispute: Dispute, starts_at: datetime, ends_at: datetime
-) -> list[experts.ExpertView]:
-    """Active experts free at that time whose specialty is the dispute's category,
-    those who serve the dispute's beat office first."""
-    views = await experts.list_experts(
-        db, actor, specialty=dispute.category, free_from=starts_at, free_until=ends_at
-    )
-    return sorted(views, key=lambda v: (dispute.office_id not in v.office_ids, v.expert.id or 0))
 
 
 async def invite_more(

@@ -17,10 +17,11 @@ from server.errors import Conflict, IllegalTransition, NotAllowed, NotFound, Val
 from server.models import AuditEvent, Invitation, MediationSession, utcnow
 from server.pii import resident_id_is_valid
 from server.sessions import invitations, service
+from server.sessions.conflicts import NeedsConfirmation
 from server.sessions.invitations import DEFAULT_GRACE, hash_token
 from server.sessions.rules import POLICE_CHECKS, SessionStatus
 from server.sessions.schemas import CancelInput, ObserverInput, RescheduleInput
-from server.sessions.service import Booking, NeedsConfirmation
+from server.sessions.service import Booking
 from tests.disputes.conftest import Env
 from tests.sessions.helpers import (
     APPLICANT_PHONE,

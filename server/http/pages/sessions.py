@@ -49,8 +49,9 @@ from server.i18n import gettext
 from server.ids import parse_id
 from server.keys import CONFIG, TZ, VAULT
 from server.models import Dispute, Invitation, MediationSession, Party, Station, utcnow
-from server.sessions import invitations, texts
+from server.sessions import conflicts, invitations, texts
 from server.sessions import service as sessions
+from server.sessions.conflicts import NeedsConfirmation, Warning
 from server.sessions.rules import (
     BOOKABLE_STATUSES,
     MAX_MINUTES,
@@ -68,7 +69,6 @@ from server.sessions.schemas import (
     RescheduleInput,
     RevokeInput,
 )
-from server.sessions.service import NeedsConfirmation, Warning
 from server.staff import service as staff_service
 
 DURATIONS = (30, 45, 60, 90, 120)
@@ -236,7 +236,7 @@ async def _booking_context(
     parties = await disputes.parties_of(db, dispute.id)
     span = _span(form, tz)
     if span is not None:
-        suggested = await sessions.suggested_experts(db, actor, dispute, *span)
+        suggested = await conflicts.suggested_experts(db, actor, dispute, *span)
         busy = await experts.busy_expert_ids(db, actor.station_id, *span)
     else:
         matching = await experts.list_experts(
@@ -403,7 +403,7 @@ async def conflicts_check(request: web.Request) -> web.Response:
         if not all(_is_id(v) for v in expert_ids) or not (presiding == "" or _is_id(presiding)):
             raise ValidationFailed(N_("Choose one of the offered options."))
         async with unit_of_work(request) as db:
-            warnings = await sessions.planned_conflicts(
+            warnings = await conflicts.planned_conflicts(
                 db,
                 actor,
                 dispute_id,
