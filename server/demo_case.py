@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from server.agreements import archive
 from server.agreements import service as agreements
+from server.agreements import signing as agreement_signing
 from server.agreements.pki import create_station_pki
 from server.agreements.rules import Via
 from server.agreements.sample_seal import sample_seal_png
@@ -209,11 +210,11 @@ async def ensure_finished_case(
             link_days=config.agreement_link_days,
         )
         draft_id = ctx.draft.id or 0
-        for index, state in enumerate(await agreements.signer_states(db, ctx.draft)):
-            door = agreements.SigningDoor(state.signer, ctx.draft, Via.SIGNING_LINK)
+        for index, state in enumerate(await agreement_signing.signer_states(db, ctx.draft)):
+            door = agreement_signing.SigningDoor(state.signer, ctx.draft, Via.SIGNING_LINK)
             if state.signer.staff_id is not None:
-                door = await agreements.signer_for_staff(db, actor, draft_id)
-            await agreements.sign(
+                door = await agreement_signing.signer_for_staff(db, actor, draft_id)
+            await agreement_signing.sign(
                 db,
                 door,
                 SignInput(

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.agreements import service
+from server.agreements import service, signing
 from server.agreements.document import (
     AgreementDocument,
     EvidenceRow,
@@ -157,7 +157,7 @@ async def _prepare(
         raise Conflict(N_("The agreement is already sealed."))
     if draft.status != DraftStatus.FROZEN:
         raise Conflict(N_("Freeze the text and collect the signatures before sealing."))
-    states = await service.signer_states(db, draft)
+    states = await signing.signer_states(db, draft)
     refused = [s.signer.name for s in states if s.refused]
     if refused:
         raise Conflict(
@@ -565,7 +565,7 @@ async def is_current(db: AsyncSession, agreement: Agreement) -> bool:
     return newest is not None and newest.id == agreement.id
 
 
-async def copies_for_signer(db: AsyncSession, door: service.SigningDoor) -> Agreement | None:
+async def copies_for_signer(db: AsyncSession, door: signing.SigningDoor) -> Agreement | None:
     """The newest sealed version a signer may download with their personal link."""
     if door.draft.status != DraftStatus.SEALED:
         return None

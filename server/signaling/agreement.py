@@ -3,8 +3,9 @@
 Staff who may draft (``server.auth.roles.can_draft_agreement``) edit the draft
 through the room's socket; every admitted participant reads the text as it
 changes; each signer of a frozen text is prompted to sign. The domain rules
-live in ``server.agreements.service``: this module only calls it, inside one
-transaction per request, and turns the result into notifications.
+live in ``server.agreements.service`` (the draft) and ``server.agreements.signing``
+(the answers): this module only calls them, inside one transaction per request,
+and turns the result into notifications.
 
 Decisions made here:
 
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.agreements import service
+from server.agreements import service, signing
 from server.agreements.rules import DraftStatus, Problem, SignerKind, canonical_text, plan_signers
 from server.agreements.schemas import DraftContent, DraftEdit
 from server.auth.roles import Actor, can_draft_agreement
@@ -361,7 +362,7 @@ class AgreementDesk:
                     s.signer.staff_id,
                     "signed" if s.signed else "refused" if s.refused else "waiting",
                 )
-                for s in await service.signer_states(db, draft)
+                for s in await signing.signer_states(db, draft)
             ]
             sha256 = draft.frozen_sha256
         return _Snapshot(

@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 from sqlmodel import select
 
-from server.agreements import service
+from server.agreements import service, signing
 from server.agreements.rules import PartyFacts
 from server.agreements.schemas import DraftContent, DraftEdit, SignInput
 from server.db import transaction
@@ -282,9 +282,9 @@ async def frozen_draft(
     return await freeze(env, draft.id, saved.version)
 
 
-async def door_of(env: Env, token: str) -> service.SigningDoor:
+async def door_of(env: Env, token: str) -> signing.SigningDoor:
     async with env.factory() as db:
-        door = await service.signer_by_token(db, token)
+        door = await signing.signer_by_token(db, token)
     assert door is not None
     return door
 
@@ -298,9 +298,9 @@ async def sign_as(
 ) -> Signature:
     """Open the signing link afresh and sign, as the signing page does."""
     async with transaction(env.factory) as db:
-        door = await service.signer_by_token(db, token)
+        door = await signing.signer_by_token(db, token)
         assert door is not None
-        return await service.sign(
+        return await signing.sign(
             db,
             door,
             sign_input(text_hash, image=image, agree=agree),

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from sqlmodel import col, select
 
-from server.agreements import service
+from server.agreements import service, signing
 from server.agreements.rules import DraftStatus, Outcome, SignerKind, Via, text_sha256
 from server.agreements.schemas import MAX_TERMS, DraftEdit, RefuseInput
 from server.db import transaction
@@ -64,11 +64,11 @@ async def revisions(env: Env, draft_id: int) -> list[DraftRevision]:
         return await service.revisions_of(db, draft_id)
 
 
-async def states(env: Env, draft_id: int) -> dict[str, service.SignerState]:
+async def states(env: Env, draft_id: int) -> dict[str, signing.SignerState]:
     async with env.factory() as db:
         draft = await db.get(AgreementDraft, draft_id)
         assert draft is not None
-        return {s.signer.name: s for s in await service.signer_states(db, draft)}
+        return {s.signer.name: s for s in await signing.signer_states(db, draft)}
 
 
 async def audits(env: Env, action: str) -> list[AuditEvent]:
@@ -79,9 +79,9 @@ async def audits(env: Env, action: str) -> list[AuditEvent]:
 
 async def refuse_as(env: Env, token: str, text_hash: str, reason: str) -> Signature:
     async with transaction(env.factory) as db:
-        door = await service.signer_by_token(db, token)
+        door = await signing.signer_by_token(db, token)
         assert door is not None
-        return await service.refuse(
+        return await signing.refuse(
             db,
             door,
             RefuseInput(text_sha256=text_hash, reason=reason),
@@ -304,15 +304,15 @@ async def test_wrong_and_expired_signing_links_do_not_open(env: Env) -> None:
     expires = link.signer.expires_at
     async with env.factory() as db:
         other_last = "B" if link.token.endswith("A") else "A"  # one character off
-        assert await service.signer_by_token(db, link.token[:-1] + other_last) is None
-        assert await service.signer_by_token(db, link.token + "x") is None
-        assert await service.signer_by_token(db, "") is None
-        assert await service.signer_by_token(db, "z" * 200) is None
-        just_before = await service.signer_by_token(
+        assert await signing.signer_by_token(db, link.token[:-1] + other_last) is None
+        assert await signing.signer_by_token(db, link.token + "x") is None
+        assert await signing.signer_by_token(db, "") is None
+        assert await signing.signer_by_token(db, "z" * 200) is None
+        just_before = await signing.signer_by_token(
             db, link.token, now=expires - timedelta(seconds=1)
         )
         assert just_before is not None
-        assert await service.signer_by_token(db, link.token, now=expires) is None
+        assert await signing.signer_by_token(db, link.token, now=expires) is None
     session = (await all_rows(env, MediationSession))[0]
     assert expires == session.ends_at + timedelta(days=env.config.agreement_link_days)
 
@@ -398,7 +398,7 @@ async def test_an_invited_agent_signs_for_a_party_who_was_not(env: Env) -> None:
     assert (agent.role, agent.party_id) == ("agent", booked.party_ids[AGENT])
     assert agent.principal_party_id == booked.respondent_id
     async with env.factory() as db:
-        door = await service.signer_for_invitation(db, booked.invitation_of(AGENT).invitation)
+        door = await signing.signer_for_invitation(db, booked.invitation_of(AGENT).invitation)
     assert door is not None and door.signer.id == agent.id and door.via == Via.INVITATION
 
 
@@ -567,7 +567,7 @@ async def test_a_bad_signature_image_is_refused(env: Env, image: str, why: str) 
 
 
 async def test_an_oversized_signature_is_refused(env: Env) -> None:
-    assert len(data_url(b"\x00" * (service.MAX_SIGNATURE_BYTES + 1))) < 600_000
+    assert len(data_url(b"\x00" * (signing.MAX_SIGNATURE_BYTES + 1))) < 600_000
     booked = await book_session(env)
     draft, issued = await frozen_draft(env, booked)
     with pytest.raises(ValidationFailed) as caught:
@@ -575,7 +575,7 @@ async def test_an_oversized_signature_is_refused(env: Env) -> None:
             env,
             link_of(issued, APPLICANT).token,
             draft.frozen_sha256,
-            image=data_url(b"\x00" * (service.MAX_SIGNATURE_BYTES + 1)),
+            image=data_url(b"\x00" * (signing.MAX_SIGNATURE_BYTES + 1)),
         )
     assert "too large" in caught.value.message
 
@@ -623,14 +623,14 @@ async def test_the_presiding_officer_signs_from_their_account(env: Env) -> None:
     draft_id = draft_id_of(draft)
     async with env.factory() as db:
         with pytest.raises(NotAllowed):
-            await service.signer_for_staff(db, env.actor("chief"), draft_id)
+            await signing.signer_for_staff(db, env.actor("chief"), draft_id)
         with pytest.raises(NotFound):
-            await service.signer_for_staff(db, env.actor("outsider"), draft_id)
+            await signing.signer_for_staff(db, env.actor("outsider"), draft_id)
     officer = env.actor("officer")
     async with transaction(env.factory) as db:
-        door = await service.signer_for_staff(db, officer, draft_id)
+        door = await signing.signer_for_staff(db, officer, draft_id)
         assert door.via == Via.STAFF and door.signer.kind == SignerKind.PRESIDING
-        signature = await service.sign(
+        signature = await signing.sign(
             db,
             door,
             sign_input(draft.frozen_sha256),
@@ -653,22 +653,22 @@ async def test_a_party_invitation_leads_to_its_signer_and_an_expert_to_none(env:
     expert_invite = booked.invitation_of("陈律师").invitation
     assert expert_invite.role == "expert"
     async with env.factory() as db:
-        assert await service.signer_for_invitation(db, applicant_invite) is None  # no draft yet
+        assert await signing.signer_for_invitation(db, applicant_invite) is None  # no draft yet
     draft, issued = await frozen_draft(env, booked)
     assert "陈律师（律师）" in draft.frozen_text  # present, but does not sign
     async with env.factory() as db:
-        door = await service.signer_for_invitation(db, applicant_invite)
-        respondent = await service.signer_for_invitation(
+        door = await signing.signer_for_invitation(db, applicant_invite)
+        respondent = await signing.signer_for_invitation(
             db, booked.invitation_of(RESPONDENT).invitation
         )
-        assert await service.signer_for_invitation(db, expert_invite) is None
+        assert await signing.signer_for_invitation(db, expert_invite) is None
     assert door is not None and respondent is not None
     assert door.signer.id == link_of(issued, APPLICANT).signer.id
     assert respondent.signer.id == link_of(issued, RESPONDENT).signer.id
     assert door.via == Via.INVITATION and door.draft.id == draft.id
     # An answer through the invitation is recorded as such.
     async with transaction(env.factory) as db:
-        signature = await service.sign(
+        signature = await signing.sign(
             db, door, sign_input(draft.frozen_sha256), ip=IP, user_agent=USER_AGENT
         )
     assert signature.via == "invitation"
@@ -692,8 +692,8 @@ async def test_reissuing_a_signing_link_kills_the_old_one(env: Env) -> None:
         )
     assert new.token != old.token
     async with env.factory() as db:
-        assert await service.signer_by_token(db, old.token) is None
-        door = await service.signer_by_token(db, new.token)
+        assert await signing.signer_by_token(db, old.token) is None
+        door = await signing.signer_by_token(db, new.token)
     assert door is not None and door.signer.id == old.signer.id
     assert len(await audits(env, "agreement.link_reissue")) == 1
 
@@ -720,4 +720,4 @@ async def test_freezing_after_the_session_still_gives_working_links(env: Env) ->
         session.ends_at -= timedelta(days=45)
     _draft, issued = await frozen_draft(env, booked)
     async with env.factory() as db:
-        assert await service.signer_by_token(db, link_of(issued, APPLICANT).token) is not None
+        assert await signing.signer_by_token(db, link_of(issued, APPLICANT).token) is not None

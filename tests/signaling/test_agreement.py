@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image, ImageDraw
 
-from server.agreements import service
+from server.agreements import signing
 from server.agreements.schemas import SignInput
 from server.config import Config
 from server.db import SessionFactory, transaction
@@ -189,9 +189,9 @@ async def test_drafting_reading_freezing_and_signing_in_the_room(
     async with transaction(factory) as db:
         invitation = await db.get(Invitation, booked.invitation_ids["applicant"])
         assert invitation is not None
-        door = await service.signer_for_invitation(db, invitation)
+        door = await signing.signer_for_invitation(db, invitation)
         assert door is not None
-        await service.sign(
+        await signing.sign(
             db,
             door,
             SignInput(text_sha256=sha, agree=True, image_data_url=signature_png()),

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import col, select
 
-from server.agreements import archive, service
+from server.agreements import archive, service, signing
 from server.agreements.rules import DraftStatus, Problem
 from server.agreements.schemas import (
     ArchiveQuery,
@@ -74,7 +74,7 @@ async def _workspace(
     vault, tz = request.app[VAULT], request.app[TZ]
     async with unit_of_work(request) as db:
         ctx = await service.open_draft(db, actor, session_id)
-        states = await service.signer_states(db, ctx.draft)
+        states = await signing.signer_states(db, ctx.draft)
         revisions = await service.revisions_of(db, ctx.draft.id or 0)
         sealed = await archive.current_of_draft(db, ctx.draft.id or 0)
     content = ctx.content

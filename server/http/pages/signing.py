@@ -18,7 +18,8 @@ from typing import Any
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.agreements import archive, service
+from server.agreements import archive
+from server.agreements import signing as agreement_signing
 from server.agreements.rules import DraftStatus, SignerKind, Via, signer_label
 from server.agreements.schemas import RefuseInput, SignInput
 from server.disputes import service as disputes
@@ -45,11 +46,11 @@ FRAME_SELF = {
 
 
 async def _context(
-    request: web.Request, signing: service.SigningDoor, *, post_url: str, copy_url: str
+    request: web.Request, signing: agreement_signing.SigningDoor, *, post_url: str, copy_url: str
 ) -> dict[str, Any]:
     draft = signing.draft
     async with unit_of_work(request) as db:
-        states = await service.signer_states(db, draft)
+        states = await agreement_signing.signer_states(db, draft)
         mine = next((s for s in states if s.signer.id == signing.signer.id), None)
         sealed = await archive.copies_for_signer(db, signing)
         parties = await disputes.parties_of(db, draft.dispute_id)
@@ -93,7 +94,9 @@ async def _read_answer(request: web.Request) -> tuple[str, dict[str, Any]]:
     return action, body
 
 
-async def _answer(request: web.Request, signing: service.SigningDoor) -> web.StreamResponse:
+async def _answer(
+    request: web.Request, signing: agreement_signing.SigningDoor
+) -> web.StreamResponse:
     """Record a signature or a refusal; JSON in, JSON out (the page posts with fetch)."""
     actor = request.get(r.ACTOR) if signing.via == Via.STAFF else None
     ip = client_ip(request)
@@ -103,10 +106,12 @@ async def _answer(request: web.Request, signing: service.SigningDoor) -> web.Str
         async with unit_of_work(request) as db:
             if action == "sign":
                 data = parse(SignInput, body)
-                await service.sign(db, signing, data, ip=ip, user_agent=user_agent, actor=actor)
+                await agreement_signing.sign(
+                    db, signing, data, ip=ip, user_agent=user_agent, actor=actor
+                )
             else:
                 refusal = parse(RefuseInput, body)
-                await service.refuse(
+                await agreement_signing.refuse(
                     db, signing, refusal, ip=ip, user_agent=user_agent, actor=actor
                 )
     except DomainError as error:
@@ -125,9 +130,11 @@ async def _answer(request: web.Request, signing: service.SigningDoor) -> web.Str
 # --- by personal signing link --------------------------------------------------------------
 
 
-async def _by_link(request: web.Request) -> service.SigningDoor | web.StreamResponse:
+async def _by_link(request: web.Request) -> agreement_signing.SigningDoor | web.StreamResponse:
     token = request.match_info["token"]
-    return await door_pages.look_up_secret(request, lambda db: service.signer_by_token(db, token))
+    return await door_pages.look_up_secret(
+        request, lambda db: agreement_signing.signer_by_token(db, token)
+    )
 
 
 async def link_page(request: web.Request) -> web.StreamResponse:
@@ -179,14 +186,16 @@ def pdf_response(data: bytes, agreement: Agreement, *, inline: bool = False) -> 
 # --- by room invitation --------------------------------------------------------------------
 
 
-async def _by_invitation(request: web.Request) -> service.SigningDoor | web.StreamResponse:
+async def _by_invitation(
+    request: web.Request,
+) -> agreement_signing.SigningDoor | web.StreamResponse:
     token = request.match_info["token"]
 
-    async def lookup(db: AsyncSession) -> tuple[service.SigningDoor | None] | None:
+    async def lookup(db: AsyncSession) -> tuple[agreement_signing.SigningDoor | None] | None:
         found = await invitations.find_live(db, token)
         if found is None:
             return None
-        return (await service.signer_for_invitation(db, found.invitation),)
+        return (await agreement_signing.signer_for_invitation(db, found.invitation),)
 
     found = await door_pages.look_up_secret(request, lookup)
     if isinstance(found, web.StreamResponse):
@@ -217,11 +226,11 @@ async def invitation_answer(request: web.Request) -> web.StreamResponse:
 # --- by staff login ------------------------------------------------------------------------
 
 
-async def _by_staff(request: web.Request) -> service.SigningDoor:
+async def _by_staff(request: web.Request) -> agreement_signing.SigningDoor:
     actor = r.actor(request)
     draft_id = int_param(request, "id")
     async with unit_of_work(request) as db:
-        return await service.signer_for_staff(db, actor, draft_id)
+        return await agreement_signing.signer_for_staff(db, actor, draft_id)
 
 
 async def staff_page(request: web.Request) -> web.StreamResponse:
