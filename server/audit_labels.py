@@ -33,6 +33,7 @@ ACTION_LABELS: dict[str, str] = {
     "auth.password_changed": N_("Password changed"),
     "dispute.register": N_("Dispute registered"),
     "dispute.transition": N_("Dispute status changed"),
+    "dispute.reopen": N_("Dispute reopened"),
     "dispute.triage": N_("Dispute triaged"),
     "expert.activate": N_("Expert reactivated"),
     "expert.create": N_("Expert added"),

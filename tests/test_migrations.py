@@ -57,6 +57,13 @@ TABLES = {
     "room_state",
     "staff_session",
     "staff_user",
+    "followup_task",
+    "followup_record",
+    "followup_term_result",
+    "workday_override",
+    "judicial_confirmation",
+    "spot_check_draw",
+    "spot_check",
     "station",
 }
 

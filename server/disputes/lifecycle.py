@@ -101,6 +101,11 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.CLOSED: frozenset(),
 }
 
+#: A dispute thought resolved may flare up again (隐患反弹): a follow-up visit or a spot
+#: check reopens it from here, into another mediation or a referral, keeping its timeline.
+REOPEN_FROM = frozenset({Status.AGREEMENT, Status.FOLLOW_UP, Status.CLOSED})
+REOPEN_TO = frozenset({Status.IN_MEDIATION, Status.REFERRED})
+
 #: Triage happens through its own form; it is the only way into TRIAGED. The risk may
 #: be graded again while the dispute is still being handled, not once it has an outcome.
 TRIAGE_FROM = frozenset(

@@ -20,6 +20,8 @@ from server.auth import roles
 from server.auth.roles import Actor, Role
 from server.disputes.lifecycle import (
     OPEN_STATUSES,
+    REOPEN_FROM,
+    REOPEN_TO,
     TRIAGE_FROM,
     RiskLevel,
     Status,
@@ -82,6 +84,8 @@ def _add_event(
     from_status: str | None = None,
     to_status: str | None = None,
     note: str = "",
+    link_kind: str = "",
+    link_id: int | None = None,
 ) -> None:
     assert dispute.id is not None
     db.add(
@@ -92,6 +96,8 @@ def _add_event(
             from_status=from_status,
             to_status=to_status,
             note=note,
+            link_kind=link_kind,
+            link_id=link_id,
         )
     )
 
@@ -354,6 +360,51 @@ async def transition_internal(
         object_type="dispute",
         object_id=dispute.id,
         detail={"from": current.value, "to": target.value},
+    )
+
+
+async def reopen(
+    db: AsyncSession,
+    actor: Actor,
+    dispute: Dispute,
+    target: Status,
+    note: str,
+    *,
+    link_kind: str,
+    link_id: int | None,
+) -> None:
+    """Reopen a dispute thought resolved, saying what found it flaring up.
+
+    Outside the transition table on purpose: a closed dispute has no way
+    forward except this one, and the timeline event (kind ``reopened``, linked to
+    the follow-up or spot check) is what the station's figures count.
+    """
+    current = Status(dispute.status)
+    if current not in REOPEN_FROM or target not in REOPEN_TO:
+        raise IllegalTransition(
+            N_("A dispute cannot go from “%(from)s” to “%(to)s”."),
+            params={"from": current.value, "to": target.value},
+        )
+    dispute.status = target
+    await _touch(db, dispute)
+    _add_event(
+        db,
+        dispute,
+        actor,
+        "reopened",
+        from_status=current,
+        to_status=target,
+        note=note,
+        link_kind=link_kind,
+        link_id=link_id,
+    )
+    record(
+        db,
+        actor,
+        "dispute.reopen",
+        object_type="dispute",
+        object_id=dispute.id,
+        detail={"from": current.value, "to": target.value, "by": link_kind, "id": link_id},
     )
 
 

@@ -16,9 +16,17 @@ from server.models.audit import AuditEvent
 from server.models.base import utcnow
 from server.models.dispute import Dispute, DisputeEvent, Party
 from server.models.expert import Expert, ExpertOffice, ExpertSpecialty
+from server.models.followup import (
+    FollowUpRecord,
+    FollowUpTask,
+    FollowUpTermResult,
+    WorkdayOverride,
+)
+from server.models.judicial import JudicialConfirmation
 from server.models.org import BeatOffice, LoginThrottle, StaffSession, StaffUser, Station
 from server.models.room import ChatMessage, RoomCaucus, RoomControl, RoomEntry, RoomState
 from server.models.session import Invitation, MediationSession
+from server.models.spotcheck import SpotCheck, SpotCheckDraw
 
 __all__ = [
     "Agreement",
@@ -46,5 +54,12 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "Station",
+    "FollowUpRecord",
+    "FollowUpTask",
+    "FollowUpTermResult",
+    "WorkdayOverride",
+    "JudicialConfirmation",
+    "SpotCheck",
+    "SpotCheckDraw",
     "utcnow",
 ]

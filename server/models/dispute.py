@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Field, SQLModel
 
@@ -38,6 +38,10 @@ class Dispute(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 1
+    criminal_on: date | None = Field(
+        default=None, description="民转刑: the day the dispute turned into a criminal case."
+    )
+    criminal_case_ref: str = Field(default="", max_length=60)
 
 
 class Party(SQLModel, table=True):
@@ -73,3 +77,7 @@ class DisputeEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str | None = Field(default=None, max_length=20)
     note: str = Field(default="", max_length=1000)
+    link_kind: str = Field(
+        default="", max_length=20, description="What caused it: followup / spot_check / …"
+    )
+    link_id: int | None = Field(default=None, description="The id of that follow-up or check.")

@@ -39,6 +39,10 @@ class BeatOffice(SQLModel, table=True):
     address: str = Field(default="", max_length=200)
     phone: str = Field(default="", max_length=40)
     active: bool = True
+    court_name: str = Field(
+        default="", max_length=100, description="The basic people's court for 司法确认."
+    )
+    court_address: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
 
 
