@@ -49,6 +49,7 @@ from server.disputes import service as disputes
 from server.disputes.lifecycle import Status
 from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from server.files import write_atomically
+from server.judicial import service as judicial
 from server.models import (
     Agreement,
     AgreementDraft,
@@ -360,6 +361,7 @@ async def seal(
                 await disputes.transition_internal(
                     db, actor, dispute, Status.AGREEMENT, f"{doc.title} {draft.case_number}"
                 )
+            await judicial.open_window(db, actor, agreement, tz=settings.tz)
             await db.flush()
         except BaseException:
             await asyncio.to_thread(path.unlink, True)

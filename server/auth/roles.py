@@ -120,3 +120,14 @@ def can_read_archive(actor: Actor, office_id: int) -> bool:
 def can_manage_seal(actor: Actor) -> bool:
     """The seal image is station configuration, kept by the administrator."""
     return actor.role == Role.ADMIN
+
+
+def can_record_judicial(actor: Actor, office_id: int) -> bool:
+    """Recording a filing with the court and its ruling: a police officer of the office."""
+    return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)
+
+
+def can_make_judicial_packet(actor: Actor, office_id: int) -> bool:
+    """The court packet carries every applicant's full ID number: only staff who may reveal
+    ID numbers, and only for their own office (the chief for the station)."""
+    return can_reveal_id_number(actor) and can_see_office(actor, office_id)
