@@ -49,7 +49,9 @@ def check_filing(window: Window, filed_on: date, today: date) -> None:
         )
 
 
-def check_decision(window: Window, decision: str, decided_on: date, ruling: str, today: date) -> None:
+def check_decision(
+    window: Window, decision: str, decided_on: date, ruling: str, today: date
+) -> None:
     """A decision follows a recorded filing, is not dated ahead or before it, and has its number."""
     if window.status in DECISIONS:
         raise Conflict(N_("The court's decision has already been recorded."))

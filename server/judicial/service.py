@@ -84,9 +84,7 @@ async def open_window(
         return None
     row = (
         await db.exec(
-            select(JudicialConfirmation).where(
-                JudicialConfirmation.draft_id == agreement.draft_id
-            )
+            select(JudicialConfirmation).where(JudicialConfirmation.draft_id == agreement.draft_id)
         )
     ).first()
     if row is None:
@@ -240,7 +238,9 @@ async def _compare_and_set(
     now = utcnow()
     result = await db.exec(
         update(JudicialConfirmation)
-        .where(col(JudicialConfirmation.id) == row.id, col(JudicialConfirmation.version) == expected)
+        .where(
+            col(JudicialConfirmation.id) == row.id, col(JudicialConfirmation.version) == expected
+        )
         .values(version=expected + 1, updated_at=now, updated_by_id=actor.user_id, **values)
         .execution_options(synchronize_session=False)
     )
@@ -291,7 +291,9 @@ async def record_decision(
         raise Conflict(
             N_("Someone else recorded this judicial confirmation meanwhile; reload and try again.")
         )
-    check_decision(_window(row), data.decision, data.decided_on, data.ruling_number, local_today(tz))
+    check_decision(
+        _window(row), data.decision, data.decided_on, data.ruling_number, local_today(tz)
+    )
     values: dict[str, Any] = {
         "status": data.decision,
         "decided_on": data.decided_on,

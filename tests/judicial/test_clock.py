@@ -1,4 +1,4 @@
-"""The 30-day clock, pure: where the window ends (across holidays and 调休), what it says each day."""
+"""The 30-day clock, pure: where the window ends (holidays, 调休), what it says each day."""
 
 from __future__ import annotations
 

@@ -1,0 +1,58 @@
+"""Builders for the judicial tests: a sealed agreement, through the real services."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from server.agreements import archive
+from server.db import transaction
+from server.models import Agreement, BeatOffice, JudicialConfirmation
+from tests.agreements.helpers import book_session, frozen_draft
+from tests.agreements.test_sealed_text import settings_of, signed_and_ready_to_seal
+from tests.disputes.conftest import Env
+
+COURT = "白石区人民法院"
+COURT_ADDRESS = "白石区法院路1号"
+
+
+async def set_court(
+    env: Env, office_id: int, name: str = COURT, address: str = COURT_ADDRESS
+) -> None:
+    async with transaction(env.factory) as db:
+        office = await db.get(BeatOffice, office_id)
+        assert office is not None
+        office.court_name = name
+        office.court_address = address
+
+
+async def sealed_case(
+    env: Env, producer: archive.Producer, *, track: str = "people", court: bool = True
+) -> Agreement:
+    """Book, draft, freeze, sign by everyone and seal, in office A with ``officer`` presiding."""
+    if court:
+        await set_court(env, env.seed.office_a)
+    booked = await book_session(env, track=track)
+    draft, issued = await frozen_draft(env, booked)
+    await signed_and_ready_to_seal(env, draft, issued)
+    assert draft.id is not None
+    return await archive.seal(
+        env.factory,
+        env.actor("officer"),
+        draft.id,
+        producer=producer,
+        vault=env.vault,
+        settings=settings_of(env),
+    )
+
+
+async def window_of(env: Env, agreement: Agreement) -> JudicialConfirmation:
+    async with env.factory() as db:
+        row = (
+            await db.exec(
+                select(JudicialConfirmation).where(
+                    JudicialConfirmation.draft_id == agreement.draft_id
+                )
+            )
+        ).first()
+    assert row is not None
+    return row
