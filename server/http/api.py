@@ -210,6 +210,8 @@ def office_json(office: BeatOffice) -> dict[str, Any]:
         "address": office.address,
         "phone": office.phone,
         "active": office.active,
+        "court_name": office.court_name,
+        "court_address": office.court_address,
         "created_at": iso(office.created_at),
     }
 

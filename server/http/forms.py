@@ -42,6 +42,8 @@ MESSAGES: dict[str, str] = {
     "invalid_document_number": N_("Not a valid document number (4-32 letters or digits)."),
     "invalid_phone": N_("Not a valid phone number."),
     "no_party": N_("Register at least one party."),
+    "invalid_court": N_("The name of a court, ending in 法院 or 法庭 (e.g. 白石区人民法院)."),
+    "court_address_without_court": N_("Enter the court's name along with its address."),
     "invalid_username": N_("3-40 lower-case letters, digits, dot, dash or underscore."),
 }
 FALLBACK = N_("This value is not valid.")

@@ -17,6 +17,7 @@ from server.http.pages import (
     disputes,
     door,
     experts,
+    judicial,
     room,
     sessions,
     signing,
@@ -76,6 +77,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(signing.ROUTES)
     app.router.add_routes(agreements.ROUTES)
     app.router.add_routes(verify.ROUTES)
+    app.router.add_routes(judicial.ROUTES)
     api.setup_api_routes(app)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 

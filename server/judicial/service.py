@@ -33,6 +33,7 @@ from server.disputes import service as disputes
 from server.errors import N_, Conflict, NotAllowed, NotFound
 from server.judicial import application, render
 from server.judicial.clock import (
+    STATUS_LABELS,
     Clock,
     Status,
     effective_date,
@@ -65,6 +66,11 @@ class WindowView:
     row: JudicialConfirmation
     clock: Clock
     dispute_title: str = ""
+
+    @property
+    def status_label(self) -> str:
+        """The msgid of the row's status (translated where it is shown)."""
+        return STATUS_LABELS.get(self.row.status, self.row.status)
 
 
 def clock_of(row: JudicialConfirmation, today: date) -> Clock:

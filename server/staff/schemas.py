@@ -5,17 +5,27 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from server.auth.roles import Role
 
 Name100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Name40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Opt100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 Opt200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Opt40 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
 Opt20 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
 
+#: A basic people's court (…人民法院) or one of its people's tribunals (…人民法庭).
+COURT_SUFFIXES = ("法院", "法庭")
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.\-]{2,39}$")
 
 
@@ -26,6 +36,27 @@ class OfficeInput(BaseModel):
     address: Opt200 = ""
     phone: Opt40 = ""
     active: bool = True
+    court_name: Opt100 = Field(default="", description="The basic people's court for 司法确认.")
+    court_address: Opt200 = ""
+
+    @field_validator("court_name")
+    @classmethod
+    def _court_name(cls, value: str) -> str:
+        """A court's name: the packet addresses the application to it (此致 ...)."""
+        if value and (len(value) < 4 or not value.endswith(COURT_SUFFIXES)):
+            raise PydanticCustomError("invalid_court", "not the name of a court")
+        return value
+
+    @model_validator(mode="after")
+    def _address_needs_court(self) -> OfficeInput:
+        if self.court_address and not self.court_name:
+            # ``field`` puts the message beside the address (see ``forms._key``).
+            raise PydanticCustomError(
+                "court_address_without_court",
+                "a court address without a court",
+                {"field": "court_address"},
+            )
+        return self
 
 
 class UserInput(BaseModel):

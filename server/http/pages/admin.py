@@ -20,7 +20,7 @@ from server.models import AuditEvent
 from server.staff import service
 from server.staff.schemas import OfficeInput, UserInput, UserUpdate
 
-OFFICE_FIELDS = ("name", "address", "phone", "active")
+OFFICE_FIELDS = ("name", "address", "phone", "court_name", "court_address", "active")
 USER_FIELDS = (
     "username",
     "display_name",
@@ -89,7 +89,7 @@ async def office_submit(request: web.Request) -> web.StreamResponse:
     data = await form_data(request)
     try:
         parsed = parse(
-            OfficeInput, {**clean(data, *OFFICE_FIELDS[:3]), **_checkbox(data, "active")}
+            OfficeInput, {**clean(data, *OFFICE_FIELDS[:-1]), **_checkbox(data, "active")}
         )
         async with unit_of_work(request) as db:
             if office_id is None:

@@ -41,6 +41,7 @@ from server.http.pages.common import (
 from server.http.pages.signing import pdf_response
 from server.i18n import gettext
 from server.ids import parse_id
+from server.judicial import service as judicial
 from server.keys import CONFIG, HUBS, SESSIONS, TZ, VAULT, WORKS
 from server.models import BeatOffice, StaffUser
 
@@ -324,6 +325,7 @@ async def _record(request: web.Request, actor: Actor, agreement_id: int) -> dict
         sealed_by = await db.get(StaffUser, agreement.sealed_by_id)
         office = await db.get(BeatOffice, agreement.office_id)
         ctx = await service.get_draft(db, actor, agreement.draft_id)
+        window = await judicial.window_of_draft(db, actor, agreement.draft_id, tz=request.app[TZ])
     evidence = json.loads(agreement.evidence)
     tz = request.app[TZ]
     for signer in evidence.get("signers", []):
@@ -345,6 +347,7 @@ async def _record(request: web.Request, actor: Actor, agreement_id: int) -> dict
         and ctx.draft.status == DraftStatus.SEALED,
         "notice": request.query.get("notice", ""),
         "form_error": "",
+        "judicial_views": [window] if window else [],
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +33,7 @@ from server.http.pages.common import (
     unit_of_work,
 )
 from server.i18n import gettext
+from server.judicial import service as judicial
 from server.keys import TZ, VAULT
 from server.models import Dispute
 from server.sessions import service as session_service
@@ -76,10 +78,16 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     async with unit_of_work(request) as db:
         board = await service.dashboard(db, actor, tz=request.app[TZ])
         names = await _names(db, actor)
+        reminders = await judicial.reminders(db, actor, tz=request.app[TZ])
     return r.render(
         request,
         "dashboard.html",
-        {"board": board, "notice": request.query.get("notice", ""), **names},
+        {
+            "board": board,
+            "notice": request.query.get("notice", ""),
+            "judicial_reminders": reminders,
+            **names,
+        },
     )
 
 
@@ -159,7 +167,9 @@ async def list_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _detail_context(db: AsyncSession, actor: Actor, dispute: Dispute) -> dict[str, Any]:
+async def _detail_context(
+    db: AsyncSession, actor: Actor, dispute: Dispute, *, tz: ZoneInfo
+) -> dict[str, Any]:
     assert dispute.id is not None
     current = Status(dispute.status)
     triage_open = current in TRIAGE_FROM
@@ -191,6 +201,7 @@ async def _detail_context(db: AsyncSession, actor: Actor, dispute: Dispute) -> d
             if roles.can_read_archive(actor, a.office_id)
         ],
         "can_book": roles.can_book(actor) and current in BOOKABLE_STATUSES,
+        "judicial_views": await judicial.windows_of_dispute(db, actor, dispute.id, tz=tz),
         **names,
     }
 
@@ -200,7 +211,7 @@ async def detail_page(request: web.Request) -> web.StreamResponse:
     dispute_id = int_param(request, "id")
     async with unit_of_work(request) as db:
         dispute = await service.get_dispute(db, actor, dispute_id)
-        context = await _detail_context(db, actor, dispute)
+        context = await _detail_context(db, actor, dispute, tz=request.app[TZ])
     return r.render(
         request, "dispute_detail.html", {**context, "notice": request.query.get("notice", "")}
     )
@@ -212,7 +223,7 @@ async def _rerender(
     """The detail page again, with the refused form open, its input kept and the reason shown."""
     async with unit_of_work(request) as db:
         dispute = await service.get_dispute(db, actor, dispute_id)
-        context = await _detail_context(db, actor, dispute)
+        context = await _detail_context(db, actor, dispute, tz=request.app[TZ])
     context["form_errors"] = {form: field_messages(exc)}
     context["form_error"] = {form: r.message_of(exc)}
     context["submitted"] = {form: await form_data(request)}
@@ -277,6 +288,6 @@ async def reveal_submit(request: web.Request) -> web.StreamResponse:
         return await _rerender(request, actor, dispute_id, exc, f"reveal-{party_id}")
     async with unit_of_work(request) as db:
         dispute = await service.get_dispute(db, actor, dispute_id)
-        context = await _detail_context(db, actor, dispute)
+        context = await _detail_context(db, actor, dispute, tz=request.app[TZ])
     context["revealed"] = {party_id: number}
     return r.render(request, "dispute_detail.html", context)
