@@ -164,6 +164,7 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         sealed = (await db.exec(select(Agreement))).first()
         assert sealed is not None
         sealed_session = sealed.session_id
+        sealed_dispute = sealed.dispute_id
         verify_code = sealed.verify_code
     token = demo.links[0][2].rsplit("/", 1)[1]
     return {
@@ -173,6 +174,7 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/disputes": [("officer", "/disputes")],
         "/disputes/new": [("officer", "/disputes/new")],
         "/disputes/{id}": [("officer", f"/disputes/{booked_dispute}")],
+        "/disputes/{id}/judicial": [("officer", f"/disputes/{sealed_dispute}/judicial")],
         "/admin": [("admin", "/admin")],
         "/admin/offices/new": [("admin", "/admin/offices/new")],
         "/admin/offices/{id}": [("admin", f"/admin/offices/{await first_id(client, BeatOffice)}")],
