@@ -120,3 +120,13 @@ def can_read_archive(actor: Actor, office_id: int) -> bool:
 def can_manage_seal(actor: Actor) -> bool:
     """The seal image is station configuration, kept by the administrator."""
     return actor.role == Role.ADMIN
+
+
+def can_manage_workdays(actor: Actor) -> bool:
+    """The station's own working-day calendar is station configuration, kept by the admin."""
+    return actor.role == Role.ADMIN
+
+
+def can_read_workdays(actor: Actor) -> bool:
+    """Chiefs read it too: their offices' deadlines are reckoned with it."""
+    return actor.role in {Role.ADMIN, Role.CHIEF}

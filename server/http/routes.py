@@ -21,6 +21,7 @@ from server.http.pages import (
     sessions,
     signing,
     verify,
+    workdays,
 )
 from server.ids import parse_id
 from server.keys import HUBS
@@ -76,6 +77,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(signing.ROUTES)
     app.router.add_routes(agreements.ROUTES)
     app.router.add_routes(verify.ROUTES)
+    app.router.add_routes(workdays.ROUTES)
     api.setup_api_routes(app)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 
