@@ -614,7 +614,9 @@ async def test_a_term_due_after_the_overall_deadline_is_named_at_its_box(
         data={"csrf_token": csrf, "base_version": str(version)},
     )
     assert response.status == 422
-    assert message in await response.text()
+    refused = await response.text()
+    assert f'<p class="field-error" id="term_deadline_1-error">{message}</p>' in refused
+    assert 'id="term_deadline_2-error"' not in refused
 
 
 @pytest.mark.around_local_midnight

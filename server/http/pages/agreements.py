@@ -183,6 +183,9 @@ def _form_errors(error: DomainError, posted: dict[str, str] | None) -> dict[str,
     ``content.terms.1`` is the second term kept, which is the second filled box,
     not necessarily box 2: the mapping goes through the boxes that held a term.
     """
+    if isinstance(error, service.DraftIncomplete):
+        # Freezing refused: each field its own gap (a term's deadline by its number).
+        return _problem_texts(error.problems)
     filled = _filled_rows(posted or {})
     errors: dict[str, str] = {}
     for key, text in field_messages(error).items():
