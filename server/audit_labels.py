@@ -13,6 +13,7 @@ import json
 from server.disputes.lifecycle import RISK_LABELS, ROUTE_LABELS, STATUS_LABELS
 from server.errors import N_
 from server.sessions.rules import TRACK_LABELS
+from server.workday_overrides.schemas import KIND_LABELS
 
 ACTION_LABELS: dict[str, str] = {
     "agreement.bundle": N_("Case bundle exported"),
@@ -69,6 +70,9 @@ ACTION_LABELS: dict[str, str] = {
     "station.seal_set": N_("Station seal image set"),
     "user.create": N_("Account created"),
     "user.update": N_("Account changed"),
+    "workday.add": N_("Station working day set"),
+    "workday.delete": N_("Station working day deleted"),
+    "workday.import": N_("Station working days imported"),
 }
 
 OBJECT_LABELS: dict[str, str] = {
@@ -84,6 +88,7 @@ OBJECT_LABELS: dict[str, str] = {
     "session": N_("Session"),
     "staff_user": N_("Account"),
     "station": N_("Station"),
+    "workday_override": N_("Station working day"),
 }
 
 #: The detail's keys; values that are codes of a known table are shown by their label.
@@ -98,6 +103,10 @@ DETAIL_LABELS: dict[str, str] = {
     "effective_on": N_("Took effect"),
     "ends": N_("Window ends"),
     "filed_on": N_("Filed on"),
+    "day": N_("Day"),
+    "first": N_("First day"),
+    "day_kind": N_("Kind of day"),
+    "day_name": N_("Name of the day"),
     "dispute": N_("Dispute"),
     "draft": N_("Agreement draft"),
     "filter": N_("Filter"),
@@ -105,6 +114,7 @@ DETAIL_LABELS: dict[str, str] = {
     "from": N_("From"),
     "how": N_("How"),
     "invitations": N_("Invitations"),
+    "last": N_("Last day"),
     "issue": N_("Issue"),
     "reason": N_("Reason"),
     "risk": N_("Risk"),
@@ -126,6 +136,7 @@ DETAIL_LABELS: dict[str, str] = {
 VALUE_LABELS: dict[str, dict[str, str]] = {
     "from": STATUS_LABELS,
     "to": STATUS_LABELS,
+    "day_kind": KIND_LABELS,
     "risk": RISK_LABELS,
     "route": ROUTE_LABELS,
     "track": TRACK_LABELS,

@@ -13,9 +13,13 @@ from server.agreements.schemas import DraftContent
 def due_dates(content: DraftContent) -> list[tuple[date, tuple[int, ...]]]:
     """Each performance deadline with the (1-based) numbers of the terms due on it, by date.
 
-    A term without a deadline of its own falls due on the agreement's deadline;
-    an agreement with no deadline at all has nothing to follow up by date.
+    A term falls due on its own deadline when it has one, else on the
+    agreement's deadline; a term with neither (no deadline at all) has nothing
+    to follow up by date and is left out.
     """
-    if content.performance_deadline is None or not content.terms:
-        return []
-    return [(content.performance_deadline, tuple(range(1, len(content.terms) + 1)))]
+    due: dict[date, list[int]] = {}
+    for index in range(len(content.terms)):
+        day = content.due_on(index)
+        if day is not None:
+            due.setdefault(day, []).append(index + 1)
+    return [(day, tuple(numbers)) for day, numbers in sorted(due.items())]

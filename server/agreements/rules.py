@@ -228,6 +228,7 @@ def problems_before_freeze(
             "performance_deadline",
             N_("The deadline for performance is in the past."),
         )
+    found.extend(term_deadline_problems(content, today))
     need(presiding is not None, "presiding", N_("The session has no active presiding officer."))
     principal_count = len(principals(parties))
     need(principal_count >= 2, "parties", N_("An agreement needs a party on each side."))
@@ -240,6 +241,36 @@ def problems_before_freeze(
             count=minimum,
         )
     found.extend(plan_signers(parties, presiding)[1])
+    return found
+
+
+def term_deadline_problems(content: DraftContent, today: date) -> list[Problem]:
+    """A term's own deadline must be ahead, and no later than the agreement's deadline.
+
+    The field names the term by its printed number (``term_deadlines.2``), so a
+    form can mark that term's date; the overall deadline still bounds the
+    whole agreement, and a term due after it would contradict the 履行期限 line.
+    """
+    found: list[Problem] = []
+    overall = content.performance_deadline
+    for index, deadline in enumerate(content.term_deadlines):
+        if deadline is None:
+            continue
+        field, number = f"term_deadlines.{index + 1}", index + 1
+        if deadline < today:
+            found.append(
+                Problem(
+                    field, N_("The deadline of term %(number)d is in the past."), {"number": number}
+                )
+            )
+        elif overall is not None and deadline > overall:
+            found.append(
+                Problem(
+                    field,
+                    N_("The deadline of term %(number)d is after the deadline for performance."),
+                    {"number": number},
+                )
+            )
     return found
 
 
@@ -261,6 +292,19 @@ def zh_date(value: date) -> str:
 
 def zh_datetime(value: datetime) -> str:
     return f"{zh_date(value)} {value:%H:%M}"
+
+
+def term_deadline_note(deadline: date | None) -> str:
+    """What follows a term that has its own deadline: （本项于2027年1月5日前履行完毕）.
+
+    The same words as the 履行期限 line, so a reader sees at once that this term
+    is due earlier than the rest; put after the term as the drafter wrote it
+    (a note on the whole item, as a bracket after a sentence is in Chinese
+    usage), so nothing the parties read in the term itself is changed. A term
+    without a deadline of its own gets nothing: the text of every agreement
+    drafted before terms could have one is unchanged.
+    """
+    return f"（本项于{zh_date(deadline)}前履行完毕）" if deadline is not None else ""
 
 
 def copies_note(track: str, copies: int) -> str:
@@ -354,7 +398,8 @@ def signed_text(header: TextHeader, content: DraftContent) -> SignedText:
         SignedLine(LineKind.HEADING, f"{chinese_numeral(number)}、经调解，各方自愿达成如下协议")
     )
     for index, term in enumerate(content.terms, start=1):
-        lines.append(SignedLine(LineKind.TERM, " ".join(_body(term)), f"{index}. ", Part.TERM))
+        line = " ".join(_body(term)) + term_deadline_note(content.deadline_of(index - 1))
+        lines.append(SignedLine(LineKind.TERM, line, f"{index}. ", Part.TERM))
     lines.append(_blank())
     number += 1
     lines.append(SignedLine(LineKind.HEADING, f"{chinese_numeral(number)}、履行方式和期限"))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Text4000 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -19,7 +19,14 @@ Minutes = Annotated[str, StringConstraints(max_length=MAX_MINUTES_CHARS)]
 
 
 class DraftContent(BaseModel):
-    """The agreement's own words. Parties, presiding officer and time come from the record."""
+    """The agreement's own words. Parties, presiding officer and time come from the record.
+
+    A term may have a deadline of its own (``term_deadlines``, by the term's
+    position); a term without one falls due on ``performance_deadline``, which
+    stays the agreement's overall deadline (its 履行期限). The deadlines sit
+    beside ``terms`` rather than inside them so that every stored draft, whose
+    terms are plain strings, loads as it was and prints the very same text.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -27,16 +34,50 @@ class DraftContent(BaseModel):
     disputed_matters: Text4000 = ""
     responsibility: Text4000 = ""
     terms: tuple[Term, ...] = Field(default=(), max_length=MAX_TERMS)
+    #: Empty when no term has a deadline of its own; else one entry per term (None: the
+    #: overall deadline).
+    term_deadlines: tuple[date | None, ...] = Field(default=(), max_length=MAX_TERMS)
     performance_manner: Text500 = ""
     performance_deadline: date | None = None
     copies: int | None = Field(default=None, ge=1, le=20)
     others_present: Text500 = ""
 
-    @field_validator("terms")
+    @model_validator(mode="before")
     @classmethod
-    def _drop_empty_terms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        """Blank lines in the term list are layout, not terms."""
-        return tuple(term for term in value if term)
+    def _pair_terms_with_deadlines(cls, data: Any) -> Any:
+        """Blank lines in the term list are layout, not terms: each goes with its deadline.
+
+        Deadlines are kept aligned with the terms they belong to: a shorter list
+        means the rest have none, a longer one is refused (a deadline for no term),
+        an empty date (a form's blank field) is no deadline, and a list holding no
+        deadline at all is stored as none, as drafts were before terms had them.
+        """
+        if not isinstance(data, dict):
+            return data
+        terms, deadlines = data.get("terms", ()), data.get("term_deadlines", ())
+        if not isinstance(terms, list | tuple) or not isinstance(deadlines, list | tuple):
+            return data  # the wrong shape: the field's own validation says so
+        if len(deadlines) > len(terms):
+            raise ValueError("more term deadlines than terms")
+        padded = [None if d == "" else d for d in deadlines]
+        padded += [None] * (len(terms) - len(padded))
+        kept = [
+            (term, deadline)
+            for term, deadline in zip(terms, padded, strict=True)
+            if not (isinstance(term, str) and not term.strip())
+        ]
+        result = {**data, "terms": tuple(term for term, _ in kept)}
+        own = tuple(deadline for _, deadline in kept)
+        result["term_deadlines"] = own if any(d is not None for d in own) else ()
+        return result
+
+    def deadline_of(self, index: int) -> date | None:
+        """The term's own deadline (0-based index), or None when it has none."""
+        return self.term_deadlines[index] if index < len(self.term_deadlines) else None
+
+    def due_on(self, index: int) -> date | None:
+        """When the term (0-based index) falls due: its own deadline, else the overall one."""
+        return self.deadline_of(index) or self.performance_deadline
 
 
 class DraftEdit(BaseModel):

@@ -131,3 +131,13 @@ def can_make_judicial_packet(actor: Actor, office_id: int) -> bool:
     """The court packet carries every applicant's full ID number: only staff who may reveal
     ID numbers, and only for their own office (the chief for the station)."""
     return can_reveal_id_number(actor) and can_see_office(actor, office_id)
+
+
+def can_manage_workdays(actor: Actor) -> bool:
+    """The station's own working-day calendar is station configuration, kept by the admin."""
+    return actor.role == Role.ADMIN
+
+
+def can_read_workdays(actor: Actor) -> bool:
+    """Chiefs read it too: their offices' deadlines are reckoned with it."""
+    return actor.role in {Role.ADMIN, Role.CHIEF}

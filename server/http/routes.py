@@ -22,6 +22,7 @@ from server.http.pages import (
     sessions,
     signing,
     verify,
+    workdays,
 )
 from server.ids import parse_id
 from server.keys import HUBS
@@ -78,6 +79,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(agreements.ROUTES)
     app.router.add_routes(verify.ROUTES)
     app.router.add_routes(judicial.ROUTES)
+    app.router.add_routes(workdays.ROUTES)
     api.setup_api_routes(app)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 

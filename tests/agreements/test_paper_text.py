@@ -143,13 +143,17 @@ def cases(draw: st.DrawFn) -> Case:
     applicants = draw(st.lists(principals("applicant"), min_size=1, max_size=3))
     respondents = draw(st.lists(principals("respondent"), min_size=1, max_size=3))
     long_term = words(200, 900)
+    terms = draw(st.lists(st.one_of(words(), paragraphs(2, 80), long_term), min_size=1, max_size=8))
+    # Some terms due on a day of their own (printed after the term), most on the overall one.
+    own_deadline = st.one_of(st.none(), st.none(), st.dates(date(2026, 1, 1), date(2030, 12, 31)))
     content = DraftContent.model_validate(
         {
             "facts": draw(paragraphs(5, 300)),
             "disputed_matters": draw(paragraphs(2)) if track == PEOPLE else "",
             "responsibility": draw(paragraphs(2)) if track == PEOPLE else "",
-            "terms": draw(
-                st.lists(st.one_of(words(), paragraphs(2, 80), long_term), min_size=1, max_size=8)
+            "terms": terms,
+            "term_deadlines": draw(
+                st.lists(own_deadline, min_size=len(terms), max_size=len(terms))
             ),
             "performance_manner": draw(words(2, 80)),
             "performance_deadline": draw(st.dates(date(2026, 1, 1), date(2030, 12, 31))),
@@ -282,6 +286,15 @@ ACTING = Case(
     content=_content(disputed_matters="", responsibility=""),
 )
 
+#: Terms with deadlines of their own: the note after the term reaches the paper as signed.
+OWN_DEADLINES = dataclasses.replace(
+    NO_ID,
+    content=_content(
+        terms=["被申请人当面赔礼道歉。", "被申请人赔偿申请人修理费人民币800元。"],
+        term_deadlines=[date(2026, 12, 5), None],
+    ),
+)
+
 
 #: Rendering and sealing cost ~0.3-1 s an example; shrinking a failure would
 #: take minutes, so a failing draft is reported as generated, not shrunk.
@@ -294,6 +307,7 @@ ACTING = Case(
 @given(case=cases())
 @example(case=NO_ID)
 @example(case=ACTING)
+@example(case=OWN_DEADLINES)
 def test_the_sealed_paper_says_exactly_the_signed_text(case: Case, pki: StationPki) -> None:
     doc = paper_of(case)
     assert unprintable_problems(doc.body, glyphs.printable, glyphs.shown) == []
@@ -313,6 +327,9 @@ def test_the_reported_defects_read_as_signed() -> None:
     assert "被申请人：赵大山。\n" in paper_of(NO_ID).canonical_text
     assert "委托代理人：赵律师（代张国强）。\n" in paper_of(ACTING).canonical_text
     assert "法定代理人：王大明（代王丽华）。\n" in paper_of(ACTING).canonical_text
+    assert "1. 被申请人当面赔礼道歉。（本项于2026年12月5日前履行完毕）\n" in (
+        paper_of(OWN_DEADLINES).canonical_text
+    )
 
 
 @settings(max_examples=60, deadline=None)

@@ -390,3 +390,58 @@ def test_text_sha256_is_the_hex_digest_of_the_utf8_bytes() -> None:
     digest = text_sha256("人民调解协议书\n")
     assert re.fullmatch(r"[0-9a-f]{64}", digest)
     assert digest != text_sha256("人民调解协议书")
+
+
+# --- terms with deadlines of their own ------------------------------------------------------
+
+#: Stored as drafts were before a term could have a deadline of its own (no term_deadlines).
+STORED_BEFORE = (
+    '{"facts":"双方因犬只吠叫发生推搡。","disputed_matters":"医药费的承担。",'
+    '"responsibility":"被申请人负主要责任。","terms":["被申请人向申请人赔礼道歉。",'
+    '"被申请人赔偿医药费800元。"],"performance_manner":"当面支付现金。",'
+    '"performance_deadline":"2026-12-31","copies":null,"others_present":""}'
+)
+#: The SHA-256 of these texts as the rules made them before terms had deadlines.
+HASHES_BEFORE = {
+    PEOPLE: "066c882290fe4ab3222ac9e84149b813e953f931e8a37211c125f11fbe2c1a35",
+    POLICE: "3eb5ca983171cc1376b84e73bfcd3dbf82ad8b618df6cd4746f1eca4217b75eb",
+}
+
+
+def test_a_draft_stored_before_term_deadlines_loads_and_prints_the_same_bytes() -> None:
+    stored = DraftContent.model_validate_json(STORED_BEFORE)
+    assert stored == content() and stored.term_deadlines == ()
+    assert text_sha256(canonical_text(header(PEOPLE), stored)) == HASHES_BEFORE[PEOPLE]
+    police = stored.model_copy(update={"disputed_matters": "", "responsibility": ""})
+    assert text_sha256(canonical_text(header(POLICE), police)) == HASHES_BEFORE[POLICE]
+
+
+def test_a_term_with_its_own_deadline_says_so_after_the_term() -> None:
+    text = canonical_text(header(), content(term_deadlines=(None, date(2026, 12, 5))))
+    lines = text.split("\n")
+    assert "1. 被申请人向申请人赔礼道歉。" in lines
+    assert "2. 被申请人赔偿医药费800元。（本项于2026年12月5日前履行完毕）" in lines
+    # The 履行期限 line stays the agreement's overall deadline.
+    assert "履行期限：2026年12月31日前履行完毕。" in lines
+
+
+def test_a_term_deadline_in_the_past_or_after_the_overall_deadline_is_a_problem() -> None:
+    overall = TODAY + timedelta(days=30)
+    draft = complete_content(
+        terms=("赔礼道歉。", "赔偿医药费。", "赔偿误工费。", "互不追究。"),
+        term_deadlines=(TODAY - timedelta(days=1), TODAY, overall + timedelta(days=1), overall),
+        performance_deadline=overall,
+    )
+    problems = problems_before_freeze(PEOPLE, draft, two_facts(), PRESIDING, TODAY)
+    assert [(p.field, p.params) for p in problems] == [
+        ("term_deadlines.1", {"number": 1}),
+        ("term_deadlines.3", {"number": 3}),
+    ]
+    assert "past" in problems[0].message
+    assert "after the deadline for performance" in problems[1].message
+
+
+def test_a_term_deadline_without_an_overall_deadline_still_needs_the_overall_one() -> None:
+    draft = complete_content(term_deadlines=(TODAY, None), performance_deadline=None)
+    problems = problems_before_freeze(PEOPLE, draft, two_facts(), PRESIDING, TODAY)
+    assert fields(problems) == {"performance_deadline"}

@@ -30,6 +30,8 @@ PERMISSIONS: dict[str, tuple[Callable[[Actor], bool], set[Role]]] = {
     "reveal_id_number": (roles.can_reveal_id_number, {Role.CHIEF, Role.OFFICER}),
     "manage_org": (roles.can_manage_org, {Role.ADMIN}),
     "read_audit": (roles.can_read_audit, {Role.ADMIN, Role.CHIEF}),
+    "manage_workdays": (roles.can_manage_workdays, {Role.ADMIN}),
+    "read_workdays": (roles.can_read_workdays, {Role.ADMIN, Role.CHIEF}),
 }
 
 

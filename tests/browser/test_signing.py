@@ -91,7 +91,7 @@ async def test_two_parties_sign_by_drawing_and_the_pdf_is_archived(
         await officer.fill("#f-facts", "张国强家犬只咬伤王丽华小腿。")
         await officer.fill("#f-disputed_matters", "医药费数额。")
         await officer.fill("#f-responsibility", "张国强未拴犬绳，负全部责任。")
-        await officer.fill("#f-terms", "张国强赔偿王丽华医药费人民币壹仟伍佰元。")
+        await officer.fill("#f-term_1", "张国强赔偿王丽华医药费人民币壹仟伍佰元。")
         await officer.fill("#f-performance_manner", "微信转账一次性支付")
         deadline = (utcnow() + timedelta(days=10)).date().isoformat()
         await officer.fill("#f-performance_deadline", deadline)

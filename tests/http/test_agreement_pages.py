@@ -28,13 +28,15 @@ from sqlmodel import select
 
 from server.agreements import archive
 from server.agreements.pki import StationPki, create_station_pki
+from server.agreements.rules import zh_date
 from server.agreements.sample_seal import sample_seal_png
-from server.agreements.schemas import MAX_MINUTES_CHARS
+from server.agreements.schemas import MAX_MINUTES_CHARS, MAX_TERMS, DraftContent
 from server.app import create_app
 from server.config import Config
 from server.db import SessionFactory, transaction
 from server.demo_case import drawn_signature
 from server.http.pages.common import MAX_FIELD
+from server.keys import SESSIONS
 from server.models import Agreement, AgreementDraft, AuditEvent, Dispute, Station, utcnow
 from tests.conftest import AiohttpClient, Client, Seed, csrf_from, login
 from tests.http.test_door import APPLICANT, RESPONDENT, Booked, book_session
@@ -83,7 +85,8 @@ DRAFT = {
     "facts": "王丽华家犬只夜间吠叫并咬伤邻居，双方因赔偿发生争执。",
     "disputed_matters": "医药费、误工费的数额。",
     "responsibility": "张国强未拴犬绳，负主要责任。",
-    "terms": "张国强赔偿王丽华医药费人民币贰仟元。\n张国强今后遛犬时拴好犬绳。",
+    "term_1": "张国强赔偿王丽华医药费人民币贰仟元。",
+    "term_2": "张国强今后遛犬时拴好犬绳。",
     "performance_manner": "银行转账一次性支付",
     "copies": "",
     "others_present": "",
@@ -330,7 +333,7 @@ async def test_a_signature_for_a_superseded_text_is_refused(
             data={"csrf_token": csrf, "base_version": str(version), "reason": "改赔偿数额"},
         )
         assert response.status == 200
-        await _save(app_client, booked.session_id, terms="张国强赔偿王丽华人民币叁仟元。")
+        await _save(app_client, booked.session_id, term_1="张国强赔偿王丽华人民币叁仟元。")
         again = await _freeze(app_client, booked.session_id)
         assert again == {}  # the same people keep their links
         stale = await _sign(party, links[APPLICANT], digest=old)
@@ -545,3 +548,117 @@ async def test_a_field_longer_than_any_form_allows_is_refused_not_cut(
             )
         ).one()
     assert draft.version == version
+
+
+# --- terms with deadlines of their own ------------------------------------------------------
+
+
+async def _draft(client: Client, session_id: int) -> DraftContent:
+    async with client.app[SESSIONS]() as db:
+        draft = (
+            await db.exec(select(AgreementDraft).where(AgreementDraft.session_id == session_id))
+        ).one()
+    return DraftContent.model_validate_json(draft.content)
+
+
+@pytest.mark.around_local_midnight
+async def test_a_term_deadline_set_in_the_form_is_kept_and_printed(
+    app_client: Client, booked: Booked
+) -> None:
+    await login(app_client, "officer")
+    own = local_today() + timedelta(days=5)
+    await _save(app_client, booked.session_id, term_deadline_2=own.isoformat())
+    content = await _draft(app_client, booked.session_id)
+    assert content.term_deadlines == (None, own)
+    html, _csrf, _version = await _workspace(app_client, booked.session_id)
+    assert f"张国强今后遛犬时拴好犬绳。（本项于{zh_date(own)}前履行完毕）" in html
+    assert f'name="term_deadline_2" type="date" value="{own.isoformat()}"' in html
+    # Two terms and spare boxes for more.
+    assert 'name="term_4"' in html and 'name="term_5"' not in html
+    assert 'id="problems"' not in html
+
+
+@pytest.mark.around_local_midnight
+async def test_an_empty_box_between_terms_is_left_out_with_its_date(
+    app_client: Client, booked: Booked
+) -> None:
+    await login(app_client, "officer")
+    own = local_today() + timedelta(days=3)
+    await _save(
+        app_client,
+        booked.session_id,
+        term_2="",
+        term_deadline_2=own.isoformat(),
+        term_3="双方互不追究。",
+        term_deadline_3=own.isoformat(),
+    )
+    content = await _draft(app_client, booked.session_id)
+    assert content.terms == ("张国强赔偿王丽华医药费人民币贰仟元。", "双方互不追究。")
+    assert content.term_deadlines == (None, own)
+
+
+@pytest.mark.around_local_midnight
+async def test_a_term_due_after_the_overall_deadline_is_named_at_its_box(
+    app_client: Client, booked: Booked
+) -> None:
+    await login(app_client, "officer")
+    await app_client.get("/lang/en?next=/")
+    late = local_today() + timedelta(days=21)  # the draft's overall deadline is 20 days ahead
+    await _save(app_client, booked.session_id, term_deadline_1=late.isoformat())
+    html, csrf, version = await _workspace(app_client, booked.session_id)
+    message = "The deadline of term 1 is after the deadline for performance."
+    assert f'<p class="field-error" id="term_deadline_1-error">{message}</p>' in html
+    assert f'<li data-field="term_deadline_1">{message}</li>' in html
+    response = await app_client.post(
+        f"/sessions/{booked.session_id}/agreement/freeze",
+        data={"csrf_token": csrf, "base_version": str(version)},
+    )
+    assert response.status == 422
+    refused = await response.text()
+    assert f'<p class="field-error" id="term_deadline_1-error">{message}</p>' in refused
+    assert 'id="term_deadline_2-error"' not in refused
+
+
+@pytest.mark.around_local_midnight
+async def test_a_past_term_deadline_is_named_in_chinese(app_client: Client, booked: Booked) -> None:
+    await login(app_client, "officer")
+    past = local_today() - timedelta(days=1)
+    await _save(app_client, booked.session_id, term_deadline_2=past.isoformat())
+    html, _csrf, _version = await _workspace(app_client, booked.session_id)
+    assert "第2条的履行期限已过" in html
+
+
+@pytest.mark.around_local_midnight
+async def test_a_malformed_term_date_is_refused_at_its_box_and_nothing_changes(
+    app_client: Client, booked: Booked
+) -> None:
+    await login(app_client, "officer")
+    await _save(app_client, booked.session_id)
+    before = await _draft(app_client, booked.session_id)
+    html, csrf, version = await _workspace(app_client, booked.session_id)
+    response = await app_client.post(
+        f"/sessions/{booked.session_id}/agreement",
+        data={
+            "csrf_token": csrf,
+            "base_version": str(version),
+            "term_1": "赔礼道歉。",
+            "term_3": "赔偿。",
+            "term_deadline_3": "2027-02-30",
+        },
+    )
+    assert response.status == 422
+    page = await response.text()
+    # The second term kept is box 3: the message is shown there, and what was typed stays.
+    assert 'id="term_deadline_3-error"' in page
+    assert 'value="2027-02-30"' in page and "赔礼道歉。</textarea>" in page
+    assert await _draft(app_client, booked.session_id) == before
+
+
+@pytest.mark.around_local_midnight
+async def test_no_more_boxes_than_terms_may_be_kept(app_client: Client, booked: Booked) -> None:
+    await login(app_client, "officer")
+    terms = {f"term_{n}": f"第{n}条。" for n in range(1, MAX_TERMS + 1)}
+    await _save(app_client, booked.session_id, **terms)
+    html, _csrf, _version = await _workspace(app_client, booked.session_id)
+    assert f'name="term_{MAX_TERMS}"' in html and f'name="term_{MAX_TERMS + 1}"' not in html
+    assert len(re.findall(r'name="term_deadline_\d+"', html)) == MAX_TERMS

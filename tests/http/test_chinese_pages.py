@@ -181,6 +181,7 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/admin/users/new": [("admin", "/admin/users/new")],
         "/admin/users/{id}": [("admin", f"/admin/users/{await first_id(client, StaffUser)}")],
         "/admin/seal": [("admin", "/admin/seal")],
+        "/admin/workdays": [("admin", "/admin/workdays"), ("chief", "/admin/workdays")],
         "/audit": [("chief", "/audit")],
         "/experts": [("officer", "/experts")],
         "/experts/new": [("officer", "/experts/new")],

@@ -278,3 +278,45 @@ async def test_agreement_changed_without_a_live_room_is_a_no_op(
 ) -> None:
     client.app[HUBS].agreement_changed(booked.session_id)
     client.app[HUBS].agreement_changed(10_000)
+
+
+async def test_a_term_deadline_set_in_the_room_is_kept_printed_and_checked(
+    client: Client, booked: Booked, config: Config
+) -> None:
+    host = await staff_peer(client, booked)
+    await host.request("join")
+    opened = await host.request("open_agreement")
+    version = opened["data"]["version"]
+    today = utcnow().astimezone(ZoneInfo(config.timezone)).date()
+    own, late = today + timedelta(days=3), today + timedelta(days=8)
+    # The blank second box goes, with the date typed beside it; the third keeps its own.
+    content = complete_content(config, term_deadlines=[None, late.isoformat(), own.isoformat()])
+    saved = await host.request("save_agreement", base_version=version, content=content)
+    assert saved["ok"], saved
+    version = saved["data"]["version"]
+    editor = await host.note("agreement_updated", lambda n: n["version"] == version)
+    assert editor["content"]["term_deadlines"] == [None, own.isoformat()]
+    assert (
+        f"2. 赔偿医药费人民币伍佰元。（本项于{own.year}年{own.month}月{own.day}日前履行完毕）"
+        in (editor["text"])
+    )
+    assert editor["problems"] == []
+
+    # A term due after the agreement's deadline is named by its number, and stops freezing.
+    content = complete_content(config, term_deadlines=[late.isoformat(), None, None])
+    saved = await host.request("save_agreement", base_version=version, content=content)
+    version = saved["data"]["version"]
+    editor = await host.note("agreement_updated", lambda n: n["version"] == version)
+    assert [p["field"] for p in editor["problems"]] == ["term_deadlines.1"]
+    gap = await host.request("freeze_agreement", base_version=version)
+    assert gap["error"]["code"] == "validation_failed"
+    assert "term_deadlines.1" in gap["error"]["fields"]
+
+    # A malformed date is refused whole, naming the field; the draft stays as it was.
+    bad = await host.request(
+        "save_agreement",
+        base_version=version,
+        content=complete_content(config, term_deadlines=["明天", None, None]),
+    )
+    assert bad["error"]["code"] == "validation_failed"
+    assert "term_deadlines" in bad["error"]["fields"]

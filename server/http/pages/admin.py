@@ -13,6 +13,7 @@ from server.errors import N_, Conflict, NotAllowed, ValidationFailed
 from server.http import render as r
 from server.http.auth_flow import signed_out
 from server.http.forms import InputInvalid, field_messages, parse
+from server.http.pages import workdays
 from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
 from server.ids import parse_id
 from server.keys import CONFIG
@@ -60,10 +61,12 @@ async def overview(request: web.Request) -> web.StreamResponse:
         offices = await service.offices(db, actor.station_id)
         staff = await service.staff(db, actor.station_id)
         station = await service.station_of(db, actor)
+        calendar = await workdays.warning_context(db, actor, workdays.local_today(request))
     return r.render(
         request,
         "admin.html",
         {
+            **calendar,
             "station": station,
             "offices": offices,
             "staff": staff,

@@ -8,6 +8,7 @@ process (``AgreementWorks``) and lands on the archived record.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlmodel import col, select
 from server.agreements import archive, service, signing
 from server.agreements.rules import DraftStatus, Problem
 from server.agreements.schemas import (
+    MAX_TERMS,
     ArchiveQuery,
     CorrectionInput,
     DraftContent,
@@ -43,7 +45,7 @@ from server.i18n import gettext
 from server.ids import parse_id
 from server.judicial import service as judicial
 from server.keys import CONFIG, HUBS, SESSIONS, TZ, VAULT, WORKS
-from server.models import BeatOffice, StaffUser
+from server.models import AgreementDraft, BeatOffice, StaffUser
 
 
 def _settings(request: web.Request) -> archive.Settings:
@@ -58,15 +60,58 @@ def _settings(request: web.Request) -> archive.Settings:
 
 
 def _problem_texts(problems: list[Problem]) -> dict[str, str]:
+    """What still stops freezing, by field; a term's deadline (``term_deadlines.2``) by its box."""
     texts: dict[str, str] = {}
     for problem in problems:
         text = gettext(problem.message)
-        texts.setdefault(problem.field, text % problem.params if problem.params else text)
+        field = problem.field
+        if field.startswith("term_deadlines."):
+            field = "term_deadline_" + field.removeprefix("term_deadlines.")
+        texts.setdefault(field, text % problem.params if problem.params else text)
     return texts
 
 
-def _terms_text(content: DraftContent) -> str:
-    return "\n".join(content.terms)
+#: Empty term boxes offered below the terms there are (more after a save), within MAX_TERMS.
+SPARE_TERM_ROWS = 2
+MIN_TERM_ROWS = 3
+_TERM_FIELD = re.compile(r"^term(?:_deadline)?_(\d{1,3})$")
+
+
+def _draft_form(content: DraftContent, draft: AgreementDraft) -> dict[str, Any]:
+    """The drafting form's values: one box per term, each with its own deadline beside it."""
+    form: dict[str, Any] = {
+        "facts": content.facts,
+        "disputed_matters": content.disputed_matters,
+        "responsibility": content.responsibility,
+        "performance_manner": content.performance_manner,
+        "performance_deadline": content.performance_deadline.isoformat()
+        if content.performance_deadline
+        else "",
+        "copies": content.copies or "",
+        "others_present": content.others_present,
+        "minutes": draft.minutes,
+    }
+    for index, term in enumerate(content.terms):
+        own = content.deadline_of(index)
+        form[f"term_{index + 1}"] = term
+        form[f"term_deadline_{index + 1}"] = own.isoformat() if own else ""
+    return form
+
+
+def _term_rows(filled: int) -> int:
+    """How many term boxes to show: the filled ones and a few spare, never past MAX_TERMS."""
+    return min(MAX_TERMS, max(MIN_TERM_ROWS, filled + SPARE_TERM_ROWS))
+
+
+def _posted_rows(data: dict[str, str]) -> list[int]:
+    """The numbers of the term boxes posted, in order (a box holds a term and its deadline)."""
+    numbers = {int(m.group(1)) for key in data if (m := _TERM_FIELD.match(key))}
+    return sorted(n for n in numbers if n >= 1)
+
+
+def _filled_rows(data: dict[str, str]) -> list[int]:
+    """The posted boxes that hold a term: an empty box is not a term, nor is its date."""
+    return [n for n in _posted_rows(data) if data.get(f"term_{n}", "").strip()]
 
 
 async def _workspace(
@@ -87,7 +132,8 @@ async def _workspace(
         "session": ctx.session,
         "dispute": ctx.dispute,
         "content": content,
-        "terms_text": _terms_text(content),
+        "form": _draft_form(content, draft),
+        "term_rows": _term_rows(len(content.terms)),
         "text": masked_for(draft.frozen_text, ctx.parties, vault)
         if frozen
         else service.working_text(ctx, vault, tz, masked=True),
@@ -122,13 +168,39 @@ async def _refused(
     request: web.Request, actor: Actor, session_id: int, error: DomainError, posted: Any = None
 ) -> web.Response:
     extra: dict[str, Any] = {
-        "form_errors": field_messages(error),
+        "form_errors": _form_errors(error, posted),
         "form_error": r.message_of(error),
     }
     if posted is not None:
-        extra["posted"] = posted
+        extra["form"] = posted
+        extra["term_rows"] = _term_rows(max(_posted_rows(posted), default=0))
     context = await _workspace(request, actor, session_id, extra)
     return r.render(request, "agreements/workspace.html", context, status=r.STATUS_FOR[error.code])
+
+
+def _form_errors(error: DomainError, posted: dict[str, str] | None) -> dict[str, str]:
+    """Messages by form field: the draft's fields are nested in ``content``, the terms by box.
+
+    ``content.terms.1`` is the second term kept, which is the second filled box,
+    not necessarily box 2: the mapping goes through the boxes that held a term.
+    """
+    if isinstance(error, service.DraftIncomplete):
+        # Freezing refused: each field its own gap (a term's deadline by its number).
+        return _problem_texts(error.problems)
+    filled = _filled_rows(posted or {})
+    errors: dict[str, str] = {}
+    for key, text in field_messages(error).items():
+        parts = key.split(".")
+        if parts[0] == "content" and len(parts) > 1:
+            parts = parts[1:]
+        if parts[0] in ("terms", "term_deadlines") and len(parts) > 1 and parts[1].isdigit():
+            index = int(parts[1])
+            box = filled[index] if index < len(filled) else index + 1
+            name = "term" if parts[0] == "terms" else "term_deadline"
+            errors.setdefault(f"{name}_{box}", text)
+        else:
+            errors.setdefault(parts[0], text)
+    return errors
 
 
 def _content_from_form(data: dict[str, str]) -> dict[str, Any]:
@@ -150,7 +222,9 @@ def _content_from_form(data: dict[str, str]) -> dict[str, Any]:
         "others_present",
     ):
         payload.setdefault(key, "")
-    payload["terms"] = [line.strip() for line in data.get("terms", "").splitlines()]
+    filled = _filled_rows(data)
+    payload["terms"] = [data[f"term_{n}"].strip() for n in filled]
+    payload["term_deadlines"] = [data.get(f"term_deadline_{n}", "").strip() for n in filled]
     return payload
 
 

@@ -1,7 +1,8 @@
 /* Concord room: the agreement panel (docs/protocol.md, "The agreement").
  *
  * Staff who draft (the join response's can_draft_agreement) get a form: the
- * agreement's own words, numbered terms, the minutes; Save (a new version,
+ * agreement's own words, numbered terms (each may have a deadline of its own,
+ * sent as content.term_deadlines beside content.terms), the minutes; Save (a new version,
  * based on the version the form was loaded from: the server refuses a stale
  * base with "conflict"), Freeze (fixes the text; its SHA-256 is shown),
  * Unfreeze (with a reason) and the version history. Everyone else reads the
@@ -209,6 +210,7 @@
       (drafting ? s.problems || [] : []).forEach((p) => {
         problems.appendChild(el("li", { dataset: { field: p.field }, text: p.message }));
       });
+      this._markTermDeadlines(drafting ? s.problems || [] : []);
       ui.show(byId("ag-problems-box"), drafting && (s.problems || []).length > 0);
       ui.show(byId("ag-ready"), drafting && (s.problems || []).length === 0);
     }
@@ -223,19 +225,23 @@
       });
       byId("ag-minutes").value = s.minutes || "";
       const terms = Array.isArray(content.terms) ? content.terms : [];
+      const own = Array.isArray(content.term_deadlines) ? content.term_deadlines : [];
       const list = byId("ag-terms");
       ui.clear(list);
-      (terms.length ? terms : [""]).forEach((term) => this._addTerm(term));
+      (terms.length ? terms : [""]).forEach((term, index) => this._addTerm(term, own[index]));
       this.baseVersion = s.version;
       this.dirty = false;
       this._markInvalid({});
       ui.show(byId("ag-changed"), false);
     }
 
-    _addTerm(text) {
+    /* One term: its words, and below them a deadline of its own (optional) and Delete. */
+    _addTerm(text, deadline) {
       const list = byId("ag-terms");
       const area = el("textarea", { rows: "2", maxlength: "1000", "aria-label": L("term-label") });
       area.value = text || "";
+      const date = el("input", { type: "date", className: "term-deadline", "aria-label": L("term-deadline") });
+      date.value = deadline || "";
       const remove = el("button", { type: "button", className: "link", text: L("term-remove") });
       remove.addEventListener("click", () => {
         item.remove();
@@ -245,7 +251,8 @@
         this._edited();
         this.render();
       });
-      const item = el("li", {}, [area, remove]);
+      const when = el("label", { className: "term-when" }, [el("span", { text: L("term-deadline") }), date]);
+      const item = el("li", {}, [area, el("div", { className: "term-tools" }, [when, remove])]);
       list.appendChild(item);
       return area;
     }
@@ -254,13 +261,25 @@
       return Array.from(byId("ag-terms").querySelectorAll("textarea")).map((area) => area.value);
     }
 
+    /* The terms typed, each with its own deadline ("" for none), empty boxes left out. */
+    _termRows() {
+      return Array.from(byId("ag-terms").children)
+        .map((item) => ({
+          text: item.querySelector("textarea").value,
+          deadline: item.querySelector("input.term-deadline").value,
+        }))
+        .filter((row) => row.text.trim() !== "");
+    }
+
     _content() {
       const copies = byId("ag-copies").value.trim();
+      const rows = this._termRows();
       return {
         facts: byId("ag-facts").value,
         disputed_matters: byId("ag-disputed").value,
         responsibility: byId("ag-responsibility").value,
-        terms: this._terms().filter((term) => term.trim() !== ""),
+        terms: rows.map((row) => row.text),
+        term_deadlines: rows.map((row) => row.deadline || null),
         performance_manner: byId("ag-manner").value,
         performance_deadline: byId("ag-deadline").value || null,
         copies: copies === "" ? null : Number(copies),
@@ -281,10 +300,29 @@
         .concat(["terms"])
         .forEach((name) => {
           const node = name === "terms" ? byId("ag-terms") : byId(FIELDS[name]);
-          node.classList.toggle("invalid", Object.prototype.hasOwnProperty.call(fields, name));
+          const has = (key) => Object.prototype.hasOwnProperty.call(fields, key);
+          node.classList.toggle("invalid", has(name) || (name === "terms" && has("term_deadlines")));
         });
       Object.keys(fields).forEach((name) => box.appendChild(el("li", { text: fields[name] })));
       ui.show(box, Object.keys(fields).length > 0);
+    }
+
+    /* Mark the deadline of each term a problem names ("term_deadlines.<n>", n the term's
+     * number as printed, counted among the boxes that hold a term). */
+    _markTermDeadlines(problems) {
+      const filled = Array.from(byId("ag-terms").children).filter(
+        (item) => item.querySelector("textarea").value.trim() !== ""
+      );
+      Array.from(byId("ag-terms").querySelectorAll("input.term-deadline")).forEach((input) =>
+        input.classList.remove("invalid")
+      );
+      problems.forEach((problem) => {
+        const match = /^term_deadlines\.(\d+)$/.exec(problem.field);
+        const item = match ? filled[Number(match[1]) - 1] : null;
+        if (item) {
+          item.querySelector("input.term-deadline").classList.add("invalid");
+        }
+      });
     }
 
     /* Save; resolves true when saved. A conflict loads the latest version and says so. */
