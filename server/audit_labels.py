@@ -34,6 +34,8 @@ ACTION_LABELS: dict[str, str] = {
     "auth.password_changed": N_("Password changed"),
     "dispute.register": N_("Dispute registered"),
     "dispute.transition": N_("Dispute status changed"),
+    "spot_check.draw": N_("Spot-check sample drawn"),
+    "spot_check.record": N_("Spot check recorded"),
     "dispute.reopen": N_("Dispute reopened"),
     "dispute.triage": N_("Dispute triaged"),
     "expert.activate": N_("Expert reactivated"),

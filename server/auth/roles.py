@@ -141,3 +141,13 @@ def can_manage_workdays(actor: Actor) -> bool:
 def can_read_workdays(actor: Actor) -> bool:
     """Chiefs read it too: their offices' deadlines are reckoned with it."""
     return actor.role in {Role.ADMIN, Role.CHIEF}
+
+
+def can_draw_spot_checks(actor: Actor) -> bool:
+    """抽查 is the station chief's check on the offices' work."""
+    return actor.role == Role.CHIEF
+
+
+def can_record_spot_check(actor: Actor, office_id: int) -> bool:
+    """The office's own officer makes the call or visit; the chief may too."""
+    return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)

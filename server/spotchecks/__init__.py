@@ -1,0 +1,1 @@
+"""抽查: random, reproducible spot checks that resolved disputes stay resolved."""
