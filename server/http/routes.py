@@ -21,6 +21,7 @@ from server.http.pages import (
     room,
     sessions,
     signing,
+    spotchecks,
     verify,
     workdays,
 )
@@ -80,6 +81,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(verify.ROUTES)
     app.router.add_routes(judicial.ROUTES)
     app.router.add_routes(workdays.ROUTES)
+    app.router.add_routes(spotchecks.ROUTES)
     api.setup_api_routes(app)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 

@@ -33,6 +33,8 @@ from server.models import (
     Dispute,
     Expert,
     MediationSession,
+    SpotCheck,
+    SpotCheckDraw,
     StaffUser,
 )
 from tests.conftest import AiohttpClient, Client, csrf_from
@@ -166,6 +168,27 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         sealed_session = sealed.session_id
         sealed_dispute = sealed.dispute_id
         verify_code = sealed.verify_code
+        # A spot check of the sealed case, drawn as the chief would (the draw's own rules
+        # are tested in tests/spotchecks), so its page has a check form and a finding.
+        chief = (await db.exec(select(StaffUser).where(StaffUser.role == "chief"))).first()
+        assert chief is not None and chief.id is not None
+        today = sealed.sealed_at.date()
+        draw = SpotCheckDraw(
+            station_id=sealed.station_id,
+            period_start=today,
+            period_end=today,
+            mode="percent",
+            amount=100,
+            seed="0" * 32,
+            population=f'{{"{sealed.office_id}": [{sealed_dispute}]}}',
+            drawn_by_id=chief.id,
+        )
+        db.add(draw)
+        await db.flush()
+        assert draw.id is not None
+        db.add(SpotCheck(draw_id=draw.id, dispute_id=sealed_dispute, office_id=sealed.office_id))
+        await db.commit()
+        spot_draw = draw.id
     token = demo.links[0][2].rsplit("/", 1)[1]
     return {
         "/login": [("", "/login")],
@@ -204,6 +227,8 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/agreements": [("officer", "/agreements")],
         "/agreements/{id}": [("officer", f"/agreements/{agreement}")],
         "/verify": [("", "/verify")],
+        "/spot-checks": [("chief", "/spot-checks"), ("officer", "/spot-checks")],
+        "/spot-checks/{id}": [("chief", f"/spot-checks/{spot_draw}")],
         "/verify/{code}": [("", f"/verify/{verify_code}")],
     }
 

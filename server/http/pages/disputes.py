@@ -38,6 +38,7 @@ from server.keys import TZ, VAULT
 from server.models import Dispute
 from server.sessions import service as session_service
 from server.sessions.rules import BOOKABLE_STATUSES
+from server.spotchecks import service as spot_checks
 from server.staff import service as staff_service
 
 PARTY_FIELDS = ("name", "role", "id_type", "id_number", "phone", "address", "minor")
@@ -202,6 +203,7 @@ async def _detail_context(
         ],
         "can_book": roles.can_book(actor) and current in BOOKABLE_STATUSES,
         "judicial_views": await judicial.windows_of_dispute(db, actor, dispute.id, tz=tz),
+        "spot_checks": await spot_checks.checks_of_dispute(db, actor, dispute.id or 0),
         **names,
     }
 
