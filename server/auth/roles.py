@@ -120,3 +120,13 @@ def can_read_archive(actor: Actor, office_id: int) -> bool:
 def can_manage_seal(actor: Actor) -> bool:
     """The seal image is station configuration, kept by the administrator."""
     return actor.role == Role.ADMIN
+
+
+def can_read_followups(actor: Actor, office_id: int) -> bool:
+    """Follow-up visits: the office's staff, the chief and the clerk read them."""
+    return can_see_office(actor, office_id)
+
+
+def can_record_followup(actor: Actor, office_id: int) -> bool:
+    """Recording what a visit found is a police officer's act: chiefs, and officers at home."""
+    return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)
