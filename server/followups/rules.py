@@ -249,3 +249,10 @@ URGENCY_LABELS: dict[str, str] = {
     Urgency.TODAY: N_("Due today"),
     Urgency.LATER: N_("Later"),
 }
+
+
+def step_label(stored: str) -> str:
+    """The message id naming a stored next step (``refer_court`` names the body)."""
+    if stored.startswith("refer_"):
+        return REFER_TO_LABELS.get(stored.removeprefix("refer_"), NEXT_STEP_LABELS[NextStep.REFER])
+    return NEXT_STEP_LABELS.get(stored, "")

@@ -38,6 +38,7 @@ from server.auth import roles
 from server.auth.roles import Actor
 from server.disputes import service as disputes
 from server.disputes.lifecycle import Route, Status
+from server.disputes.schemas import TransitionInput
 from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from server.followups.rules import (
     OUTCOME_KINDS,
@@ -48,6 +49,7 @@ from server.followups.rules import (
     TaskKind,
     TaskStatus,
     TermResult,
+    Urgency,
     format_terms,
     list_order,
     next_steps,
@@ -55,6 +57,7 @@ from server.followups.rules import (
     overall,
     parse_terms,
     performance_due,
+    urgency,
 )
 from server.followups.schemas import RecordInput, TaskFilter
 from server.models import (
@@ -282,6 +285,25 @@ async def after_status_change(
         await _void_open(db, actor, dispute.id)
 
 
+async def transition(
+    db: AsyncSession,
+    actor: Actor,
+    dispute_id: int,
+    data: TransitionInput,
+    *,
+    settings: Settings,
+    tz: ZoneInfo,
+) -> Dispute:
+    """A staff status change (``disputes.service.transition``) and what it means for follow-ups.
+
+    The pages and the API call this instead of the disputes service, in one unit of work.
+    """
+    previous = Status((await disputes.get_dispute(db, actor, dispute_id)).status)
+    dispute = await disputes.transition(db, actor, dispute_id, data)
+    await after_status_change(db, actor, dispute, previous, settings=settings, tz=tz)
+    return dispute
+
+
 # --- reading ------------------------------------------------------------------------------
 
 
@@ -289,6 +311,8 @@ async def after_status_change(
 class TaskRow:
     task: FollowUpTask
     dispute: Dispute
+    #: Overdue, due today or later, on the office's day (for open tasks).
+    level: Urgency
 
 
 @dataclass(frozen=True)
@@ -338,7 +362,7 @@ async def list_tasks(
         query.order_by(col(FollowUpTask.due_on), col(FollowUpTask.id)).limit(LIST_LIMIT)
     )
     today = _local_day(utcnow(), tz)
-    found = [TaskRow(task, dispute) for task, dispute in rows]
+    found = [TaskRow(task, dispute, urgency(task.due_on, today)) for task, dispute in rows]
     if flt.status != TaskStatus.OPEN:
         return sorted(found, key=lambda row: row.task.done_at or row.task.created_at, reverse=True)
     return sorted(found, key=lambda row: list_order(row.task.due_on, today, row.task.id or 0))
@@ -355,7 +379,7 @@ async def due_today(db: AsyncSession, actor: Actor, *, tz: ZoneInfo) -> list[Tas
         .order_by(col(FollowUpTask.due_on), col(FollowUpTask.id))
         .limit(LIST_LIMIT)
     )
-    found = [TaskRow(task, dispute) for task, dispute in rows]
+    found = [TaskRow(task, dispute, urgency(task.due_on, today)) for task, dispute in rows]
     return sorted(
         found,
         key=lambda row: (

@@ -21,6 +21,7 @@ from server.disputes.schemas import (
     TriageInput,
 )
 from server.errors import DomainError, NotAllowed, ValidationFailed
+from server.followups import service as followups
 from server.http import render as r
 from server.http.forms import InputInvalid, field_messages, parse
 from server.http.pages.common import (
@@ -32,7 +33,7 @@ from server.http.pages.common import (
     unit_of_work,
 )
 from server.i18n import gettext
-from server.keys import TZ, VAULT
+from server.keys import CONFIG, TZ, VAULT
 from server.models import Dispute
 from server.sessions import service as session_service
 from server.sessions.rules import BOOKABLE_STATUSES
@@ -76,10 +77,16 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     async with unit_of_work(request) as db:
         board = await service.dashboard(db, actor, tz=request.app[TZ])
         names = await _names(db, actor)
+        todo = await followups.due_today(db, actor, tz=request.app[TZ])
     return r.render(
         request,
         "dashboard.html",
-        {"board": board, "notice": request.query.get("notice", ""), **names},
+        {
+            "board": board,
+            "notice": request.query.get("notice", ""),
+            "followups_today": todo,
+            **names,
+        },
     )
 
 
@@ -191,6 +198,7 @@ async def _detail_context(db: AsyncSession, actor: Actor, dispute: Dispute) -> d
             if roles.can_read_archive(actor, a.office_id)
         ],
         "can_book": roles.can_book(actor) and current in BOOKABLE_STATUSES,
+        "followups": await followups.of_dispute(db, actor, dispute.id),
         **names,
     }
 
@@ -239,7 +247,14 @@ async def transition_submit(request: web.Request) -> web.StreamResponse:
     try:
         parsed = parse(TransitionInput, clean(data, "to_status", "note", "expected_version"))
         async with unit_of_work(request) as db:
-            await service.transition(db, actor, dispute_id, parsed)
+            await followups.transition(
+                db,
+                actor,
+                dispute_id,
+                parsed,
+                settings=request.app[CONFIG].followup_settings,
+                tz=request.app[TZ],
+            )
     except FORM_REFUSALS as exc:
         return await _rerender(request, actor, dispute_id, exc, "status")
     raise redirect(f"/disputes/{dispute_id}?notice=status_changed")
