@@ -119,7 +119,10 @@ class TrackRule:
 TRACK_RULES: dict[str, TrackRule] = {
     POLICE: TrackRule(
         POLICE,
-        N_("The presiding officer checks performance within the working days after the deadline."),
+        N_(
+            "The presiding officer checks performance after the deadline expires "
+            "(by default within three working days)."
+        ),
         punish_on_default=True,
     ),
     PEOPLE: TrackRule(
