@@ -32,6 +32,7 @@ from server.models import (
     BeatOffice,
     Dispute,
     Expert,
+    FollowUpTask,
     MediationSession,
     StaffUser,
 )
@@ -202,6 +203,8 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/agreements/{id}": [("officer", f"/agreements/{agreement}")],
         "/verify": [("", "/verify")],
         "/verify/{code}": [("", f"/verify/{verify_code}")],
+        "/followups": [("officer", "/followups"), ("chief", "/followups?status=done")],
+        "/followups/{id}": [("officer", f"/followups/{await first_id(client, FollowUpTask)}")],
     }
 
 
