@@ -574,6 +574,18 @@ async def _claim(db: AsyncSession, task: FollowUpTask, expected: int) -> None:
     task.done_at = now
 
 
+async def _first_sealed(db: AsyncSession, agreement: Agreement) -> datetime:
+    """When the agreement first took effect: a correction does not move that moment."""
+    first = (
+        await db.exec(
+            select(Agreement.sealed_at)
+            .where(Agreement.draft_id == agreement.draft_id)
+            .order_by(col(Agreement.version))
+        )
+    ).first()
+    return first if first is not None else agreement.sealed_at
+
+
 @dataclass(frozen=True)
 class Recorded:
     record: FollowUpRecord
@@ -606,7 +618,7 @@ async def record_followup(
             N_("The time of the follow-up cannot be in the future."),
             fields={"contacted_at": "future"},
         )
-    if agreement is not None and contacted < agreement.sealed_at:
+    if agreement is not None and contacted < await _first_sealed(db, agreement):
         raise ValidationFailed(
             N_("The follow-up cannot be dated before the agreement was sealed."),
             fields={"contacted_at": "before_agreement"},

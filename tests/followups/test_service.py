@@ -14,7 +14,6 @@ from sqlmodel import func, select
 
 from server.audit_labels import ACTION_LABELS
 from server.db import transaction
-from server.disputes import service as disputes
 from server.disputes.lifecycle import Route, Status
 from server.disputes.schemas import TransitionInput
 from server.errors import Conflict, DomainError, NotAllowed, ValidationFailed
@@ -111,6 +110,11 @@ async def test_a_correction_keeping_the_deadline_keeps_the_one_task(
     assert after.id == before.id
     assert after.status == TaskStatus.OPEN
     assert after.agreement_id == second.id
+    assert await actions(env, "followup.carry_over") == 1
+    # A visit between the first sealing and the correction is after the agreement took effect.
+    between = sealed.agreement.sealed_at + (second.sealed_at - sealed.agreement.sealed_at) / 2
+    done = await record(env, after.id or 0, record_input(after, contacted_at=between))
+    assert done.record.contacted_at == between
 
 
 async def test_a_correction_moving_the_deadline_voids_the_old_task(
@@ -354,23 +358,17 @@ async def test_close_with_reason(env: Env, producer: InProcess) -> None:
 # --- outcomes without agreement -------------------------------------------------------------
 
 
-async def test_withdrawn_and_referred_get_a_follow_up_by_rule(env: Env) -> None:
+async def test_withdrawn_gets_a_follow_up_by_rule(env: Env) -> None:
     from tests.agreements.helpers import book_session
 
     officer = env.actor("officer")
     booked = await book_session(env)
     async with transaction(env.factory) as db:
-        dispute = await disputes.transition(
+        await followups.transition(
             db,
             officer,
             booked.dispute_id,
             TransitionInput(to_status="withdrawn", note="申请人撤回"),
-        )
-        await followups.after_status_change(
-            db,
-            officer,
-            dispute,
-            Status.IN_MEDIATION,
             settings=env.config.followup_settings,
             tz=env.tz,
         )
@@ -384,6 +382,37 @@ async def test_withdrawn_and_referred_get_a_follow_up_by_rule(env: Env) -> None:
             env, task.id or 0, record_input(task, contacted_at=task.created_at - timedelta(hours=2))
         )
     assert caught.value.fields == {"contacted_at": "before_outcome"}
+
+
+async def _move(env: Env, dispute_id: int, to_status: str) -> None:
+    async with transaction(env.factory) as db:
+        await followups.transition(
+            db,
+            env.actor("officer"),
+            dispute_id,
+            TransitionInput(to_status=to_status, note="办理"),
+            settings=env.config.followup_settings,
+            tz=env.tz,
+        )
+
+
+async def test_referred_gets_one_and_no_agreement_only_when_it_is_the_end(env: Env) -> None:
+    from tests.agreements.helpers import book_session
+
+    referred = await book_session(env)
+    await _move(env, referred.dispute_id, "referred")
+    (task,) = await tasks_of(env, referred.dispute_id)
+    assert task.kind == TaskKind.REFERRED
+    stalled = await book_session(env, days=4)
+    await _move(env, stalled.dispute_id, "no_agreement")
+    assert await tasks_of(env, stalled.dispute_id) == []  # another session may follow
+    await _move(env, stalled.dispute_id, "follow_up")
+    (task,) = await tasks_of(env, stalled.dispute_id)
+    assert (task.kind, task.status) == (TaskKind.NO_AGREEMENT, TaskStatus.OPEN)
+    # Closed by staff: nothing is left to check.
+    await _move(env, stalled.dispute_id, "closed")
+    (task,) = await tasks_of(env, stalled.dispute_id)
+    assert task.status == TaskStatus.VOID
 
 
 # --- who may, and the lists -------------------------------------------------------------------
