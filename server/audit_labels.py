@@ -12,6 +12,8 @@ import json
 
 from server.disputes.lifecycle import RISK_LABELS, ROUTE_LABELS, STATUS_LABELS
 from server.errors import N_
+from server.followups.rules import KIND_LABELS as FOLLOWUP_KIND_LABELS
+from server.followups.rules import RESULT_LABELS
 from server.sessions.rules import TRACK_LABELS
 from server.workday_overrides.schemas import KIND_LABELS
 
@@ -45,6 +47,10 @@ ACTION_LABELS: dict[str, str] = {
     "expert.export": N_("Expert pool exported"),
     "expert.import": N_("Experts imported"),
     "expert.update": N_("Expert changed"),
+    "followup.carry_over": N_("Follow-up carried over to a corrected agreement"),
+    "followup.create": N_("Follow-up scheduled"),
+    "followup.record": N_("Follow-up recorded"),
+    "followup.void": N_("Follow-up no longer needed"),
     "invitation.issue": N_("Personal link issued"),
     "judicial.decision": N_("Court's decision on judicial confirmation recorded"),
     "judicial.filing": N_("Application for judicial confirmation filed"),
@@ -84,6 +90,7 @@ OBJECT_LABELS: dict[str, str] = {
     "agreement_signer": N_("Signer"),
     "beat_office": N_("Beat office"),
     "expert": N_("Expert"),
+    "followup_task": N_("Follow-up"),
     "invitation": N_("Invitation"),
     "judicial_confirmation": N_("Judicial confirmation"),
     "party": N_("Person"),
@@ -111,6 +118,7 @@ DETAIL_LABELS: dict[str, str] = {
     "day_name": N_("Name of the day"),
     "dispute": N_("Dispute"),
     "draft": N_("Agreement draft"),
+    "due": N_("Due"),
     "filter": N_("Filter"),
     "format": N_("Format"),
     "from": N_("From"),
@@ -118,7 +126,11 @@ DETAIL_LABELS: dict[str, str] = {
     "invitations": N_("Invitations"),
     "last": N_("Last day"),
     "issue": N_("Issue"),
+    "kind": N_("Kind"),
+    "next": N_("Next step"),
+    "outcome": N_("Outcome"),
     "reason": N_("Reason"),
+    "record": N_("Follow-up record"),
     "risk": N_("Risk"),
     "role": N_("Role"),
     "ruling_number": N_("Ruling number"),
@@ -127,6 +139,7 @@ DETAIL_LABELS: dict[str, str] = {
     "session": N_("Session"),
     "sha256": N_("SHA-256"),
     "target": N_("Target"),
+    "terms": N_("Terms"),
     "to": N_("To"),
     "track": N_("Legal track"),
     "username": N_("Username"),
@@ -142,6 +155,8 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     "risk": RISK_LABELS,
     "route": ROUTE_LABELS,
     "track": TRACK_LABELS,
+    "kind": FOLLOWUP_KIND_LABELS,
+    "outcome": RESULT_LABELS,
 }
 
 

@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from server.followups.rules import Settings as FollowUpSettings
+
 SECRET_KEY_FILE = "secret_key"
 #: Where `concord demo` keeps its self-signed station certificate, and the file names;
 #: used when no sealing key is configured, so `make run` can seal out of the box.
@@ -110,6 +112,24 @@ class Config(BaseSettings):
         le=365,
         description="How long signing links (then copy links) live after the session.",
     )
+    followup_police_workdays: int = Field(
+        default=3,
+        ge=0,
+        le=30,
+        description="Police mediation: working days after the deadline to check performance.",
+    )
+    followup_people_workdays: int = Field(
+        default=0,
+        ge=0,
+        le=30,
+        description="People's mediation: working days after the deadline for the follow-up.",
+    )
+    followup_outcome_workdays: int = Field(
+        default=5,
+        ge=0,
+        le=60,
+        description="Working days after a referral, withdrawal or no agreement to follow up.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -134,6 +154,15 @@ class Config(BaseSettings):
         if toml_path:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
         return tuple(sources)
+
+    @property
+    def followup_settings(self) -> FollowUpSettings:
+        """The follow-up offsets as the pure rules take them (server/followups/rules.py)."""
+        return FollowUpSettings(
+            police_workdays=self.followup_police_workdays,
+            people_workdays=self.followup_people_workdays,
+            outcome_workdays=self.followup_outcome_workdays,
+        )
 
     @property
     def effective_database_url(self) -> str:

@@ -240,6 +240,7 @@ async def ensure_finished_case(
                 case_number_pattern=config.case_number_pattern,
                 public_url=config.effective_public_url,
                 tz=tz,
+                followups=config.followup_settings,
             ),
         )
     finally:

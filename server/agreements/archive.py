@@ -49,6 +49,8 @@ from server.disputes import service as disputes
 from server.disputes.lifecycle import Status
 from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from server.files import write_atomically
+from server.followups import service as followups
+from server.followups.rules import Settings as FollowUpSettings
 from server.judicial import service as judicial
 from server.models import (
     Agreement,
@@ -80,6 +82,8 @@ class Settings:
     case_number_pattern: str
     public_url: str
     tz: ZoneInfo
+    #: When the follow-ups of a sealed agreement fall due (server/config.py ``followup_*``).
+    followups: FollowUpSettings = FollowUpSettings()
 
 
 def _year(value: datetime, tz: ZoneInfo) -> int:
@@ -362,6 +366,16 @@ async def seal(
                     db, actor, dispute, Status.AGREEMENT, f"{doc.title} {draft.case_number}"
                 )
             await judicial.open_window(db, actor, agreement, tz=settings.tz)
+            # The visits that check performance, in this same transaction: an archived
+            # agreement never lacks its follow-ups, and a failed seal leaves none behind.
+            await followups.create_for_agreement(
+                db,
+                actor,
+                agreement,
+                DraftContent.model_validate_json(draft.content),
+                settings=settings.followups,
+                tz=settings.tz,
+            )
             await db.flush()
         except BaseException:
             await asyncio.to_thread(path.unlink, True)

@@ -151,3 +151,13 @@ def can_draw_spot_checks(actor: Actor) -> bool:
 def can_record_spot_check(actor: Actor, office_id: int) -> bool:
     """The office's own officer makes the call or visit; the chief may too."""
     return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)
+
+
+def can_read_followups(actor: Actor, office_id: int) -> bool:
+    """Follow-up visits: the office's staff, the chief and the clerk read them."""
+    return can_see_office(actor, office_id)
+
+
+def can_record_followup(actor: Actor, office_id: int) -> bool:
+    """Recording what a visit found is a police officer's act: chiefs, and officers at home."""
+    return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)

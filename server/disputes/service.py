@@ -372,12 +372,15 @@ async def reopen(
     *,
     link_kind: str,
     link_id: int | None,
+    kind: str = "reopened",
 ) -> None:
     """Reopen a dispute thought resolved, saying what found it flaring up.
 
     Outside the transition table on purpose: a closed dispute has no way
     forward except this one, and the timeline event (kind ``reopened``, linked to
-    the follow-up or spot check) is what the station's figures count.
+    the follow-up or spot check) is what the station's figures count. A police
+    mediation that was not performed goes back for punishment under its own
+    kind (``returned_for_punishment``), so it is not counted as a flare-up.
     """
     current = Status(dispute.status)
     if current not in REOPEN_FROM or target not in REOPEN_TO:
@@ -391,7 +394,7 @@ async def reopen(
         db,
         dispute,
         actor,
-        "reopened",
+        kind,
         from_status=current,
         to_status=target,
         note=note,

@@ -36,6 +36,7 @@ from server.errors import (
     ErrorCode,
     NotAllowed,
 )
+from server.followups import service as followups
 from server.http import render as r
 from server.http.auth_flow import attempt_login, end_session, set_session_cookie, signed_out
 from server.http.forms import parse
@@ -385,7 +386,14 @@ async def transition(request: web.Request) -> web.StreamResponse:
     _require(roles.can_change_status(actor))
     data = await body_as(request, TransitionInput)
     async with unit_of_work(request) as db:
-        dispute = await service.transition(db, actor, dispute_id, data)
+        dispute = await followups.transition(
+            db,
+            actor,
+            dispute_id,
+            data,
+            settings=request.app[CONFIG].followup_settings,
+            tz=request.app[TZ],
+        )
         body = await _detail(db, actor, dispute)
     return web.json_response(body)
 

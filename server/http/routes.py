@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from server import cluster
-from server.http import api
+from server.http import api, api_followups
 from server.http.pages import (
     admin,
     agreements,
@@ -17,6 +17,7 @@ from server.http.pages import (
     disputes,
     door,
     experts,
+    followups,
     judicial,
     room,
     sessions,
@@ -82,7 +83,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(judicial.ROUTES)
     app.router.add_routes(workdays.ROUTES)
     app.router.add_routes(spotchecks.ROUTES)
+    app.router.add_routes(followups.ROUTES)
     api.setup_api_routes(app)
+    app.router.add_routes(api_followups.routes(api.PREFIX))
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 
 

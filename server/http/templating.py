@@ -14,6 +14,7 @@ from server.auth import roles
 from server.auth.roles import ROLE_LABELS
 from server.disputes import lifecycle
 from server.experts.kinds import KIND_LABELS
+from server.followups import rules as followup_rules
 from server.pii import mask_phone
 from server.sessions.rules import INVITEE_ROLE_LABELS, SESSION_STATUS_LABELS, TRACK_LABELS
 
@@ -67,5 +68,14 @@ def make_environment(tz: ZoneInfo) -> jinja2.Environment:
         DRAFT_STATUS_LABELS=DRAFT_STATUS_LABELS,
         OUTCOME_LABELS=OUTCOME_LABELS,
         roles=roles,
+        FOLLOWUP_KIND_LABELS=followup_rules.KIND_LABELS,
+        FOLLOWUP_STATUS_LABELS=followup_rules.TASK_STATUS_LABELS,
+        FOLLOWUP_RESULT_LABELS=followup_rules.RESULT_LABELS,
+        FOLLOWUP_OUTCOME_LABELS=followup_rules.OUTCOME_RESULT_LABELS,
+        FOLLOWUP_METHOD_LABELS=followup_rules.METHOD_LABELS,
+        FOLLOWUP_STEP_LABELS=followup_rules.NEXT_STEP_LABELS,
+        FOLLOWUP_REFER_LABELS=followup_rules.REFER_TO_LABELS,
+        FOLLOWUP_URGENCY_LABELS=followup_rules.URGENCY_LABELS,
+        followup_step_label=followup_rules.step_label,
     )
     return env

@@ -32,6 +32,7 @@ from server.models import (
     BeatOffice,
     Dispute,
     Expert,
+    FollowUpTask,
     MediationSession,
     SpotCheck,
     SpotCheckDraw,
@@ -230,6 +231,8 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/spot-checks": [("chief", "/spot-checks"), ("officer", "/spot-checks")],
         "/spot-checks/{id}": [("chief", f"/spot-checks/{spot_draw}")],
         "/verify/{code}": [("", f"/verify/{verify_code}")],
+        "/followups": [("officer", "/followups"), ("chief", "/followups?status=done")],
+        "/followups/{id}": [("officer", f"/followups/{await first_id(client, FollowUpTask)}")],
     }
 
 

@@ -56,6 +56,7 @@ def _settings(request: web.Request) -> archive.Settings:
         case_number_pattern=config.case_number_pattern,
         public_url=config.effective_public_url,
         tz=request.app[TZ],
+        followups=config.followup_settings,
     )
 
 

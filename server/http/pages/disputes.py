@@ -22,6 +22,7 @@ from server.disputes.schemas import (
     TriageInput,
 )
 from server.errors import DomainError, NotAllowed, ValidationFailed
+from server.followups import service as followups
 from server.http import render as r
 from server.http.forms import InputInvalid, field_messages, parse
 from server.http.pages.common import (
@@ -34,7 +35,7 @@ from server.http.pages.common import (
 )
 from server.i18n import gettext
 from server.judicial import service as judicial
-from server.keys import TZ, VAULT
+from server.keys import CONFIG, TZ, VAULT
 from server.models import Dispute
 from server.sessions import service as session_service
 from server.sessions.rules import BOOKABLE_STATUSES
@@ -80,6 +81,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         board = await service.dashboard(db, actor, tz=request.app[TZ])
         names = await _names(db, actor)
         reminders = await judicial.reminders(db, actor, tz=request.app[TZ])
+        todo = await followups.due_today(db, actor, tz=request.app[TZ])
     return r.render(
         request,
         "dashboard.html",
@@ -87,6 +89,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             "board": board,
             "notice": request.query.get("notice", ""),
             "judicial_reminders": reminders,
+            "followups_today": todo,
             **names,
         },
     )
@@ -204,6 +207,7 @@ async def _detail_context(
         "can_book": roles.can_book(actor) and current in BOOKABLE_STATUSES,
         "judicial_views": await judicial.windows_of_dispute(db, actor, dispute.id, tz=tz),
         "spot_checks": await spot_checks.checks_of_dispute(db, actor, dispute.id or 0),
+        "followups": await followups.of_dispute(db, actor, dispute.id),
         **names,
     }
 
@@ -252,7 +256,14 @@ async def transition_submit(request: web.Request) -> web.StreamResponse:
     try:
         parsed = parse(TransitionInput, clean(data, "to_status", "note", "expected_version"))
         async with unit_of_work(request) as db:
-            await service.transition(db, actor, dispute_id, parsed)
+            await followups.transition(
+                db,
+                actor,
+                dispute_id,
+                parsed,
+                settings=request.app[CONFIG].followup_settings,
+                tz=request.app[TZ],
+            )
     except FORM_REFUSALS as exc:
         return await _rerender(request, actor, dispute_id, exc, "status")
     raise redirect(f"/disputes/{dispute_id}?notice=status_changed")
