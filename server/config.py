@@ -111,6 +111,13 @@ class Config(BaseSettings):
         description="How long signing links (then copy links) live after the session.",
     )
 
+    review_high_risk_days: int = Field(
+        default=3,
+        ge=1,
+        le=90,
+        description="每周研判: a high-risk dispute with no outcome after this many days is listed.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
