@@ -1,0 +1,296 @@
+"""每周研判: what the weekly review meeting goes through.
+
+- high-risk disputes still without an outcome some days after registration
+  (``review_high_risk_days``), whatever their age: a backlog is the point;
+- people or addresses that appear in several disputes registered in the
+  period: the same ID number (matched by its keyed digest, never the number),
+  the same phone, or the same address once written alike;
+- disputes reopened in the period after a follow-up or a spot check.
+
+Names and phones are shown masked to readers who compile figures but need not
+know who (``roles.sees_party_names``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.auth import roles
+from server.auth.roles import Actor
+from server.disputes.lifecycle import OPEN_STATUSES, RiskLevel
+from server.errors import N_, ValidationFailed
+from server.models import BeatOffice, Dispute, DisputeEvent, Party
+from server.pii import mask_name, mask_phone
+from server.stats.figures import OUTCOME_STATUSES
+from server.stats.period import Period, StatsFilter, office_scope, resolve_period
+
+#: What the review's "reopened" list counts: a reopening found by these.
+REOPEN_LINKS = ("followup", "spot_check")
+#: The review looks back this far unless told otherwise.
+DEFAULT_DAYS = 30
+MATCH_LABELS: dict[str, str] = {
+    "id_number": N_("Same ID number"),
+    "phone": N_("Same phone"),
+    "address": N_("Same address"),
+}
+_ADDRESS_NOISE = re.compile(r"[\s\-—_,，.。·、()（）#＃]+")
+
+
+@dataclass(frozen=True)
+class LateDispute:
+    id: int
+    reference: str
+    title: str
+    office_id: int
+    status: str
+    created_at: datetime
+    days: int
+
+
+@dataclass(frozen=True)
+class Appearance:
+    dispute_id: int
+    reference: str
+    title: str
+    name: str
+    phone: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """One person or address found in several disputes."""
+
+    match: str  # id_number / phone / address
+    shown: str  # what the reader may see of the matched value
+    appearances: list[Appearance]
+
+
+@dataclass(frozen=True)
+class Reopening:
+    dispute_id: int
+    reference: str
+    title: str
+    office_id: int
+    at: datetime
+    link_kind: str
+    link_id: int | None
+    note: str
+
+
+@dataclass(frozen=True)
+class Review:
+    period: Period
+    office_id: int | None
+    late_after_days: int
+    late: list[LateDispute]
+    repeats: list[Repeat]
+    reopened: list[Reopening]
+
+
+def normalise_address(value: str) -> str:
+    """Full-width to half-width, case, spaces and punctuation folded away: 新村路 8 号 = 新村路8号."""
+    return _ADDRESS_NOISE.sub("", unicodedata.normalize("NFKC", value)).casefold()
+
+
+def review_period(flt: StatsFilter, today: date) -> Period:
+    """By default the last ``DEFAULT_DAYS`` local days up to today."""
+    if flt.date_from is None and flt.date_to is None:
+        return Period(today - timedelta(days=DEFAULT_DAYS - 1), today)
+    return resolve_period(flt, today)
+
+
+async def _check_office(db: AsyncSession, actor: Actor, office_id: int | None) -> None:
+    if office_id is None:
+        return
+    office = await db.get(BeatOffice, office_id)
+    if office is None or office.station_id != actor.station_id:
+        raise ValidationFailed(
+            N_("Choose one of your station's beat offices."), fields={"office_id": "unknown"}
+        )
+
+
+async def compute(
+    db: AsyncSession,
+    actor: Actor,
+    flt: StatsFilter,
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    late_after_days: int,
+) -> Review:
+    office_id = office_scope(actor, flt.office_id)
+    await _check_office(db, actor, office_id)
+    period = review_period(flt, now.astimezone(tz).date())
+    return Review(
+        period=period,
+        office_id=office_id,
+        late_after_days=late_after_days,
+        late=await _late(db, actor, office_id, now, late_after_days),
+        repeats=await _repeats(db, actor, office_id, period, tz),
+        reopened=await _reopened(db, actor, office_id, period, tz),
+    )
+
+
+async def _late(
+    db: AsyncSession, actor: Actor, office_id: int | None, now: datetime, days: int
+) -> list[LateDispute]:
+    d = Dispute.__table__.c
+    e = DisputeEvent.__table__.c
+    query = (
+        select(d.id, d.reference, d.title, d.office_id, d.status, d.created_at)
+        .where(
+            d.station_id == actor.station_id,
+            d.risk_level == RiskLevel.HIGH.value,
+            d.status.in_([s.value for s in OPEN_STATUSES]),
+            d.created_at < now - timedelta(days=days),
+            ~exists().where(
+                e.dispute_id == d.id, e.to_status.in_([s.value for s in OUTCOME_STATUSES])
+            ),
+        )
+        .order_by(d.created_at, d.id)
+    )
+    if office_id is not None:
+        query = query.where(d.office_id == office_id)
+    return [
+        LateDispute(
+            id=row.id,
+            reference=row.reference,
+            title=row.title,
+            office_id=row.office_id,
+            status=row.status,
+            created_at=row.created_at,
+            days=(now - row.created_at).days,
+        )
+        for row in await db.exec(query)
+    ]
+
+
+async def _repeats(
+    db: AsyncSession, actor: Actor, office_id: int | None, period: Period, tz: ZoneInfo
+) -> list[Repeat]:
+    """Digests and phones are grouped by SQL (HAVING two disputes or more); addresses are
+    normalised here first, then grouped, because their spelling varies."""
+    d = Dispute.__table__.c
+    p = Party.__table__.c
+    start, end = period.bounds(tz)
+    scope = and_(
+        d.station_id == actor.station_id,
+        d.created_at >= start,
+        d.created_at < end,
+        *([d.office_id == office_id] if office_id is not None else []),
+    )
+    joined = Party.__table__.join(Dispute.__table__, d.id == p.dispute_id)
+    groups: dict[tuple[str, str], set[int]] = {}
+    for match, column in (("id_number", p.id_number_digest), ("phone", p.phone)):
+        keys = (
+            select(column.label("value"))
+            .select_from(joined)
+            .where(scope, column != "")
+            .group_by(column)
+            .having(func.count(func.distinct(d.id)) > 1)
+        )
+        for row in await db.exec(keys):
+            groups[(match, row.value)] = set()
+    people = list(
+        await db.exec(
+            select(
+                p.dispute_id,
+                p.name,
+                p.phone,
+                p.address,
+                p.id_number_digest,
+                p.id_number_masked,
+                d.reference,
+                d.title,
+            )
+            .select_from(joined)
+            .where(scope)
+            .order_by(p.dispute_id, p.id)
+        )
+    )
+    by_address: dict[str, set[int]] = defaultdict(set)
+    for person in people:
+        if person.address:
+            by_address[normalise_address(person.address)].add(person.dispute_id)
+    for value, disputes in by_address.items():
+        if value and len(disputes) > 1:
+            groups[("address", value)] = set()
+    full = roles.sees_party_names(actor)
+    found: list[Repeat] = []
+    for (match, value), _ in sorted(groups.items()):
+        matching = [
+            person
+            for person in people
+            if (match == "id_number" and person.id_number_digest == value)
+            or (match == "phone" and person.phone == value)
+            or (
+                match == "address" and person.address and normalise_address(person.address) == value
+            )
+        ]
+        shown = {
+            "id_number": matching[0].id_number_masked,
+            "phone": value if full else mask_phone(value),
+            "address": matching[0].address,
+        }[match]
+        found.append(
+            Repeat(
+                match=match,
+                shown=shown,
+                appearances=[
+                    Appearance(
+                        dispute_id=person.dispute_id,
+                        reference=person.reference,
+                        title=person.title,
+                        name=person.name if full else mask_name(person.name),
+                        phone=person.phone if full else mask_phone(person.phone),
+                        address=person.address,
+                    )
+                    for person in matching
+                ],
+            )
+        )
+    return found
+
+
+async def _reopened(
+    db: AsyncSession, actor: Actor, office_id: int | None, period: Period, tz: ZoneInfo
+) -> list[Reopening]:
+    d = Dispute.__table__.c
+    e = DisputeEvent.__table__.c
+    start, end = period.bounds(tz)
+    query = (
+        select(d.id, d.reference, d.title, d.office_id, e.at, e.link_kind, e.link_id, e.note)
+        .select_from(DisputeEvent.__table__.join(Dispute.__table__, d.id == e.dispute_id))
+        .where(
+            d.station_id == actor.station_id,
+            e.kind == "reopened",
+            e.link_kind.in_(REOPEN_LINKS),
+            e.at >= start,
+            e.at < end,
+        )
+        .order_by(e.at.desc(), e.id.desc())
+    )
+    if office_id is not None:
+        query = query.where(d.office_id == office_id)
+    return [
+        Reopening(
+            dispute_id=row.id,
+            reference=row.reference,
+            title=row.title,
+            office_id=row.office_id,
+            at=row.at,
+            link_kind=row.link_kind,
+            link_id=row.link_id,
+            note=row.note,
+        )
+        for row in await db.exec(query)
+    ]
