@@ -8,18 +8,20 @@ from pathlib import Path
 from aiohttp import web
 
 from server import cluster
-from server.http import api
+from server.http import api, api_stats
 from server.http.pages import (
     admin,
     agreements,
     auth,
     calendar,
+    criminal,
     disputes,
     door,
     experts,
     room,
     sessions,
     signing,
+    stats,
     verify,
 )
 from server.ids import parse_id
@@ -69,6 +71,8 @@ def setup_routes(app: web.Application) -> None:
         ]
     )
     app.router.add_routes(experts.ROUTES)
+    app.router.add_routes(criminal.ROUTES)
+    app.router.add_routes(stats.ROUTES)
     app.router.add_routes(calendar.ROUTES)
     app.router.add_routes(sessions.ROUTES)
     app.router.add_routes(door.ROUTES)
@@ -77,6 +81,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(agreements.ROUTES)
     app.router.add_routes(verify.ROUTES)
     api.setup_api_routes(app)
+    app.router.add_routes(api_stats.ROUTES)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 
 

@@ -41,18 +41,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.auth.roles import Actor
 from server.disputes.lifecycle import CATEGORY_LABELS, RISK_LABELS, Category, RiskLevel, Status
 from server.errors import N_, ValidationFailed
-from server.models import (
-    Agreement,
-    BeatOffice,
-    Dispute,
-    DisputeEvent,
-    Expert,
-    FollowUpRecord,
-    Invitation,
-    MediationSession,
-)
 from server.sessions.rules import TRACK_LABELS, LegalTrack, SessionStatus
 from server.stats.period import Period, StatsFilter, office_scope, resolve_period
+from server.stats.tables import (
+    AGREEMENT,
+    BEAT_OFFICE,
+    DISPUTE,
+    DISPUTE_EVENT,
+    EXPERT,
+    FOLLOWUP_RECORD,
+    INVITATION,
+    MEDIATION_SESSION,
+)
 
 OUTCOME_STATUSES = (Status.AGREEMENT, Status.NO_AGREEMENT, Status.REFERRED, Status.WITHDRAWN)
 #: Follow-up results that count as "performed": the terms were carried out, or no longer apply.
@@ -139,7 +139,7 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 def _month_key(months: Sequence[Any]) -> ColumnElement[str]:
     """The local month of registration, by boundaries computed for the time zone."""
-    created = Dispute.__table__.c.created_at
+    created = DISPUTE.c.created_at
     return case(
         *[(and_(created >= m.start, created < m.end), literal(m.key)) for m in months],
         else_=literal(""),
@@ -148,7 +148,7 @@ def _month_key(months: Sequence[Any]) -> ColumnElement[str]:
 
 def _track_of(dispute_id: Any) -> Any:
     """The legal track of the dispute's latest session that was not cancelled, or ''."""
-    s = MediationSession.__table__.c
+    s = MEDIATION_SESSION.c
     return func.coalesce(
         select(s.legal_track)
         .where(s.dispute_id == dispute_id, s.status != SessionStatus.CANCELLED)
@@ -165,8 +165,8 @@ def _per_dispute(station_id: int, office_id: int | None, period: Period, tz: Zon
     The timeline flags come from one pass over each dispute's events (a left
     join grouped by the dispute) rather than one EXISTS per flag.
     """
-    d = Dispute.__table__.c
-    e = DisputeEvent.__table__.c
+    d = DISPUTE.c
+    e = DISPUTE_EVENT.c
     start, end = period.bounds(tz)
     inner = (
         select(
@@ -181,7 +181,7 @@ def _per_dispute(station_id: int, office_id: int | None, period: Period, tz: Zon
             func.max(_flag(e.to_status == Status.REFERRED.value)).label("referred"),
             func.max(_flag(e.kind == "reopened")).label("reopened"),
         )
-        .select_from(Dispute.__table__.outerjoin(DisputeEvent.__table__, e.dispute_id == d.id))
+        .select_from(DISPUTE.outerjoin(DISPUTE_EVENT, e.dispute_id == d.id))
         .where(d.station_id == station_id, d.created_at >= start, d.created_at < end)
         .group_by(d.id, d.office_id, d.category, d.risk_level, d.created_at, d.criminal_on)
     )
@@ -192,11 +192,11 @@ def _per_dispute(station_id: int, office_id: int | None, period: Period, tz: Zon
 
 def _extra_flags(pd: Any) -> dict[str, Any]:
     """Sealed agreements and follow-up performance, correlated to the per-dispute row."""
-    a = Agreement.__table__.c
-    r = FollowUpRecord.__table__.c
+    a = AGREEMENT.c
+    r = FOLLOWUP_RECORD.c
     sealed = (
         select(func.count())
-        .select_from(Agreement.__table__)
+        .select_from(AGREEMENT)
         .where(a.dispute_id == pd.c.id, a.version == 1)
         .scalar_subquery()
     )
@@ -239,11 +239,11 @@ def expert_query(pd: Any) -> Select[Any]:
 
 
 def _expert_pairs() -> Select[Any]:
-    i = Invitation.__table__.c
-    s = MediationSession.__table__.c
+    i = INVITATION.c
+    s = MEDIATION_SESSION.c
     return (
         select(s.dispute_id.label("dispute_id"), i.expert_id.label("expert_id"))
-        .select_from(Invitation.__table__.join(MediationSession.__table__, s.id == i.session_id))
+        .select_from(INVITATION.join(MEDIATION_SESSION, s.id == i.session_id))
         .where(
             i.expert_id.is_not(None),
             i.revoked_at.is_(None),
@@ -255,8 +255,8 @@ def _expert_pairs() -> Select[Any]:
 
 def durations_query(pd: Any) -> Select[Any]:
     """Per dispute with a sealed agreement: its keys, registration and first sealing."""
-    a = Agreement.__table__.c
-    d = Dispute.__table__.c
+    a = AGREEMENT.c
+    d = DISPUTE.c
     first = (
         select(a.dispute_id.label("dispute_id"), func.min(a.sealed_at).label("sealed_at"))
         .where(a.version == 1)
@@ -274,9 +274,7 @@ def durations_query(pd: Any) -> Select[Any]:
             d.created_at,
             first.c.sealed_at,
         )
-        .select_from(
-            pd.join(first, first.c.dispute_id == pd.c.id).join(Dispute.__table__, d.id == pd.c.id)
-        )
+        .select_from(pd.join(first, first.c.dispute_id == pd.c.id).join(DISPUTE, d.id == pd.c.id))
         .order_by(pd.c.id)
     )
 
@@ -295,6 +293,12 @@ def _ordered(rows: dict[str, Row], order: Iterable[str]) -> list[Row]:
     return known + [rows[key] for key in sorted(rows)]
 
 
+async def rows_of(db: AsyncSession, query: Any) -> Any:
+    """Core queries run on the session's connection (the ORM layer adds nothing here)."""
+    conn = await db.connection()
+    return await conn.execute(query)
+
+
 async def compute(
     db: AsyncSession, actor: Actor, flt: StatsFilter, *, tz: ZoneInfo, today: date
 ) -> Figures:
@@ -302,10 +306,11 @@ async def compute(
     office_id = office_scope(actor, flt.office_id)
     period = resolve_period(flt, today)
     office_rows = list(
-        await db.exec(
-            select(BeatOffice.__table__.c.id, BeatOffice.__table__.c.name)
-            .where(BeatOffice.__table__.c.station_id == actor.station_id)
-            .order_by(BeatOffice.__table__.c.id)
+        await rows_of(
+            db,
+            select(BEAT_OFFICE.c.id, BEAT_OFFICE.c.name)
+            .where(BEAT_OFFICE.c.station_id == actor.station_id)
+            .order_by(BEAT_OFFICE.c.id),
         )
     )
     office_names = {row.id: row.name for row in office_rows}
@@ -329,7 +334,7 @@ async def compute(
             table[key] = _new_row(dimension, key, office_names)
         return table[key]
 
-    for cell in await db.exec(cells_query(pd)):
+    for cell in await rows_of(db, cells_query(pd)):
         counts = _counts(cell)
         total.add(counts)
         row_for("office", str(cell.office)).add(counts)
@@ -340,13 +345,11 @@ async def compute(
 
     expert_names = {
         row.id: row.name
-        for row in await db.exec(
-            select(Expert.__table__.c.id, Expert.__table__.c.name).where(
-                Expert.__table__.c.station_id == actor.station_id
-            )
+        for row in await rows_of(
+            db, select(EXPERT.c.id, EXPERT.c.name).where(EXPERT.c.station_id == actor.station_id)
         )
     }
-    for cell in await db.exec(expert_query(pd)):
+    for cell in await rows_of(db, expert_query(pd)):
         key = str(cell.expert_id)
         tables["expert"][key] = Row(key, expert_names.get(cell.expert_id, key))
         tables["expert"][key].add(_counts(cell))
@@ -354,13 +357,14 @@ async def compute(
     experts_of: dict[int, list[str]] = defaultdict(list)
     if tables["expert"]:
         pairs = _expert_pairs().subquery("pairs")
-        for pair in await db.exec(
+        for pair in await rows_of(
+            db,
             select(pairs.c.dispute_id, pairs.c.expert_id).where(
                 pairs.c.dispute_id.in_(select(pd.c.id))
-            )
+            ),
         ):
             experts_of[pair.dispute_id].append(str(pair.expert_id))
-    for item in await db.exec(durations_query(pd)):
+    for item in await rows_of(db, durations_query(pd)):
         days = _days(item.created_at, item.sealed_at)
         total.durations.append(days)
         row_for("office", str(item.office)).durations.append(days)

@@ -27,10 +27,11 @@ from server.auth import roles
 from server.auth.roles import Actor
 from server.disputes.lifecycle import OPEN_STATUSES, RiskLevel
 from server.errors import N_, ValidationFailed
-from server.models import BeatOffice, Dispute, DisputeEvent, Party
+from server.models import BeatOffice
 from server.pii import mask_name, mask_phone
-from server.stats.figures import OUTCOME_STATUSES
+from server.stats.figures import OUTCOME_STATUSES, rows_of
 from server.stats.period import Period, StatsFilter, office_scope, resolve_period
+from server.stats.tables import DISPUTE, DISPUTE_EVENT, PARTY
 
 #: What the review's "reopened" list counts: a reopening found by these.
 REOPEN_LINKS = ("followup", "spot_check")
@@ -97,7 +98,10 @@ class Review:
 
 
 def normalise_address(value: str) -> str:
-    """Full-width to half-width, case, spaces and punctuation folded away: 新村路 8 号 = 新村路8号."""
+    """Full-width to half-width, case, spaces and punctuation folded away.
+
+    新村路 8 号 and 新村路８号 are one address.
+    """
     return _ADDRESS_NOISE.sub("", unicodedata.normalize("NFKC", value)).casefold()
 
 
@@ -143,8 +147,8 @@ async def compute(
 async def _late(
     db: AsyncSession, actor: Actor, office_id: int | None, now: datetime, days: int
 ) -> list[LateDispute]:
-    d = Dispute.__table__.c
-    e = DisputeEvent.__table__.c
+    d = DISPUTE.c
+    e = DISPUTE_EVENT.c
     query = (
         select(d.id, d.reference, d.title, d.office_id, d.status, d.created_at)
         .where(
@@ -170,7 +174,7 @@ async def _late(
             created_at=row.created_at,
             days=(now - row.created_at).days,
         )
-        for row in await db.exec(query)
+        for row in await rows_of(db, query)
     ]
 
 
@@ -179,8 +183,8 @@ async def _repeats(
 ) -> list[Repeat]:
     """Digests and phones are grouped by SQL (HAVING two disputes or more); addresses are
     normalised here first, then grouped, because their spelling varies."""
-    d = Dispute.__table__.c
-    p = Party.__table__.c
+    d = DISPUTE.c
+    p = PARTY.c
     start, end = period.bounds(tz)
     scope = and_(
         d.station_id == actor.station_id,
@@ -188,7 +192,7 @@ async def _repeats(
         d.created_at < end,
         *([d.office_id == office_id] if office_id is not None else []),
     )
-    joined = Party.__table__.join(Dispute.__table__, d.id == p.dispute_id)
+    joined = PARTY.join(DISPUTE, d.id == p.dispute_id)
     groups: dict[tuple[str, str], set[int]] = {}
     for match, column in (("id_number", p.id_number_digest), ("phone", p.phone)):
         keys = (
@@ -198,10 +202,11 @@ async def _repeats(
             .group_by(column)
             .having(func.count(func.distinct(d.id)) > 1)
         )
-        for row in await db.exec(keys):
+        for row in await rows_of(db, keys):
             groups[(match, row.value)] = set()
     people = list(
-        await db.exec(
+        await rows_of(
+            db,
             select(
                 p.dispute_id,
                 p.name,
@@ -214,7 +219,7 @@ async def _repeats(
             )
             .select_from(joined)
             .where(scope)
-            .order_by(p.dispute_id, p.id)
+            .order_by(p.dispute_id, p.id),
         )
     )
     by_address: dict[str, set[int]] = defaultdict(set)
@@ -264,12 +269,12 @@ async def _repeats(
 async def _reopened(
     db: AsyncSession, actor: Actor, office_id: int | None, period: Period, tz: ZoneInfo
 ) -> list[Reopening]:
-    d = Dispute.__table__.c
-    e = DisputeEvent.__table__.c
+    d = DISPUTE.c
+    e = DISPUTE_EVENT.c
     start, end = period.bounds(tz)
     query = (
         select(d.id, d.reference, d.title, d.office_id, e.at, e.link_kind, e.link_id, e.note)
-        .select_from(DisputeEvent.__table__.join(Dispute.__table__, d.id == e.dispute_id))
+        .select_from(DISPUTE_EVENT.join(DISPUTE, d.id == e.dispute_id))
         .where(
             d.station_id == actor.station_id,
             e.kind == "reopened",
@@ -292,5 +297,5 @@ async def _reopened(
             link_id=row.link_id,
             note=row.note,
         )
-        for row in await db.exec(query)
+        for row in await rows_of(db, query)
     ]
