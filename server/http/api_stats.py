@@ -50,6 +50,7 @@ def review_json(result: Review) -> dict[str, Any]:
         "period": {"from": result.period.start.isoformat(), "to": result.period.end.isoformat()},
         "office_id": result.office_id,
         "late_after_days": result.late_after_days,
+        "late_total": result.late_total,
         "late": [
             {
                 "dispute_id": d.id,

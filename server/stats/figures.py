@@ -147,104 +147,119 @@ def _month_key(months: Sequence[Any]) -> ColumnElement[str]:
 
 
 def _track_of(dispute_id: Any) -> Any:
-    """The legal track of the dispute's latest session that was not cancelled, or ''."""
+    """The legal track of the dispute's sessions that were not cancelled, or ''.
+
+    A dispute with a police-mediation session counts as police mediation (the
+    larger of the two codes): 治安调解 is the narrower, statutory track, and a
+    dispute moved from it to people's mediation keeps its public-order element.
+    """
     s = MEDIATION_SESSION.c
     return func.coalesce(
-        select(s.legal_track)
+        select(func.max(s.legal_track))
         .where(s.dispute_id == dispute_id, s.status != SessionStatus.CANCELLED)
-        .order_by(s.id.desc())
-        .limit(1)
         .scalar_subquery(),
         literal(NO_TRACK),
     )
 
 
-def _per_dispute(station_id: int, office_id: int | None, period: Period, tz: ZoneInfo) -> Any:
+@dataclass(frozen=True)
+class Scope:
+    station_id: int
+    office_id: int | None
+    period: Period
+    tz: ZoneInfo
+
+    def where(self) -> list[ColumnElement[bool]]:
+        """The disputes counted: the station's (or the office's), registered in the period."""
+        d = DISPUTE.c
+        start, end = self.period.bounds(self.tz)
+        conditions = [d.station_id == self.station_id, d.created_at >= start, d.created_at < end]
+        if self.office_id is not None:
+            conditions.append(d.office_id == self.office_id)
+        return conditions
+
+
+def _per_dispute(scope: Scope, *, only: Any = None) -> Any:
     """One row per dispute in scope: its dimensions and its 0/1 flags (a subquery).
 
     The timeline flags come from one pass over each dispute's events (a left
-    join grouped by the dispute) rather than one EXISTS per flag.
+    join grouped by the dispute) rather than one EXISTS per flag. ``only``
+    narrows the disputes further (to those with an expert, say).
     """
     d = DISPUTE.c
     e = DISPUTE_EVENT.c
-    start, end = period.bounds(tz)
     inner = (
         select(
             d.id.label("id"),
             d.office_id.label("office"),
             d.category.label("category"),
             func.coalesce(d.risk_level, literal(UNTRIAGED)).label("risk"),
-            _month_key(period.months(tz)).label("month"),
+            _month_key(scope.period.months(scope.tz)).label("month"),
             _flag(d.criminal_on.is_not(None)).label("criminal"),
             func.max(_flag(e.to_status.in_([s.value for s in OUTCOME_STATUSES]))).label("handled"),
             func.max(_flag(e.to_status == Status.AGREEMENT.value)).label("resolved"),
             func.max(_flag(e.to_status == Status.REFERRED.value)).label("referred"),
             func.max(_flag(e.kind == "reopened")).label("reopened"),
+            _track_of(d.id).label("track"),
+            *[flag.label(name) for name, flag in _record_flags(d.id).items()],
         )
         .select_from(DISPUTE.outerjoin(DISPUTE_EVENT, e.dispute_id == d.id))
-        .where(d.station_id == station_id, d.created_at >= start, d.created_at < end)
+        .where(*scope.where())
         .group_by(d.id, d.office_id, d.category, d.risk_level, d.created_at, d.criminal_on)
     )
-    if office_id is not None:
-        inner = inner.where(d.office_id == office_id)
+    if only is not None:
+        inner = inner.where(d.id.in_(only))
     return inner.subquery("per_dispute")
 
 
-def _extra_flags(pd: Any) -> dict[str, Any]:
-    """Sealed agreements and follow-up performance, correlated to the per-dispute row."""
+def _record_flags(dispute_id: Any) -> dict[str, Any]:
+    """Sealed agreements (first versions) and follow-up performance of one dispute."""
     a = AGREEMENT.c
     r = FOLLOWUP_RECORD.c
     sealed = (
         select(func.count())
         .select_from(AGREEMENT)
-        .where(a.dispute_id == pd.c.id, a.version == 1)
+        .where(a.dispute_id == dispute_id, a.version == 1)
         .scalar_subquery()
     )
     performed = _flag(
         and_(
-            exists().where(r.dispute_id == pd.c.id),
-            ~exists().where(r.dispute_id == pd.c.id, r.outcome.not_in(PERFORMED_RESULTS)),
+            exists().where(r.dispute_id == dispute_id),
+            ~exists().where(r.dispute_id == dispute_id, r.outcome.not_in(PERFORMED_RESULTS)),
         )
     )
     return {"sealed": sealed, "performed": performed}
 
 
 def _sums(pd: Any) -> list[Any]:
-    extra = _extra_flags(pd)
     return [
         func.count().label("registered"),
-        *[
-            func.coalesce(func.sum(pd.c[name]), 0).label(name)
-            for name in ("handled", "resolved", "referred", "reopened", "criminal")
-        ],
-        *[func.coalesce(func.sum(extra[name]), 0).label(name) for name in ("sealed", "performed")],
+        *[func.coalesce(func.sum(pd.c[name]), 0).label(name) for name in COUNTS_ALL[1:]],
     ]
 
 
-def cells_query(pd: Any) -> Select[Any]:
+def cells_query(scope: Scope) -> Select[Any]:
     """Counts per (office, category, risk, track, month): every margin is a sum of these."""
-    track = _track_of(pd.c.id).label("track")
-    keys = [pd.c.office, pd.c.category, pd.c.risk, pd.c.month]
-    return select(*keys, track, *_sums(pd)).group_by(*keys, track)
+    pd = _per_dispute(scope)
+    keys = [pd.c.office, pd.c.category, pd.c.risk, pd.c.month, pd.c.track]
+    return select(*keys, *_sums(pd)).group_by(*keys)
 
 
-def expert_query(pd: Any) -> Select[Any]:
-    """Counts per expert booked on a (not cancelled) session of the dispute."""
-    pairs = _expert_pairs().subquery("pairs")
-    return (
-        select(pairs.c.expert_id, *_sums(pd))
-        .select_from(pd.join(pairs, pairs.c.dispute_id == pd.c.id))
-        .group_by(pairs.c.expert_id)
-    )
-
-
-def _expert_pairs() -> Select[Any]:
+def expert_pairs(scope: Scope) -> Select[Any]:
+    """(dispute, expert) for each expert invited (and not uninvited) to a session of a
+    dispute in scope that was not cancelled."""
     i = INVITATION.c
     s = MEDIATION_SESSION.c
+    d = DISPUTE.c
     return (
         select(s.dispute_id.label("dispute_id"), i.expert_id.label("expert_id"))
-        .select_from(INVITATION.join(MEDIATION_SESSION, s.id == i.session_id))
+        .select_from(
+            INVITATION.join(MEDIATION_SESSION, s.id == i.session_id).join(
+                DISPUTE, d.id == s.dispute_id
+            )
+        )
         .where(
+            *scope.where(),
             i.expert_id.is_not(None),
             i.revoked_at.is_(None),
             s.status != SessionStatus.CANCELLED,
@@ -253,8 +268,19 @@ def _expert_pairs() -> Select[Any]:
     )
 
 
-def durations_query(pd: Any) -> Select[Any]:
-    """Per dispute with a sealed agreement: its keys, registration and first sealing."""
+def expert_query(scope: Scope) -> Select[Any]:
+    """Counts per expert, over the disputes they were booked for."""
+    pairs = expert_pairs(scope).subquery("pairs")
+    pd = _per_dispute(scope, only=select(pairs.c.dispute_id))
+    return (
+        select(pairs.c.expert_id, *_sums(pd))
+        .select_from(pd.join(pairs, pairs.c.dispute_id == pd.c.id))
+        .group_by(pairs.c.expert_id)
+    )
+
+
+def durations_query(scope: Scope) -> Select[Any]:
+    """Per dispute in scope with a sealed agreement: its keys, registration, first sealing."""
     a = AGREEMENT.c
     d = DISPUTE.c
     first = (
@@ -265,17 +291,18 @@ def durations_query(pd: Any) -> Select[Any]:
     )
     return (
         select(
-            pd.c.id,
-            pd.c.office,
-            pd.c.category,
-            pd.c.risk,
-            pd.c.month,
-            _track_of(pd.c.id).label("track"),
+            d.id,
+            d.office_id.label("office"),
+            d.category,
+            func.coalesce(d.risk_level, literal(UNTRIAGED)).label("risk"),
+            _month_key(scope.period.months(scope.tz)).label("month"),
+            _track_of(d.id).label("track"),
             d.created_at,
             first.c.sealed_at,
         )
-        .select_from(pd.join(first, first.c.dispute_id == pd.c.id).join(DISPUTE, d.id == pd.c.id))
-        .order_by(pd.c.id)
+        .select_from(DISPUTE.join(first, first.c.dispute_id == d.id))
+        .where(*scope.where())
+        .order_by(d.id)
     )
 
 
@@ -318,7 +345,7 @@ async def compute(
         raise ValidationFailed(
             N_("Choose one of your station's beat offices."), fields={"office_id": "unknown"}
         )
-    pd = _per_dispute(actor.station_id, office_id, period, tz)
+    scope = Scope(actor.station_id, office_id, period, tz)
 
     tables: dict[str, dict[str, Row]] = {name: {} for name in DIMENSIONS}
     shown_offices = [office_id] if office_id is not None else list(office_names)
@@ -334,7 +361,7 @@ async def compute(
             table[key] = _new_row(dimension, key, office_names)
         return table[key]
 
-    for cell in await rows_of(db, cells_query(pd)):
+    for cell in await rows_of(db, cells_query(scope)):
         counts = _counts(cell)
         total.add(counts)
         row_for("office", str(cell.office)).add(counts)
@@ -349,22 +376,16 @@ async def compute(
             db, select(EXPERT.c.id, EXPERT.c.name).where(EXPERT.c.station_id == actor.station_id)
         )
     }
-    for cell in await rows_of(db, expert_query(pd)):
+    for cell in await rows_of(db, expert_query(scope)):
         key = str(cell.expert_id)
         tables["expert"][key] = Row(key, expert_names.get(cell.expert_id, key))
         tables["expert"][key].add(_counts(cell))
 
     experts_of: dict[int, list[str]] = defaultdict(list)
     if tables["expert"]:
-        pairs = _expert_pairs().subquery("pairs")
-        for pair in await rows_of(
-            db,
-            select(pairs.c.dispute_id, pairs.c.expert_id).where(
-                pairs.c.dispute_id.in_(select(pd.c.id))
-            ),
-        ):
+        for pair in await rows_of(db, expert_pairs(scope)):
             experts_of[pair.dispute_id].append(str(pair.expert_id))
-    for item in await rows_of(db, durations_query(pd)):
+    for item in await rows_of(db, durations_query(scope)):
         days = _days(item.created_at, item.sealed_at)
         total.durations.append(days)
         row_for("office", str(item.office)).durations.append(days)

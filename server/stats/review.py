@@ -18,6 +18,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, select
@@ -25,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.auth import roles
 from server.auth.roles import Actor
-from server.disputes.lifecycle import OPEN_STATUSES, RiskLevel
+from server.disputes.lifecycle import RiskLevel, Status
 from server.errors import N_, ValidationFailed
 from server.models import BeatOffice
 from server.pii import mask_name, mask_phone
@@ -35,6 +36,8 @@ from server.stats.tables import DISPUTE, DISPUTE_EVENT, PARTY
 
 #: What the review's "reopened" list counts: a reopening found by these.
 REOPEN_LINKS = ("followup", "spot_check")
+#: The late high-risk disputes listed (the longest waiting first); the count says how many.
+LATE_SHOWN = 100
 #: The review looks back this far unless told otherwise.
 DEFAULT_DAYS = 30
 MATCH_LABELS: dict[str, str] = {
@@ -92,6 +95,7 @@ class Review:
     period: Period
     office_id: int | None
     late_after_days: int
+    late_total: int
     late: list[LateDispute]
     repeats: list[Repeat]
     reopened: list[Reopening]
@@ -134,11 +138,13 @@ async def compute(
     office_id = office_scope(actor, flt.office_id)
     await _check_office(db, actor, office_id)
     period = review_period(flt, now.astimezone(tz).date())
+    late_total, late = await _late(db, actor, office_id, now, late_after_days)
     return Review(
         period=period,
         office_id=office_id,
         late_after_days=late_after_days,
-        late=await _late(db, actor, office_id, now, late_after_days),
+        late_total=late_total,
+        late=late,
         repeats=await _repeats(db, actor, office_id, period, tz),
         reopened=await _reopened(db, actor, office_id, period, tz),
     )
@@ -146,25 +152,22 @@ async def compute(
 
 async def _late(
     db: AsyncSession, actor: Actor, office_id: int | None, now: datetime, days: int
-) -> list[LateDispute]:
+) -> tuple[int, list[LateDispute]]:
+    """How many, and the longest-waiting ``LATE_SHOWN`` of them."""
     d = DISPUTE.c
     e = DISPUTE_EVENT.c
-    query = (
-        select(d.id, d.reference, d.title, d.office_id, d.status, d.created_at)
-        .where(
-            d.station_id == actor.station_id,
-            d.risk_level == RiskLevel.HIGH.value,
-            d.status.in_([s.value for s in OPEN_STATUSES]),
-            d.created_at < now - timedelta(days=days),
-            ~exists().where(
-                e.dispute_id == d.id, e.to_status.in_([s.value for s in OUTCOME_STATUSES])
-            ),
-        )
-        .order_by(d.created_at, d.id)
+    query = select(d.id, d.reference, d.title, d.office_id, d.status, d.created_at).where(
+        d.station_id == actor.station_id,
+        d.risk_level == RiskLevel.HIGH.value,
+        d.status != Status.CLOSED.value,
+        d.created_at < now - timedelta(days=days),
+        ~exists().where(e.dispute_id == d.id, e.to_status.in_([s.value for s in OUTCOME_STATUSES])),
     )
     if office_id is not None:
         query = query.where(d.office_id == office_id)
-    return [
+    total = (await rows_of(db, select(func.count()).select_from(query.subquery()))).scalar_one()
+    query = query.order_by(d.created_at, d.id).limit(LATE_SHOWN)
+    return total, [
         LateDispute(
             id=row.id,
             reference=row.reference,
@@ -193,7 +196,7 @@ async def _repeats(
         *([d.office_id == office_id] if office_id is not None else []),
     )
     joined = PARTY.join(DISPUTE, d.id == p.dispute_id)
-    groups: dict[tuple[str, str], set[int]] = {}
+    groups: set[tuple[str, str]] = set()
     for match, column in (("id_number", p.id_number_digest), ("phone", p.phone)):
         keys = (
             select(column.label("value"))
@@ -203,7 +206,7 @@ async def _repeats(
             .having(func.count(func.distinct(d.id)) > 1)
         )
         for row in await rows_of(db, keys):
-            groups[(match, row.value)] = set()
+            groups.add((match, row.value))
     people = list(
         await rows_of(
             db,
@@ -222,25 +225,22 @@ async def _repeats(
             .order_by(p.dispute_id, p.id),
         )
     )
-    by_address: dict[str, set[int]] = defaultdict(set)
+    by_key: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for person in people:
-        if person.address:
-            by_address[normalise_address(person.address)].add(person.dispute_id)
-    for value, disputes in by_address.items():
-        if value and len(disputes) > 1:
-            groups[("address", value)] = set()
+        if person.id_number_digest:
+            by_key[("id_number", person.id_number_digest)].append(person)
+        if person.phone:
+            by_key[("phone", person.phone)].append(person)
+        address = normalise_address(person.address) if person.address else ""
+        if address:
+            by_key[("address", address)].append(person)
+    for key, matching in by_key.items():
+        if key[0] == "address" and len({p.dispute_id for p in matching}) > 1:
+            groups.add(key)
     full = roles.sees_party_names(actor)
     found: list[Repeat] = []
-    for (match, value), _ in sorted(groups.items()):
-        matching = [
-            person
-            for person in people
-            if (match == "id_number" and person.id_number_digest == value)
-            or (match == "phone" and person.phone == value)
-            or (
-                match == "address" and person.address and normalise_address(person.address) == value
-            )
-        ]
+    for match, value in sorted(groups):
+        matching = by_key[(match, value)]
         shown = {
             "id_number": matching[0].id_number_masked,
             "phone": value if full else mask_phone(value),
