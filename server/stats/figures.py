@@ -34,7 +34,19 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.sql import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -209,7 +221,7 @@ def _per_dispute(scope: Scope, *, only: Any = None) -> Any:
     )
     if only is not None:
         inner = inner.where(d.id.in_(only))
-    return inner.subquery("per_dispute")
+    return inner.cte("per_dispute")
 
 
 def _record_flags(dispute_id: Any) -> dict[str, Any]:
@@ -238,11 +250,38 @@ def _sums(pd: Any) -> list[Any]:
     ]
 
 
-def cells_query(scope: Scope) -> Select[Any]:
-    """Counts per (office, category, risk, track, month): every margin is a sum of these."""
+def figures_query(scope: Scope) -> Any:
+    """Every count in one statement: the per-dispute rows once (a CTE; both engines
+    materialise a CTE read more than once), then one GROUP BY per dimension, the
+    experts' over their (dispute, expert) pairs, and the total, as one UNION ALL of
+    (dimension, key, counts…)."""
     pd = _per_dispute(scope)
-    keys = [pd.c.office, pd.c.category, pd.c.risk, pd.c.month, pd.c.track]
-    return select(*keys, *_sums(pd)).group_by(*keys)
+    branches: list[Any] = [
+        select(
+            literal_column(f"'{dimension}'", String).label("dimension"),
+            cast(pd.c[dimension], String).label("key"),
+            *_sums(pd),
+        ).group_by(pd.c[dimension])
+        for dimension in ("office", "category", "risk", "track", "month")
+    ]
+    pairs = expert_pairs(scope).subquery("pairs")
+    branches.append(
+        select(
+            literal_column("'expert'", String).label("dimension"),
+            cast(pairs.c.expert_id, String).label("key"),
+            *_sums(pd),
+        )
+        .select_from(pd.join(pairs, pairs.c.dispute_id == pd.c.id))
+        .group_by(pairs.c.expert_id)
+    )
+    branches.append(
+        select(
+            literal_column("'total'", String).label("dimension"),
+            literal_column("''", String).label("key"),
+            *_sums(pd),
+        )
+    )
+    return union_all(*branches)
 
 
 def expert_pairs(scope: Scope) -> Select[Any]:
@@ -265,17 +304,6 @@ def expert_pairs(scope: Scope) -> Select[Any]:
             s.status != SessionStatus.CANCELLED,
         )
         .distinct()
-    )
-
-
-def expert_query(scope: Scope) -> Select[Any]:
-    """Counts per expert, over the disputes they were booked for."""
-    pairs = expert_pairs(scope).subquery("pairs")
-    pd = _per_dispute(scope, only=select(pairs.c.dispute_id))
-    return (
-        select(pairs.c.expert_id, *_sums(pd))
-        .select_from(pd.join(pairs, pairs.c.dispute_id == pd.c.id))
-        .group_by(pairs.c.expert_id)
     )
 
 
@@ -361,25 +389,22 @@ async def compute(
             table[key] = _new_row(dimension, key, office_names)
         return table[key]
 
-    for cell in await rows_of(db, cells_query(scope)):
-        counts = _counts(cell)
-        total.add(counts)
-        row_for("office", str(cell.office)).add(counts)
-        row_for("category", cell.category).add(counts)
-        row_for("risk", cell.risk).add(counts)
-        row_for("track", cell.track).add(counts)
-        row_for("month", cell.month).add(counts)
-
     expert_names = {
         row.id: row.name
         for row in await rows_of(
             db, select(EXPERT.c.id, EXPERT.c.name).where(EXPERT.c.station_id == actor.station_id)
         )
     }
-    for cell in await rows_of(db, expert_query(scope)):
-        key = str(cell.expert_id)
-        tables["expert"][key] = Row(key, expert_names.get(cell.expert_id, key))
-        tables["expert"][key].add(_counts(cell))
+    for cell in await rows_of(db, figures_query(scope)):
+        counts = _counts(cell)
+        if cell.dimension == "total":
+            total.add(counts)
+        elif cell.dimension == "expert":
+            key = str(cell.key)
+            tables["expert"][key] = Row(key, expert_names.get(int(key), key))
+            tables["expert"][key].add(counts)
+        else:
+            row_for(cell.dimension, cell.key).add(counts)
 
     experts_of: dict[int, list[str]] = defaultdict(list)
     if tables["expert"]:
