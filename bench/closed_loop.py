@@ -147,8 +147,9 @@ async def time_open_followups_query(database_url: str, runs: int, limit: int = 5
 
 
 async def run(db_path: Path, runs: int) -> list[Timing]:
+    """``db_path`` must be absolute (``main`` resolves it before the loop starts)."""
     with tempfile.TemporaryDirectory(prefix="concord-bench-") as data_dir:
-        url = f"sqlite+aiosqlite:///{db_path.resolve()}"
+        url = f"sqlite+aiosqlite:///{db_path}"
         config = Config(data_dir=Path(data_dir), database_url=url, secret_key=SECRET)
         app = create_app(config)
         client: Client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -200,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{summary.seconds:.1f} s",
             file=sys.stderr,
         )
-    results = asyncio.run(run(args.db, args.runs))
+    results = asyncio.run(run(args.db.resolve(), args.runs))
     if args.json:
         print(
             json.dumps(

@@ -35,7 +35,15 @@ PASSWORD = "bench-password-42"
 OFFICES = 6
 EXPERTS = 20
 YEARS = 4
-CATEGORIES = ("neighbour", "family", "labour", "contract", "property", "tenancy", "debt")
+CATEGORIES: tuple[str, ...] = (
+    "neighbour",
+    "family",
+    "labour",
+    "contract",
+    "property",
+    "tenancy",
+    "debt",
+)
 CATEGORIES += ("traffic", "minor_injury", "other")
 OUTCOMES = ("agreement", "agreement", "agreement", "no_agreement", "referred", "withdrawn")
 
@@ -116,7 +124,11 @@ def generate(
             [(o, 1, f"第{o}社区警务室", "", "", 1, "", "", created) for o in range(1, OFFICES + 1)],
         )  # fmt: skip
         password_hash = hash_password_sync(PASSWORD)
-        staff = [("chief", "chief", None), ("clerk", "clerk", None), ("admin", "admin", None)]
+        staff: list[tuple[str, str, int | None]] = [
+            ("chief", "chief", None),
+            ("clerk", "clerk", None),
+            ("admin", "admin", None),
+        ]
         staff += [(f"officer{o}", "officer", o) for o in range(1, OFFICES + 1)]
         w.insert(
             "staff_user",
@@ -145,9 +157,16 @@ def generate(
             plans.append((d, registered, _path(rng)))
         reopen_share = 0.04
 
-        dispute_rows, event_rows, party_rows = [], [], []
-        session_rows, invitation_rows, draft_rows, agreement_rows = [], [], [], []
-        task_rows, record_rows = [], []
+        Rows = list[tuple[Any, ...]]
+        dispute_rows: Rows = []
+        event_rows: Rows = []
+        party_rows: Rows = []
+        session_rows: Rows = []
+        invitation_rows: Rows = []
+        draft_rows: Rows = []
+        agreement_rows: Rows = []
+        task_rows: Rows = []
+        record_rows: Rows = []
         session_id = draft_id = agreement_id = task_id = record_id = invitation_id = 0
         open_followups = 0
         for d, registered, steps in plans:

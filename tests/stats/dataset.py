@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,7 +38,7 @@ _ids = itertools.count(1)
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc, arg-type]
 
 
 @dataclass
@@ -174,7 +175,7 @@ class Builder:
         await self.db.flush()
         assert draft.id is not None
         n = next(_ids)
-        common = {
+        common: dict[str, Any] = {
             "draft_id": draft.id,
             "session_id": session.id,
             "dispute_id": dispute.id,
