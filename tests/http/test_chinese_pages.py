@@ -57,6 +57,8 @@ NOT_PAGES = {
     "/sign/{token}/copy.pdf",
     "/agreements/{id}/pdf",
     "/agreements/{id}/bundle.zip",
+    "/stats.csv",
+    "/stats.xlsx",
 }
 #: English that a Chinese page shows on purpose, each for a reason:
 #: the link to the English pages is written in English for those who need it, and the
@@ -202,6 +204,11 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/agreements/{id}": [("officer", f"/agreements/{agreement}")],
         "/verify": [("", "/verify")],
         "/verify/{code}": [("", f"/verify/{verify_code}")],
+        "/stats": [
+            ("chief", "/stats"),
+            ("chief", "/stats?date_from=2026-02-01&date_to=2026-01-01"),
+        ],
+        "/stats/review": [("officer", "/stats/review")],
     }
 
 
