@@ -204,10 +204,7 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/agreements/{id}": [("officer", f"/agreements/{agreement}")],
         "/verify": [("", "/verify")],
         "/verify/{code}": [("", f"/verify/{verify_code}")],
-        "/stats": [
-            ("chief", "/stats"),
-            ("chief", "/stats?date_from=2026-02-01&date_to=2026-01-01"),
-        ],
+        "/stats": [("chief", "/stats")],
         "/stats/review": [("officer", "/stats/review")],
     }
 
