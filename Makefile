@@ -7,6 +7,7 @@
 #   make bench  the SFU under load: CPU per forwarded stream, RSS, fps, join time
 #   make bench-agreements  render and seal time of an agreement, event-loop stalls
 #   make bench-vs-janus    the same room load on Concord and on Janus VideoRoom, side by side
+#   make bench-closed-loop the statistics and follow-up pages on 50,000 disputes (SQLite)
 #   make clean  build artefacts and caches (keeps .venv and var/)
 #
 # Works on a fresh Debian 12 / Ubuntu machine. As root it installs missing
@@ -40,7 +41,7 @@ INSTALLED_STAMP := $(VENV)/.installed
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test lint lock clean bench bench-agreements bench-vs-janus
+.PHONY: help run test lint lock clean bench bench-agreements bench-vs-janus bench-closed-loop
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -126,6 +127,12 @@ bench-vs-janus: $(INSTALLED_STAMP)
 # Agreement benchmark (bench/README.md): 20 agreements rendered and sealed in the worker.
 bench-agreements: $(INSTALLED_STAMP) $(APT_SERVER_STAMP)
 	@$(BIN)/python -m bench.agreements $(BENCH_ARGS)
+
+# Closed-loop benchmark (bench/README.md): 50,000 disputes and 200,000 timeline entries
+# generated once into var/bench-closed-loop.db, then the pages timed over HTTP.
+# E.g. make bench-closed-loop BENCH_ARGS='--runs 50 --regenerate'
+bench-closed-loop: $(INSTALLED_STAMP)
+	@$(BIN)/python -m bench.closed_loop $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info

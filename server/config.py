@@ -131,6 +131,13 @@ class Config(BaseSettings):
         description="Working days after a referral, withdrawal or no agreement to follow up.",
     )
 
+    review_high_risk_days: int = Field(
+        default=3,
+        ge=1,
+        le=90,
+        description="每周研判: a high-risk dispute with no outcome after this many days is listed.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:

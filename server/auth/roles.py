@@ -161,3 +161,20 @@ def can_read_followups(actor: Actor, office_id: int) -> bool:
 def can_record_followup(actor: Actor, office_id: int) -> bool:
     """Recording what a visit found is a police officer's act: chiefs, and officers at home."""
     return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)
+
+
+def can_read_stats(actor: Actor) -> bool:
+    """The station's figures and the weekly review: chiefs and officers for their scope,
+    clerks (who compile the station's reports) for all of it."""
+    return actor.role in {Role.CHIEF, Role.OFFICER, Role.CLERK}
+
+
+def sees_party_names(actor: Actor) -> bool:
+    """Whether lists that gather people across disputes (每周研判) show full names and
+    phones; the clerk compiling figures sees them masked."""
+    return actor.role in {Role.CHIEF, Role.OFFICER}
+
+
+def can_mark_criminal(actor: Actor, office_id: int) -> bool:
+    """民转刑 is an officer's finding about a case of their office (or the chief's)."""
+    return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)

@@ -8,12 +8,13 @@ from pathlib import Path
 from aiohttp import web
 
 from server import cluster
-from server.http import api, api_followups
+from server.http import api, api_followups, api_stats
 from server.http.pages import (
     admin,
     agreements,
     auth,
     calendar,
+    criminal,
     disputes,
     door,
     experts,
@@ -23,6 +24,7 @@ from server.http.pages import (
     sessions,
     signing,
     spotchecks,
+    stats,
     verify,
     workdays,
 )
@@ -73,6 +75,8 @@ def setup_routes(app: web.Application) -> None:
         ]
     )
     app.router.add_routes(experts.ROUTES)
+    app.router.add_routes(criminal.ROUTES)
+    app.router.add_routes(stats.ROUTES)
     app.router.add_routes(calendar.ROUTES)
     app.router.add_routes(sessions.ROUTES)
     app.router.add_routes(door.ROUTES)
@@ -86,6 +90,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(followups.ROUTES)
     api.setup_api_routes(app)
     app.router.add_routes(api_followups.routes(api.PREFIX))
+    app.router.add_routes(api_stats.ROUTES)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
 
 

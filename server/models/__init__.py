@@ -4,6 +4,7 @@
 """
 
 from server.models import encrypted  # noqa: F401
+from server.models import stats_indexes as stats_indexes  # noqa: E402  (registers the indexes)
 from server.models.agreement import (
     Agreement,
     AgreementDraft,

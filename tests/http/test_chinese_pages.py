@@ -60,6 +60,8 @@ NOT_PAGES = {
     "/sign/{token}/copy.pdf",
     "/agreements/{id}/pdf",
     "/agreements/{id}/bundle.zip",
+    "/stats.csv",
+    "/stats.xlsx",
 }
 #: English that a Chinese page shows on purpose, each for a reason:
 #: the link to the English pages is written in English for those who need it, and the
@@ -233,6 +235,8 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/verify/{code}": [("", f"/verify/{verify_code}")],
         "/followups": [("officer", "/followups"), ("chief", "/followups?status=done")],
         "/followups/{id}": [("officer", f"/followups/{await first_id(client, FollowUpTask)}")],
+        "/stats": [("chief", "/stats")],
+        "/stats/review": [("officer", "/stats/review")],
     }
 
 
