@@ -72,6 +72,12 @@ from server.models import (
 )
 from server.workdays import WorkCalendar, load_calendar
 
+
+def _minute(value: datetime) -> datetime:
+    """``value`` cut to its minute, as a ``datetime-local`` form field states times."""
+    return value.replace(second=0, microsecond=0)
+
+
 #: A clock a few minutes fast on the officer's phone is not "in the future".
 MAX_FUTURE = timedelta(minutes=10)
 #: The most tasks a list shows; the office works the top of it.
@@ -618,12 +624,13 @@ async def record_followup(
             N_("The time of the follow-up cannot be in the future."),
             fields={"contacted_at": "future"},
         )
-    if agreement is not None and contacted < await _first_sealed(db, agreement):
+    # The form gives the time to the minute: a visit in the minute of sealing is after it.
+    if agreement is not None and contacted < _minute(await _first_sealed(db, agreement)):
         raise ValidationFailed(
             N_("The follow-up cannot be dated before the agreement was sealed."),
             fields={"contacted_at": "before_agreement"},
         )
-    if agreement is None and contacted < task.created_at:
+    if agreement is None and contacted < _minute(task.created_at):
         raise ValidationFailed(
             N_("The follow-up cannot be dated before the outcome it follows up."),
             fields={"contacted_at": "before_outcome"},
