@@ -141,7 +141,7 @@ async def test_book_another_session_goes_to_the_booking_page(
     assert response.status == 303
     assert response.headers["Location"] == f"/disputes/{sealed.dispute_id}/sessions/new"
     detail = await (await client.get(f"/disputes/{sealed.dispute_id}")).text()
-    assert "重新启动处理" in detail and "因回访" in detail
+    assert "重新启动处理" in detail and "回访后" in detail
 
 
 @pytest.mark.parametrize(
