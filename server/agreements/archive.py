@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.agreements import service, signing
+from server.agreements.archived_files import read_pdf
 from server.agreements.document import (
     AgreementDocument,
     EvidenceRow,
@@ -476,21 +477,6 @@ async def of_dispute(db: AsyncSession, dispute_id: int) -> list[Agreement]:
             .order_by(col(Agreement.version).desc())
         )
     )
-
-
-def pdf_path(settings_dir: Path, agreement: Agreement) -> Path:
-    path = (settings_dir / agreement.file_name).resolve()
-    if settings_dir.resolve() not in path.parents:
-        raise NotFound(N_("No such agreement."))
-    return path
-
-
-async def read_pdf(agreements_dir: Path, agreement: Agreement) -> bytes:
-    """The archived bytes, refused if they no longer match the recorded hash."""
-    data = await asyncio.to_thread(pdf_path(agreements_dir, agreement).read_bytes)
-    if hashlib.sha256(data).hexdigest() != agreement.pdf_sha256:
-        raise Conflict(N_("The archived file does not match its recorded hash; tell the admin."))
-    return data
 
 
 async def record_download(

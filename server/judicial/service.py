@@ -22,7 +22,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.agreements import archive
+from server.agreements import archived_files
 from server.agreements import service as agreements
 from server.agreements.document import PEOPLE
 from server.agreements.rules import TITLES
@@ -364,7 +364,7 @@ async def make_packet(
     draft = await db.get(AgreementDraft, row.draft_id)
     if agreement is None or draft is None:
         raise NotFound(N_("No such agreement."))
-    sealed = await archive.read_pdf(agreements_dir, agreement)
+    sealed = await archived_files.read_pdf(agreements_dir, agreement)
     ctx = await agreements.load_context(db, draft)
     now = utcnow()
     doc = application.build(

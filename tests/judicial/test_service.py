@@ -13,7 +13,7 @@ import time_machine
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from server.agreements import archive
+from server.agreements import archive, archived_files
 from server.agreements.rules import DraftStatus
 from server.db import transaction
 from server.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
@@ -256,7 +256,7 @@ async def test_the_packet_carries_the_application_and_the_sealed_agreement(
     assert row.id is not None
     async with transaction(env.factory) as db:
         packet = await packet_in(db, env, row.id, "officer")
-        sealed = await archive.read_pdf(env.config.effective_agreements_dir, agreement)
+        sealed = await archived_files.read_pdf(env.config.effective_agreements_dir, agreement)
     with zipfile.ZipFile(io.BytesIO(packet.data)) as bundle:
         names = bundle.namelist()
         assert len(names) == 3

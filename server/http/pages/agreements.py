@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import col, select
 
-from server.agreements import archive, service, signing
+from server.agreements import archive, archived_files, service, signing
 from server.agreements.rules import DraftStatus, Problem
 from server.agreements.schemas import (
     MAX_TERMS,
@@ -437,7 +437,9 @@ async def pdf_download(request: web.Request) -> web.StreamResponse:
     actor = r.actor(request)
     async with unit_of_work(request) as db:
         agreement = await archive.get_agreement(db, actor, int_param(request, "id"))
-        data = await archive.read_pdf(request.app[CONFIG].effective_agreements_dir, agreement)
+        data = await archived_files.read_pdf(
+            request.app[CONFIG].effective_agreements_dir, agreement
+        )
         await archive.record_download(db, actor, agreement, how="staff")
     return pdf_response(data, agreement, inline=request.query.get("inline") == "1")
 

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.agreements import archive
+from server.agreements import archive, archived_files
 from server.agreements import signing as agreement_signing
 from server.agreements.rules import DraftStatus, SignerKind, Via, signer_label
 from server.agreements.schemas import RefuseInput, SignInput
@@ -166,7 +166,9 @@ async def link_copy(request: web.Request) -> web.StreamResponse:
         agreement = await archive.copies_for_signer(db, signing)
         if agreement is None:
             raise web.HTTPNotFound()
-        data = await archive.read_pdf(request.app[CONFIG].effective_agreements_dir, agreement)
+        data = await archived_files.read_pdf(
+            request.app[CONFIG].effective_agreements_dir, agreement
+        )
         await archive.record_download(
             db, None, agreement, how=f"signer:{signing.signer.id}", ip=client_ip(request)
         )
