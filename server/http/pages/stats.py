@@ -98,6 +98,9 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
         context.update(errors=field_messages(exc), error=r.message_of(exc))
         return r.render(request, "stats/figures.html", context, status=422)
     context.update(figures=result, charts=charts(result), errors={})
+    # The period in effect, shown in the filter, so a changed filter starts from it.
+    context["form"].setdefault("date_from", result.period.start.isoformat())
+    context["form"].setdefault("date_to", result.period.end.isoformat())
     return r.render(request, "stats/figures.html", context)
 
 
@@ -157,6 +160,8 @@ async def review_page(request: web.Request) -> web.StreamResponse:
         context.update(errors=field_messages(exc), error=r.message_of(exc))
         return r.render(request, "stats/review.html", context, status=422)
     context.update(review=result, errors={})
+    context["form"].setdefault("date_from", result.period.start.isoformat())
+    context["form"].setdefault("date_to", result.period.end.isoformat())
     return r.render(request, "stats/review.html", context)
 
 
