@@ -102,6 +102,22 @@ def _add_event(
     )
 
 
+def note_on_timeline(
+    db: AsyncSession,
+    actor: Actor,
+    dispute: Dispute,
+    kind: str,
+    note: str = "",
+    *,
+    link_kind: str = "",
+    link_id: int | None = None,
+) -> None:
+    """A line on the dispute's timeline for what another part of the case record did
+    (a spot check's finding, a court filing). The dispute itself does not change, so its
+    version stays: someone editing the dispute meanwhile is not refused for it."""
+    _add_event(db, dispute, actor, kind, note=note, link_kind=link_kind, link_id=link_id)
+
+
 def _build_party(dispute_id: int, data: PartyInput, vault: PiiVault, today: date) -> Party:
     minor = data.minor
     encrypted = masked = digest = ""

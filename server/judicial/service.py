@@ -257,6 +257,15 @@ async def _compare_and_set(
     await db.refresh(row)
 
 
+async def _on_timeline(
+    db: AsyncSession, actor: Actor, row: JudicialConfirmation, kind: str, note: str
+) -> None:
+    """The filing and the ruling belong on the case's timeline, not only in the audit trail."""
+    dispute = await db.get(Dispute, row.dispute_id)
+    assert dispute is not None
+    disputes.note_on_timeline(db, actor, dispute, kind, note, link_kind="judicial", link_id=row.id)
+
+
 async def record_filing(
     db: AsyncSession, actor: Actor, window_id: int, data: FilingInput, *, tz: ZoneInfo
 ) -> JudicialConfirmation:
@@ -277,6 +286,7 @@ async def record_filing(
     if data.note:
         values["note"] = data.note
     await _compare_and_set(db, actor, row, data.expected_version, values)
+    await _on_timeline(db, actor, row, "judicial_filed", f"{data.filed_on.isoformat()} {court}")
     record(
         db,
         actor,
@@ -308,6 +318,13 @@ async def record_decision(
     if data.note:
         values["note"] = data.note
     await _compare_and_set(db, actor, row, data.expected_version, values)
+    await _on_timeline(
+        db,
+        actor,
+        row,
+        "judicial_decided",
+        f"{data.decided_on.isoformat()} {data.ruling_number}",
+    )
     record(
         db,
         actor,

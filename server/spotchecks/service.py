@@ -290,9 +290,14 @@ async def record_check(
     if result.rowcount != 1:
         raise Conflict(N_("Someone else recorded this spot check meanwhile; reload to see it."))
     await db.refresh(check)
-    if not data.stays_resolved:
-        dispute = await db.get(Dispute, check.dispute_id)
-        assert dispute is not None
+    dispute = await db.get(Dispute, check.dispute_id)
+    assert dispute is not None
+    if data.stays_resolved:
+        # A flare-up shows on the timeline as the reopening, linked to this check.
+        disputes.note_on_timeline(
+            db, actor, dispute, "spot_checked", data.note, link_kind="spot_check", link_id=check.id
+        )
+    else:
         if Status(dispute.status) in REOPEN_FROM:
             note = data.note or N_("Flared up again, found by a spot check")
             await disputes.reopen(

@@ -183,6 +183,10 @@ async def test_refusals_are_chinese_and_change_nothing(
     assert ok.status == 303
     html, _csrf = await page_csrf(client, ok.headers["Location"])
     assert "已登记法院裁定结果。" in html and "法院已确认有效" in html and RULING in html
+    # Both are on the case's timeline too, not only in the audit trail.
+    timeline = await (await client.get(f"/disputes/{row.dispute_id}")).text()
+    assert "登记了司法确认申请" in timeline and "登记了法院司法确认裁定结果" in timeline
+    assert f"{today.isoformat()} {RULING}" in timeline
 
 
 async def _agreement_of(env: Env, row: JudicialConfirmation) -> Agreement:

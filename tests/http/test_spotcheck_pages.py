@@ -75,7 +75,7 @@ async def test_the_chief_draws_and_an_officer_records_a_check(client: Client, en
     second = await client.post(f"/spot-checks/checks/{match.group(1)}", data=form)
     assert second.status == 409 and "其他人已同时登记了这项抽查" in await second.text()
     html = await (await client.get(f"/disputes/{dispute_id}")).text()
-    assert "矛盾未反弹" in html
+    assert "矛盾未反弹" in html and "进行了抽查：矛盾未反弹" in html
 
     api = await client.get("/api/v1/spot-checks")
     body = await api.json()
