@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -62,6 +61,7 @@ from server.models import (
 from server.pii import PiiVault, age_on, birth_date_from_resident_id
 from server.sessions.invitations import hash_token, new_token
 from server.sessions.rules import InviteeRole, SessionStatus
+from server.versioned import claim_next_version
 
 #: The longest agreement text one may freeze, in characters of the plain text. The
 #: drafting fields' own limits keep a real agreement far below it (about 43,000
@@ -367,16 +367,8 @@ def add_revision(
 
 async def claim_version(db: AsyncSession, draft: AgreementDraft, expected: int) -> None:
     """Move the draft to the next version in the database itself (optimistic locking)."""
-    claimed = await db.exec(
-        update(AgreementDraft)
-        .where(col(AgreementDraft.id) == draft.id, col(AgreementDraft.version) == expected)
-        .values(version=expected + 1, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
+    if not await claim_next_version(db, draft, expected, {"updated_at": utcnow()}):
         raise Conflict(N_("Someone else changed the draft meanwhile; reload and try again."))
-    draft.version = expected + 1
-    draft.updated_at = utcnow()
 
 
 async def save(db: AsyncSession, actor: Actor, draft_id: int, edit: DraftEdit) -> Context:

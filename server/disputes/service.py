@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,6 +39,7 @@ from server.disputes.schemas import (
 from server.errors import N_, Conflict, IllegalTransition, NotAllowed, NotFound, ValidationFailed
 from server.models import BeatOffice, Dispute, DisputeEvent, Party, StaffUser, Station, utcnow
 from server.pii import PiiVault, age_on, birth_date_from_resident_id, mask_id_number
+from server.versioned import claim_next_version
 
 MAX_FUTURE = timedelta(minutes=10)
 MAX_PAST = timedelta(days=365 * 20)
@@ -256,18 +257,8 @@ async def _touch(db: AsyncSession, dispute: Dispute) -> None:
     The conditional UPDATE is what makes two concurrent changes safe on any
     database: the second finds the version moved on and is refused.
     """
-    now = utcnow()
-    expected = dispute.version
-    claimed = await db.exec(
-        update(Dispute)
-        .where(col(Dispute.id) == dispute.id, col(Dispute.version) == expected)
-        .values(version=expected + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
+    if not await claim_next_version(db, dispute, dispute.version, {"updated_at": utcnow()}):
         raise Conflict(N_("Someone else changed this dispute meanwhile; reload and try again."))
-    dispute.version = expected + 1
-    dispute.updated_at = now
 
 
 async def triage(db: AsyncSession, actor: Actor, dispute_id: int, data: TriageInput) -> Dispute:

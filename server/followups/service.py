@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -70,6 +69,7 @@ from server.models import (
     FollowUpTermResult,
     utcnow,
 )
+from server.versioned import claim_next_version
 from server.workdays import WorkCalendar, load_calendar
 
 
@@ -562,22 +562,10 @@ def _check_next_step(track: str, outcome: TermResult, data: RecordInput) -> str:
 
 async def _claim(db: AsyncSession, task: FollowUpTask, expected: int) -> None:
     """Mark the task done only if it is still the version the form was built from."""
-    now = utcnow()
-    claimed = await db.exec(
-        update(FollowUpTask)
-        .where(
-            col(FollowUpTask.id) == task.id,
-            col(FollowUpTask.version) == expected,
-            col(FollowUpTask.status) == TaskStatus.OPEN,
-        )
-        .values(version=expected + 1, status=TaskStatus.DONE, done_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
+    done = {"status": TaskStatus.DONE.value, "done_at": utcnow()}
+    still_open = (col(FollowUpTask.status) == TaskStatus.OPEN,)
+    if not await claim_next_version(db, task, expected, done, also=still_open):
         raise Conflict(RECORDED_MEANWHILE)
-    task.version = expected + 1
-    task.status = TaskStatus.DONE
-    task.done_at = now
 
 
 async def _first_sealed(db: AsyncSession, agreement: Agreement) -> datetime:

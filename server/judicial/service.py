@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -54,6 +53,7 @@ from server.models import (
     utcnow,
 )
 from server.pii import PiiVault
+from server.versioned import claim_next_version
 from server.workdays import load_calendar
 
 OBJECT = "judicial_confirmation"
@@ -241,20 +241,11 @@ async def _compare_and_set(
     db: AsyncSession, actor: Actor, row: JudicialConfirmation, expected: int, values: dict[str, Any]
 ) -> None:
     """One UPDATE ... WHERE version = expected: the first of two concurrent recorders wins."""
-    now = utcnow()
-    result = await db.exec(
-        update(JudicialConfirmation)
-        .where(
-            col(JudicialConfirmation.id) == row.id, col(JudicialConfirmation.version) == expected
-        )
-        .values(version=expected + 1, updated_at=now, updated_by_id=actor.user_id, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    changes = {"updated_at": utcnow(), "updated_by_id": actor.user_id, **values}
+    if not await claim_next_version(db, row, expected, changes):
         raise Conflict(
             N_("Someone else recorded this judicial confirmation meanwhile; reload and try again.")
         )
-    await db.refresh(row)
 
 
 async def _on_timeline(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, update
+from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,6 +29,7 @@ from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from server.models import BeatOffice, Dispute, DisputeEvent, SpotCheck, SpotCheckDraw, utcnow
 from server.spotchecks.draw import Mode, draw_sample
 from server.spotchecks.schemas import CheckInput, DrawInput
+from server.versioned import claim_next_version
 
 RESOLVED_DEFINITION = N_(
     "Resolved: an agreement was reached during the period (the dispute's timeline records "
@@ -272,24 +273,17 @@ async def record_check(
             N_("The check is dated before the sample was drawn."),
             fields={"checked_at": "before_draw"},
         )
-    result = await db.exec(
-        update(SpotCheck)
-        .where(col(SpotCheck.id) == check.id, col(SpotCheck.version) == data.expected_version)
-        .values(
-            version=data.expected_version + 1,
-            status="done",
-            checked_at=checked_at,
-            method=data.method,
-            reached=data.reached,
-            stays_resolved=data.stays_resolved,
-            note=data.note,
-            checked_by_id=actor.user_id,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    finding = {
+        "status": "done",
+        "checked_at": checked_at,
+        "method": data.method,
+        "reached": data.reached,
+        "stays_resolved": data.stays_resolved,
+        "note": data.note,
+        "checked_by_id": actor.user_id,
+    }
+    if not await claim_next_version(db, check, data.expected_version, finding):
         raise Conflict(N_("Someone else recorded this spot check meanwhile; reload to see it."))
-    await db.refresh(check)
     dispute = await db.get(Dispute, check.dispute_id)
     assert dispute is not None
     if data.stays_resolved:
