@@ -44,6 +44,7 @@ from server.auth import roles
 from server.auth.roles import Actor
 from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from server.experts.kinds import KIND_ALIASES
+from server.local_time import local_today
 from server.models import (
     AgreementDraft,
     BeatOffice,
@@ -325,7 +326,7 @@ def working_text(ctx: Context, vault: PiiVault, tz: ZoneInfo, *, masked: bool = 
 
 
 def problems_of(ctx: Context, vault: PiiVault, tz: ZoneInfo) -> list[Problem]:
-    today = utcnow().astimezone(tz).date()
+    today = local_today(tz)
     content = ctx.content
     return problems_before_freeze(
         ctx.draft.legal_track,
@@ -455,7 +456,7 @@ async def freeze(
     draft.frozen_by_id = actor.user_id
     draft.updated_by = actor.label[:80]
     add_revision(db, draft, "frozen", content, actor.label, actor.user_id, "", digest)
-    today = utcnow().astimezone(tz).date()
+    today = local_today(tz)
     planned, _ = plan_signers(party_facts(ctx, vault, today), presiding_of(ctx))
     # Links made long after the session (a late freeze, a correction) still get their days.
     expires = max(ctx.session.ends_at, utcnow()) + timedelta(days=link_days)

@@ -20,7 +20,8 @@ from server.auth import roles
 from server.auth.roles import Actor
 from server.disputes import service
 from server.errors import N_, Conflict, NotAllowed, ValidationFailed
-from server.models import Dispute, utcnow
+from server.local_time import local_today
+from server.models import Dispute
 
 CRIMINAL_EVENT = "criminal"
 
@@ -51,7 +52,7 @@ async def mark_criminal(
             params={"date": registered_on.isoformat()},
             fields={"criminal_on": "before_registration"},
         )
-    if data.criminal_on > utcnow().astimezone(tz).date():
+    if data.criminal_on > local_today(tz):
         raise ValidationFailed(
             N_("The date cannot be in the future."), fields={"criminal_on": "future"}
         )

@@ -37,6 +37,7 @@ from server.disputes.schemas import (
     TriageInput,
 )
 from server.errors import N_, Conflict, IllegalTransition, NotAllowed, NotFound, ValidationFailed
+from server.local_time import local_today
 from server.models import BeatOffice, Dispute, DisputeEvent, Party, StaffUser, Station, utcnow
 from server.pii import PiiVault, age_on, birth_date_from_resident_id, mask_id_number
 from server.versioned import claim_next_version
@@ -242,7 +243,7 @@ async def add_party(
         raise ValidationFailed(
             N_("A dispute can have at most 20 people."), fields={"name": "limit"}
         )
-    party = _build_party(dispute_id, data, vault, utcnow().astimezone(tz).date())
+    party = _build_party(dispute_id, data, vault, local_today(tz))
     db.add(party)
     await db.flush()
     await _touch(db, dispute)

@@ -59,6 +59,7 @@ from server.followups.rules import (
     urgency,
 )
 from server.followups.schemas import RecordInput, TaskFilter
+from server.local_time import local_date, local_today
 from server.models import (
     Agreement,
     AgreementDraft,
@@ -91,10 +92,6 @@ RECORDED_MEANWHILE = N_(
 def _require(allowed: bool) -> None:
     if not allowed:
         raise NotAllowed(N_("Your role does not allow this."))
-
-
-def _local_day(value: datetime, tz: ZoneInfo) -> date:
-    return value.astimezone(tz).date()
 
 
 def _new_task(
@@ -214,7 +211,7 @@ def _due(
     tz: ZoneInfo,
 ) -> date:
     if deadline is None:
-        return outcome_due(_local_day(agreement.sealed_at, tz), calendar, settings)
+        return outcome_due(local_date(agreement.sealed_at, tz), calendar, settings)
     return performance_due(agreement.legal_track, deadline, calendar, settings)
 
 
@@ -242,9 +239,7 @@ async def create_for_outcome(
     if any(task.kind == kind for task in await _open_tasks(db, dispute.id)):
         return None
     calendar = await load_calendar(db, dispute.station_id)
-    task = _new_task(
-        dispute, kind=kind, due_on=outcome_due(_local_day(utcnow(), tz), calendar, settings)
-    )
+    task = _new_task(dispute, kind=kind, due_on=outcome_due(local_today(tz), calendar, settings))
     db.add(task)
     await db.flush()
     _audit_task(db, actor, "followup.create", task)
@@ -367,7 +362,7 @@ async def list_tasks(
     rows = await db.exec(
         query.order_by(col(FollowUpTask.due_on), col(FollowUpTask.id)).limit(LIST_LIMIT)
     )
-    today = _local_day(utcnow(), tz)
+    today = local_today(tz)
     found = [TaskRow(task, dispute, urgency(task.due_on, today)) for task, dispute in rows]
     if flt.status != TaskStatus.OPEN:
         return sorted(found, key=lambda row: row.task.done_at or row.task.created_at, reverse=True)
@@ -378,7 +373,7 @@ async def due_today(db: AsyncSession, actor: Actor, *, tz: ZoneInfo) -> list[Tas
     """今日待办: open tasks due today or overdue, the actor's own first."""
     if not roles.can_read_disputes(actor):
         return []
-    today = _local_day(utcnow(), tz)
+    today = local_today(tz)
     rows = await db.exec(
         _scoped(actor, None)
         .where(FollowUpTask.status == TaskStatus.OPEN, col(FollowUpTask.due_on) <= today)

@@ -31,6 +31,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from server.errors import N_
+from server.local_time import local_date
 from server.workdays import WorkCalendar
 
 #: 三十日内 (People's Mediation Law art. 33).
@@ -67,12 +68,7 @@ def effective_date(sealed_at: datetime, tz: ZoneInfo) -> date:
     """
     if sealed_at.tzinfo is None:
         sealed_at = sealed_at.replace(tzinfo=UTC)
-    return sealed_at.astimezone(tz).date()
-
-
-def local_today(tz: ZoneInfo, now: datetime | None = None) -> date:
-    """Today in the office's time zone (never the UTC date)."""
-    return (now or datetime.now(UTC)).astimezone(tz).date()
+    return local_date(sealed_at, tz)
 
 
 def window_end(effective_on: date, calendar: WorkCalendar) -> date:

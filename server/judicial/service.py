@@ -37,12 +37,12 @@ from server.judicial.clock import (
     Status,
     effective_date,
     links_valid_until,
-    local_today,
     reminder_threshold,
     window_end,
 )
 from server.judicial.rules import MATERIAL_NOTES, MATERIALS, Window, check_decision, check_filing
 from server.judicial.schemas import DecisionInput, FilingInput
+from server.local_time import local_today
 from server.models import (
     Agreement,
     AgreementDraft,

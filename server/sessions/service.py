@@ -22,6 +22,7 @@ from server.auth.roles import Actor, Role
 from server.disputes import service as disputes
 from server.disputes.lifecycle import BOOKED_NOTE, Status
 from server.errors import N_, Conflict, IllegalTransition, NotAllowed, NotFound, ValidationFailed
+from server.local_time import local_today
 from server.models import (
     Dispute,
     DisputeEvent,
@@ -512,7 +513,7 @@ async def invite_more(
         [p for p in all_parties if p.id in live_parties] + newly,
         all_parties,
         vault,
-        utcnow().astimezone(tz).date(),
+        local_today(tz),
     )
     issued: list[Issued] = []
     for party_id in dict.fromkeys(party_ids):

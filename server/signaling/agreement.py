@@ -43,7 +43,8 @@ from server.db import SessionFactory, transaction
 from server.errors import N_, NotAllowed, NotFound, ValidationFailed
 from server.i18n import Catalogues
 from server.live.session import ParticipantSession
-from server.models import AgreementDraft, Party, utcnow
+from server.local_time import local_today
+from server.models import AgreementDraft, Party
 from server.pii import PiiVault, mask_name
 from server.rooms.participant import Participant
 from server.signaling import messages as m
@@ -341,7 +342,7 @@ class AgreementDesk:
             # frozen_* keeps the last frozen text after an unfreeze: it is history, not current.
             text = service.working_text(ctx, vault, tz, masked=True)
             problems = service.problems_of(ctx, vault, tz)
-            today = utcnow().astimezone(tz).date()
+            today = local_today(tz)
             planned, _ = plan_signers(
                 service.party_facts(ctx, vault, today), service.presiding_of(ctx)
             )

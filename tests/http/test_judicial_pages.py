@@ -15,7 +15,7 @@ from datetime import timedelta
 import time_machine
 from sqlmodel import col, select
 
-from server.judicial.clock import local_today
+from server.local_time import local_today
 from server.models import Agreement, AuditEvent, BeatOffice, JudicialConfirmation, utcnow
 from tests.agreements.pdf_support import poppler, squeeze
 from tests.agreements.test_sealed_text import InProcess

@@ -13,10 +13,10 @@ from server.judicial.clock import (
     Status,
     effective_date,
     links_valid_until,
-    local_today,
     reminder_threshold,
     window_end,
 )
+from server.local_time import local_today
 from server.workdays import WorkCalendar
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -18,8 +18,9 @@ from server.agreements.rules import DraftStatus
 from server.db import transaction
 from server.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from server.judicial import service
-from server.judicial.clock import Status, effective_date, links_valid_until, local_today
+from server.judicial.clock import Status, effective_date, links_valid_until
 from server.judicial.schemas import DecisionInput, FilingInput
+from server.local_time import local_today
 from server.models import AgreementDraft, AuditEvent, JudicialConfirmation, Signer, utcnow
 from tests.agreements.helpers import book_session, freeze, frozen_draft, sign_as
 from tests.agreements.pdf_support import poppler, squeeze

@@ -16,7 +16,8 @@ from server.http.forms import InputInvalid, field_messages, parse
 from server.http.pages import workdays
 from server.http.pages.common import clean, form_data, int_param, redirect, unit_of_work
 from server.ids import parse_id
-from server.keys import CONFIG
+from server.keys import CONFIG, TZ
+from server.local_time import local_today
 from server.models import AuditEvent
 from server.staff import service
 from server.staff.schemas import OfficeInput, UserInput, UserUpdate
@@ -61,7 +62,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         offices = await service.offices(db, actor.station_id)
         staff = await service.staff(db, actor.station_id)
         station = await service.station_of(db, actor)
-        calendar = await workdays.warning_context(db, actor, workdays.local_today(request))
+        calendar = await workdays.warning_context(db, actor, local_today(request.app[TZ]))
     return r.render(
         request,
         "admin.html",

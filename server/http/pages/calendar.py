@@ -17,7 +17,8 @@ from server.http import render as r
 from server.http.forms import field_messages, parse
 from server.http.pages.common import _staff_names, unit_of_work
 from server.keys import TZ
-from server.models import Dispute, Invitation, MediationSession, utcnow
+from server.local_time import local_today
+from server.models import Dispute, Invitation, MediationSession
 from server.sessions import invitations
 from server.sessions import service as sessions
 from server.sessions.rules import SessionStatus
@@ -65,7 +66,7 @@ async def calendar_page(request: web.Request) -> web.StreamResponse:
     except ValidationFailed as exc:
         errors = field_messages(exc)
         flt = CalendarQuery()
-    today = utcnow().astimezone(tz).date()
+    today = local_today(tz)
     day = flt.day or today
     station_wide = actor.role not in roles.OFFICE_ROLES
     office_id = flt.office_id if station_wide else None

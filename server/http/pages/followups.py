@@ -30,6 +30,7 @@ from server.http.pages.common import (
     unit_of_work,
 )
 from server.keys import CONFIG, TZ
+from server.local_time import local_today
 from server.models import utcnow
 from server.staff import service as staff_service
 
@@ -129,7 +130,7 @@ async def _task_context(
         "steps": _offered_steps(track),
         "staff_names": await _staff_names(db, actor),
         "office_names": {o.id: o.name for o in await staff_service.offices(db, actor.station_id)},
-        "urgency": urgency(view.task.due_on, utcnow().astimezone(tz).date()),
+        "urgency": urgency(view.task.due_on, local_today(tz)),
         "now_local": utcnow().astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
     }
 

@@ -26,9 +26,10 @@ from server.http.pages.common import (
 )
 from server.i18n import gettext
 from server.judicial import service
-from server.judicial.clock import DECISIONS, STATUS_LABELS, local_today
+from server.judicial.clock import DECISIONS, STATUS_LABELS
 from server.judicial.schemas import DecisionInput, FilingInput
 from server.keys import CONFIG, TZ, VAULT
+from server.local_time import local_today
 
 FILING_FIELDS = ("expected_version", "filed_on", "court_name", "note")
 DECISION_FIELDS = ("expected_version", "decision", "decided_on", "ruling_number", "note")

@@ -16,6 +16,7 @@ from server.http.forms import field_messages, parse
 from server.http.pages.common import unit_of_work
 from server.i18n import gettext
 from server.keys import CONFIG, TZ
+from server.local_time import local_today
 from server.models import utcnow
 from server.staff import service as staff_service
 from server.stats import exports, figures, review
@@ -34,9 +35,7 @@ def stats_filter(request: web.Request) -> StatsFilter:
 async def load_figures(request: web.Request, flt: StatsFilter) -> Figures:
     tz = request.app[TZ]
     async with unit_of_work(request) as db:
-        return await figures.compute(
-            db, r.actor(request), flt, tz=tz, today=utcnow().astimezone(tz).date()
-        )
+        return await figures.compute(db, r.actor(request), flt, tz=tz, today=local_today(tz))
 
 
 def _require_stats(request: web.Request) -> None:

@@ -29,7 +29,7 @@ from server.http.pages.common import (
 )
 from server.i18n import gettext
 from server.keys import TZ
-from server.models import utcnow
+from server.local_time import local_today
 from server.workday_overrides import service
 from server.workday_overrides.rules import MAX_IMPORT_LINES, coverage, uncovered_years, window
 from server.workday_overrides.schemas import KIND_LABELS, MAX_NAME, OverrideInput
@@ -40,11 +40,6 @@ NOTICES = {
     "deleted": N_("The day has been deleted."),
     "imported": N_("The schedule has been imported."),
 }
-
-
-def local_today(request: web.Request) -> date:
-    """Today where the station is (Asia/Shanghai), not the UTC date."""
-    return utcnow().astimezone(request.app[TZ]).date()
 
 
 def _reader(request: web.Request) -> Actor:
@@ -78,7 +73,7 @@ def _year(request: web.Request, today: date) -> int:
 async def _page(
     request: web.Request, actor: Actor, year: int | None = None, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    today = local_today(request)
+    today = local_today(request.app[TZ])
     shown = year if year is not None else _year(request, today)
     async with unit_of_work(request) as db:
         days = await service.days_of_year(db, actor, shown)
@@ -148,7 +143,7 @@ async def add_submit(request: web.Request) -> web.StreamResponse:
     if not roles.can_manage_workdays(actor):
         raise NotAllowed(service.NOT_ALLOWED)
     data = await form_data(request)
-    today = local_today(request)
+    today = local_today(request.app[TZ])
     try:
         parsed = parse(OverrideInput, clean(data, "day", "kind", "name"))
         async with unit_of_work(request) as db:
@@ -180,7 +175,7 @@ async def import_submit(request: web.Request) -> web.StreamResponse:
         raise NotAllowed(service.NOT_ALLOWED)
     try:
         async with unit_of_work(request) as db:
-            await service.import_days(db, actor, text, today=local_today(request))
+            await service.import_days(db, actor, text, today=local_today(request.app[TZ]))
     except FORM_REFUSALS as exc:
         problems = _problem_lines(exc) if isinstance(exc, service.ImportRefused) else []
         extra = {"import_text": text, "import_problems": problems}
