@@ -12,8 +12,8 @@ from server.agreements import archive
 from server.agreements.schemas import ArchiveQuery
 from server.disputes.schemas import DisputeInput, PartyInput
 from server.models import Agreement
-from tests.agreements.helpers import book_session, frozen_draft
-from tests.agreements.test_sealed_text import InProcess, settings_of, signed_and_ready_to_seal
+from tests.agreements.helpers import book_session
+from tests.agreements.test_sealed_text import InProcess, seal_booked
 from tests.agreements.test_sealed_text import producer as producer
 from tests.disputes.conftest import Env
 from tests.disputes.conftest import env as env
@@ -38,18 +38,8 @@ def many_parties() -> list[dict[str, Any]]:
 async def sealed_with_many_parties(env: Env, producer: archive.Producer) -> Agreement:
     """Register, book, freeze, have everyone sign and seal a case with 20 parties."""
     people = many_parties()
-    booked = await book_session(env, people=people)
-    draft, issued = await frozen_draft(env, booked)
-    await signed_and_ready_to_seal(env, draft, issued)
-    assert draft.id is not None
-    return await archive.seal(
-        env.factory,
-        env.actor("officer"),
-        draft.id,
-        producer=producer,
-        vault=env.vault,
-        settings=settings_of(env),
-    )
+    agreement, _issued = await seal_booked(env, producer, await book_session(env, people=people))
+    return agreement
 
 
 async def search_by_party(env: Env, name: str) -> list[str]:

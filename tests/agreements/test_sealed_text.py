@@ -18,13 +18,15 @@ from server.agreements import archive, service
 from server.agreements.document import AgreementDocument
 from server.agreements.render import render_pdf
 from server.agreements.sample_seal import sample_seal_png
+from server.agreements.schemas import DraftContent
 from server.agreements.seal import Sealer
 from server.db import transaction
 from server.errors import Conflict
-from server.models import AgreementDraft, Party, Station
+from server.models import Agreement, AgreementDraft, Party, Station
 from tests.agreements.helpers import (
     AGENT,
     RESPONDENT,
+    Booked,
     book_session,
     complete_content,
     frozen_draft,
@@ -99,6 +101,26 @@ async def signed_and_ready_to_seal(
         )
     assert draft.id is not None
     return draft.id
+
+
+async def seal_booked(
+    env: Env,
+    producer: archive.Producer,
+    booked: Booked,
+    content: DraftContent | None = None,
+) -> tuple[Agreement, list[service.IssuedLink]]:
+    """Draft, freeze, have every link sign and seal the booked session's agreement."""
+    draft, issued = await frozen_draft(env, booked, content)
+    draft_id = await signed_and_ready_to_seal(env, draft, issued)
+    agreement = await archive.seal(
+        env.factory,
+        env.actor("officer"),
+        draft_id,
+        producer=producer,
+        vault=env.vault,
+        settings=settings_of(env),
+    )
+    return agreement, issued
 
 
 async def test_the_sealed_pdf_reads_as_the_frozen_text(env: Env, producer: InProcess) -> None:

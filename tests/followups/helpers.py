@@ -14,8 +14,8 @@ from server.db import transaction
 from server.followups import service as followups
 from server.followups.schemas import RecordInput
 from server.models import Agreement, Dispute, DisputeEvent, FollowUpTask, utcnow
-from tests.agreements.helpers import book_session, frozen_draft, sign_as
-from tests.agreements.test_sealed_text import settings_of, signed_and_ready_to_seal
+from tests.agreements.helpers import book_session, sign_as
+from tests.agreements.test_sealed_text import seal_booked, settings_of
 from tests.disputes.conftest import Env
 
 
@@ -36,17 +36,7 @@ async def seal_agreement(
 ) -> Sealed:
     """Register, triage, book, draft, freeze, sign and seal: the agreement and its dispute."""
     booked = await book_session(env, track=track, days=days)
-    draft, issued = await frozen_draft(env, booked, content)
-    await signed_and_ready_to_seal(env, draft, issued)
-    assert draft.id is not None
-    agreement = await archive.seal(
-        env.factory,
-        env.actor("officer"),
-        draft.id,
-        producer=producer,
-        vault=env.vault,
-        settings=settings_of(env),
-    )
+    agreement, issued = await seal_booked(env, producer, booked, content)
     return Sealed(agreement, booked.dispute_id, [link.token for link in issued])
 
 

@@ -7,8 +7,8 @@ from sqlmodel import select
 from server.agreements import archive
 from server.db import transaction
 from server.models import Agreement, BeatOffice, JudicialConfirmation
-from tests.agreements.helpers import book_session, frozen_draft
-from tests.agreements.test_sealed_text import settings_of, signed_and_ready_to_seal
+from tests.agreements.helpers import book_session
+from tests.agreements.test_sealed_text import seal_booked
 from tests.disputes.conftest import Env
 
 COURT = "白石区人民法院"
@@ -31,18 +31,8 @@ async def sealed_case(
     """Book, draft, freeze, sign by everyone and seal, in office A with ``officer`` presiding."""
     if court:
         await set_court(env, env.seed.office_a)
-    booked = await book_session(env, track=track)
-    draft, issued = await frozen_draft(env, booked)
-    await signed_and_ready_to_seal(env, draft, issued)
-    assert draft.id is not None
-    return await archive.seal(
-        env.factory,
-        env.actor("officer"),
-        draft.id,
-        producer=producer,
-        vault=env.vault,
-        settings=settings_of(env),
-    )
+    agreement, _issued = await seal_booked(env, producer, await book_session(env, track=track))
+    return agreement
 
 
 async def window_of(env: Env, agreement: Agreement) -> JudicialConfirmation:
