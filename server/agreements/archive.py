@@ -50,7 +50,7 @@ from server.disputes import service as disputes
 from server.disputes.lifecycle import Status
 from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
 from server.files import write_atomically
-from server.followups import service as followups
+from server.followups import tasks as followup_tasks
 from server.followups.rules import Settings as FollowUpSettings
 from server.judicial import service as judicial
 from server.models import (
@@ -369,7 +369,7 @@ async def seal(
             await judicial.open_window(db, actor, agreement, tz=settings.tz)
             # The visits that check performance, in this same transaction: an archived
             # agreement never lacks its follow-ups, and a failed seal leaves none behind.
-            await followups.create_for_agreement(
+            await followup_tasks.create_for_agreement(
                 db,
                 actor,
                 agreement,

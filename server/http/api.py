@@ -36,7 +36,7 @@ from server.errors import (
     ErrorCode,
     NotAllowed,
 )
-from server.followups import service as followups
+from server.followups import tasks as followup_tasks
 from server.http import render as r
 from server.http.auth_flow import attempt_login, end_session, set_session_cookie, signed_out
 from server.http.forms import parse
@@ -386,7 +386,7 @@ async def transition(request: web.Request) -> web.StreamResponse:
     _require(roles.can_change_status(actor))
     data = await body_as(request, TransitionInput)
     async with unit_of_work(request) as db:
-        dispute = await followups.transition(
+        dispute = await followup_tasks.transition(
             db,
             actor,
             dispute_id,

@@ -15,6 +15,7 @@ from aiohttp import web
 from server.auth import roles
 from server.auth.roles import Role
 from server.followups import service as followups
+from server.followups import views as followup_views
 from server.followups.schemas import RecordInput, TaskFilter
 from server.http.api import _brief, _require, body_as, iso, query_as, working_actor
 from server.http.pages.common import int_param, unit_of_work
@@ -25,7 +26,7 @@ def _day(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def followup_json(row: followups.TaskRow) -> dict[str, Any]:
+def followup_json(row: followup_views.TaskRow) -> dict[str, Any]:
     task = row.task
     return {
         "id": task.id,
@@ -52,7 +53,7 @@ async def list_followups(request: web.Request) -> web.StreamResponse:
     _require(roles.can_read_disputes(actor))
     flt = query_as(request, TaskFilter)
     async with unit_of_work(request) as db:
-        rows = await followups.list_tasks(db, actor, flt, tz=request.app[TZ])
+        rows = await followup_views.list_tasks(db, actor, flt, tz=request.app[TZ])
     return web.json_response({"items": [followup_json(row) for row in rows]})
 
 
@@ -70,7 +71,7 @@ async def record_followup(request: web.Request) -> web.StreamResponse:
             settings=request.app[CONFIG].followup_settings,
             tz=request.app[TZ],
         )
-        results = await followups.get_task(db, actor, task_id)
+        results = await followup_views.get_task(db, actor, task_id)
     rec = done.record
     return web.json_response(
         {

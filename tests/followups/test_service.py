@@ -18,6 +18,8 @@ from server.disputes.lifecycle import Route, Status
 from server.disputes.schemas import TransitionInput
 from server.errors import Conflict, DomainError, NotAllowed, ValidationFailed
 from server.followups import service as followups
+from server.followups import tasks as followup_tasks
+from server.followups import views as followup_views
 from server.followups.rules import TaskKind, TaskStatus
 from server.followups.schemas import TaskFilter
 from server.models import (
@@ -222,7 +224,7 @@ async def test_two_officers_recording_at_once_one_wins(env: Env, producer: InPro
     (task,) = await tasks_of(env, sealed.dispute_id)
     slow = env.factory()
     try:
-        seen = await followups.get_task(slow, env.actor("chief"), task.id or 0)
+        seen = await followup_views.get_task(slow, env.actor("chief"), task.id or 0)
         assert seen.can_record and seen.task.version == 1
         await record(env, task.id or 0, record_input(task))  # the quick one commits first
         with pytest.raises(Conflict) as caught:
@@ -364,7 +366,7 @@ async def test_withdrawn_gets_a_follow_up_by_rule(env: Env) -> None:
     officer = env.actor("officer")
     booked = await book_session(env)
     async with transaction(env.factory) as db:
-        await followups.transition(
+        await followup_tasks.transition(
             db,
             officer,
             booked.dispute_id,
@@ -386,7 +388,7 @@ async def test_withdrawn_gets_a_follow_up_by_rule(env: Env) -> None:
 
 async def _move(env: Env, dispute_id: int, to_status: str) -> None:
     async with transaction(env.factory) as db:
-        await followups.transition(
+        await followup_tasks.transition(
             db,
             env.actor("officer"),
             dispute_id,
@@ -426,14 +428,19 @@ async def test_roles_and_offices(env: Env, producer: InProcess) -> None:
             await record(env, task.id or 0, record_input(task), username=username)
         assert caught.value.code in ("not_allowed", "not_found"), username
     async with env.factory() as db:
-        seen = await followups.get_task(db, env.actor("auxiliary"), task.id or 0)
+        seen = await followup_views.get_task(db, env.actor("auxiliary"), task.id or 0)
         assert not seen.can_record
         assert [t.text for t in seen.terms] == list(complete_content().terms)
-        clerk_rows = await followups.list_tasks(db, env.actor("clerk"), TaskFilter(), tz=env.tz)
+        clerk_rows = await followup_views.list_tasks(
+            db, env.actor("clerk"), TaskFilter(), tz=env.tz
+        )
         assert [r.task.id for r in clerk_rows] == [task.id]
-        assert await followups.list_tasks(db, env.actor("officer_b"), TaskFilter(), tz=env.tz) == []
+        assert (
+            await followup_views.list_tasks(db, env.actor("officer_b"), TaskFilter(), tz=env.tz)
+            == []
+        )
         with pytest.raises(NotAllowed) as caught:
-            await followups.list_tasks(
+            await followup_views.list_tasks(
                 db, env.actor("officer_b"), TaskFilter(office_id=env.seed.office_a), tz=env.tz
             )
         assert caught.value.fields == {"office_id": "scope"}
@@ -452,11 +459,13 @@ async def test_todays_list_puts_overdue_first_and_mine_first(env: Env, producer:
         first.assignee_id = env.seed.uid("chief")
         second.due_on = today - timedelta(days=2)
     async with env.factory() as db:
-        listed = await followups.list_tasks(db, env.actor("chief"), TaskFilter(), tz=env.tz)
+        listed = await followup_views.list_tasks(db, env.actor("chief"), TaskFilter(), tz=env.tz)
         assert [r.task.id for r in listed] == [second.id, first.id]
-        todo = await followups.due_today(db, env.actor("chief"), tz=env.tz)
+        todo = await followup_views.due_today(db, env.actor("chief"), tz=env.tz)
         assert [r.task.id for r in todo] == [first.id, second.id]  # the chief's own first
-        mine = await followups.list_tasks(db, env.actor("chief"), TaskFilter(mine=True), tz=env.tz)
+        mine = await followup_views.list_tasks(
+            db, env.actor("chief"), TaskFilter(mine=True), tz=env.tz
+        )
         assert [r.task.id for r in mine] == [first.id]
 
 
@@ -472,5 +481,5 @@ async def test_due_today_is_the_office_day(env: Env, producer: InProcess) -> Non
             assert row is not None
             row.due_on = due
         async with env.factory() as db:
-            todo = await followups.due_today(db, env.actor("officer"), tz=env.tz)
+            todo = await followup_views.due_today(db, env.actor("officer"), tz=env.tz)
         assert [r.task.id for r in todo] == ([task.id] if listed else []), due

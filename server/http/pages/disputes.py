@@ -22,7 +22,8 @@ from server.disputes.schemas import (
     TriageInput,
 )
 from server.errors import DomainError, NotAllowed, ValidationFailed
-from server.followups import service as followups
+from server.followups import tasks as followup_tasks
+from server.followups import views as followup_views
 from server.http import render as r
 from server.http.forms import InputInvalid, field_messages, parse
 from server.http.pages.common import (
@@ -81,7 +82,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         board = await service.dashboard(db, actor, tz=request.app[TZ])
         names = await _names(db, actor)
         reminders = await judicial.reminders(db, actor, tz=request.app[TZ])
-        todo = await followups.due_today(db, actor, tz=request.app[TZ])
+        todo = await followup_views.due_today(db, actor, tz=request.app[TZ])
     return r.render(
         request,
         "dashboard.html",
@@ -207,7 +208,7 @@ async def _detail_context(
         "can_book": roles.can_book(actor) and current in BOOKABLE_STATUSES,
         "judicial_views": await judicial.windows_of_dispute(db, actor, dispute.id, tz=tz),
         "spot_checks": await spot_checks.checks_of_dispute(db, actor, dispute.id or 0),
-        "followups": await followups.of_dispute(db, actor, dispute.id),
+        "followups": await followup_views.of_dispute(db, actor, dispute.id),
         **names,
     }
 
@@ -256,7 +257,7 @@ async def transition_submit(request: web.Request) -> web.StreamResponse:
     try:
         parsed = parse(TransitionInput, clean(data, "to_status", "note", "expected_version"))
         async with unit_of_work(request) as db:
-            await followups.transition(
+            await followup_tasks.transition(
                 db,
                 actor,
                 dispute_id,

@@ -16,6 +16,7 @@ from server.auth import roles
 from server.auth.roles import Actor
 from server.errors import DomainError, NotAllowed, ValidationFailed
 from server.followups import service as followups
+from server.followups import views as followup_views
 from server.followups.rules import NextStep, TermResult, next_steps, rule_for, urgency
 from server.followups.schemas import RecordInput, TaskFilter
 from server.http import render as r
@@ -77,7 +78,7 @@ async def list_page(request: web.Request) -> web.StreamResponse:
         flt = TaskFilter()
     async with unit_of_work(request) as db:
         try:
-            rows = await followups.list_tasks(db, actor, flt, tz=tz)
+            rows = await followup_views.list_tasks(db, actor, flt, tz=tz)
         except NotAllowed as exc:
             # An office outside the reader's scope: said, not silently emptied.
             errors = field_messages(exc)
@@ -118,7 +119,7 @@ def _record_input(data: dict[str, str]) -> dict[str, Any]:
 async def _task_context(
     request: web.Request, db: AsyncSession, actor: Actor, task_id: int
 ) -> dict[str, Any]:
-    view = await followups.get_task(db, actor, task_id)
+    view = await followup_views.get_task(db, actor, task_id)
     tz = request.app[TZ]
     track = view.task.legal_track
     return {
