@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw
 from sqlmodel import col, select
 
-from server.agreements import archive
+from server.agreements import archive, station_seal
 from server.agreements import service as agreements
 from server.agreements import signing as agreement_signing
 from server.agreements.pki import create_station_pki
@@ -146,7 +146,7 @@ async def ensure_finished_case(
             pki = create_station_pki(config.demo_pki_dir, station.name)
             demo_pki = pki.key_path.parent
         if not station.seal_file:
-            await archive.set_station_seal(
+            await station_seal.set_station_seal(
                 db,
                 None,
                 station,

@@ -48,7 +48,7 @@ from server.auth.roles import Actor
 from server.db import SessionFactory, transaction
 from server.disputes import service as disputes
 from server.disputes.lifecycle import Status
-from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
+from server.errors import N_, Conflict, NotAllowed, NotFound
 from server.files import write_atomically
 from server.followups import tasks as followup_tasks
 from server.followups.rules import Settings as FollowUpSettings
@@ -65,7 +65,6 @@ from server.models import (
 from server.pii import PiiVault
 
 VERIFY_CODE_BYTES = 12
-MAX_SEAL_IMAGE_BYTES = 2 * 1024 * 1024
 
 
 class Producer(Protocol):
@@ -572,63 +571,3 @@ async def copies_for_signer(db: AsyncSession, door: signing.SigningDoor) -> Agre
     if door.draft.status != DraftStatus.SEALED:
         return None
     return await current_of_draft(db, door.draft.id or 0)
-
-
-# --- the station's seal image ------------------------------------------------------------
-
-
-def check_seal_image(data: bytes) -> bytes:
-    """A PNG of sensible size, re-encoded so only pixels are kept."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise ValidationFailed(N_("Choose a PNG image of the seal."), fields={"seal": "required"})
-    if len(data) > MAX_SEAL_IMAGE_BYTES:
-        raise ValidationFailed(N_("The seal image is larger than 2 MB."), fields={"seal": "size"})
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format != "PNG":
-                raise ValidationFailed(N_("The seal must be a PNG image."), fields={"seal": "type"})
-            if min(image.size) < 100 or max(image.size) > 3000:
-                raise ValidationFailed(
-                    N_("The seal image should be between 100 and 3000 pixels wide."),
-                    fields={"seal": "size"},
-                )
-            rgba = image.convert("RGBA")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValidationFailed(
-            N_("The seal must be a PNG image."), fields={"seal": "type"}
-        ) from exc
-    out = io.BytesIO()
-    rgba.save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
-
-async def set_station_seal(
-    db: AsyncSession,
-    actor: Actor | None,
-    station: Station,
-    data: bytes,
-    *,
-    data_dir: Path,
-    sample: bool = False,
-) -> Station:
-    if actor is not None and not roles.can_manage_seal(actor):
-        raise NotAllowed(N_("Only the administrator changes the station's seal."))
-    png = await asyncio.to_thread(check_seal_image, data)
-    digest = hashlib.sha256(png).hexdigest()
-    relative = f"seals/station-{station.id}-{digest[:16]}.png"
-    await asyncio.to_thread(write_atomically, data_dir / relative, png)
-    station.seal_file = relative
-    station.seal_sha256 = digest
-    station.seal_is_sample = sample
-    record(
-        db,
-        actor,
-        "station.seal_set",
-        object_type="station",
-        object_id=station.id,
-        detail={"sha256": digest, "sample": sample},
-        station_id=station.id,
-    )
-    return station

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pytest
 from sqlmodel import select
 
-from server.agreements import archive, service
+from server.agreements import archive, service, station_seal
 from server.agreements.document import AgreementDocument
 from server.agreements.render import render_pdf
 from server.agreements.sample_seal import sample_seal_png
@@ -96,7 +96,7 @@ async def signed_and_ready_to_seal(
     async with transaction(env.factory) as db:
         station = (await db.exec(select(Station))).first()
         assert station is not None
-        await archive.set_station_seal(
+        await station_seal.set_station_seal(
             db, None, station, sample_seal_png(station.name), data_dir=env.config.data_dir
         )
     assert draft.id is not None

@@ -26,7 +26,7 @@ import pytest
 from aiohttp import ClientSession, CookieJar, FormData
 from sqlmodel import select
 
-from server.agreements import archive
+from server.agreements import station_seal
 from server.agreements.pki import StationPki, create_station_pki
 from server.agreements.rules import zh_date
 from server.agreements.sample_seal import sample_seal_png
@@ -65,7 +65,7 @@ async def sealing(config: Config, pki: StationPki, factory: SessionFactory, seed
     async with transaction(factory) as db:
         station = await db.get(Station, seed.station_id)
         assert station is not None
-        await archive.set_station_seal(
+        await station_seal.set_station_seal(
             db, None, station, sample_seal_png(station.name), data_dir=config.data_dir, sample=True
         )
     return config
@@ -416,7 +416,7 @@ async def test_sealing_without_a_certificate_says_so(
     async with transaction(factory) as db:
         station = (await db.exec(select(Station))).first()
         assert station is not None
-        await archive.set_station_seal(
+        await station_seal.set_station_seal(
             db, None, station, sample_seal_png("白石"), data_dir=config.data_dir, sample=True
         )
     status, body = await _seal(client, booked.session_id)

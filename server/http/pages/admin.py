@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import col, select
 
-from server.agreements import archive
+from server.agreements import station_seal
 from server.auth import roles
 from server.errors import N_, Conflict, NotAllowed, ValidationFailed
 from server.http import render as r
@@ -231,8 +231,8 @@ async def seal_submit(request: web.Request) -> web.StreamResponse:
             station = await service.station_of(db, actor)
             station.mediation_committee = committee
             if isinstance(upload, web.FileField) and upload.filename:
-                data = upload.file.read(archive.MAX_SEAL_IMAGE_BYTES + 1)
-                await archive.set_station_seal(
+                data = upload.file.read(station_seal.MAX_SEAL_IMAGE_BYTES + 1)
+                await station_seal.set_station_seal(
                     db, actor, station, data, data_dir=request.app[CONFIG].data_dir
                 )
             elif not station.seal_file:
