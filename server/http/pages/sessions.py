@@ -7,15 +7,12 @@ exist only in that response; the read-only calendar is ``pages.calendar``.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.auth import roles
@@ -34,19 +31,18 @@ from server.errors import (
 from server.experts import service as experts
 from server.http import render as r
 from server.http.forms import field_messages, parse
+from server.http.pages import session_forms
 from server.http.pages.common import (
     FORM_REFUSALS,
     _sees_phones,
     _staff_names,
     clean,
-    form_data,
     int_param,
     redirect,
     unit_of_work,
 )
 from server.http.pages.invitations import _issued_context, _issued_response
 from server.i18n import gettext
-from server.ids import parse_id
 from server.keys import CONFIG, TZ, VAULT
 from server.models import Dispute, Invitation, MediationSession, Party, Station, utcnow
 from server.sessions import conflicts, invitations, texts
@@ -54,8 +50,6 @@ from server.sessions import service as sessions
 from server.sessions.conflicts import NeedsConfirmation, Warning
 from server.sessions.rules import (
     BOOKABLE_STATUSES,
-    MAX_MINUTES,
-    MIN_MINUTES,
     POLICE_CHECKS,
     POLICE_ELIGIBLE,
     LegalTrack,
@@ -65,7 +59,6 @@ from server.sessions.rules import (
 from server.sessions.schemas import (
     BookingInput,
     CancelInput,
-    ObserverInput,
     RescheduleInput,
     RevokeInput,
 )
@@ -73,119 +66,12 @@ from server.staff import service as staff_service
 
 DURATIONS = (30, 45, 60, 90, 120)
 DEFAULT_DURATION = 60
-OBSERVER_SLOTS = 3
-LIST_FIELDS = ("party_ids", "expert_ids", "police_checks")
-BOOKING_FIELDS = ("starts_at", "duration_minutes", "legal_track", "presiding_officer_id", "note")
 #: The reason the service writes on invitations it revokes when cancelling a session.
 CANCELLED_REASON = invitations.CANCELLED_REASON
 #: Where the link goes in a text sent after a move: the links sent before still work.
 SAME_LINK_ZH = "（沿用此前发送的专属链接，原链接继续有效）"
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 MINUTES = N_("%(minutes)s minutes")
-
-_LIST_ITEM = re.compile(r"^(party_ids|expert_ids|police_checks|staff_ids)\.\d+$")
-
-
-class InviteForm(BaseModel):
-    """The "invite more" form: people of the dispute, experts, and named observers."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    party_ids: list[int] = Field(default_factory=list, max_length=20)
-    expert_ids: list[int] = Field(default_factory=list, max_length=20)
-    observers: list[ObserverInput] = Field(default_factory=list, max_length=OBSERVER_SLOTS)
-
-
-# --- reading forms --------------------------------------------------------------
-
-
-@dataclass
-class Posted:
-    """A posted form: single fields as strings, checkbox groups as lists."""
-
-    data: dict[str, str]
-    lists: dict[str, list[str]]
-    #: observers.N in the payload came from form slot observer_slots[N].
-    observer_slots: list[int] = field(default_factory=list)
-
-
-async def _posted(request: web.Request) -> Posted:
-    data = await form_data(request)
-    post = await request.post()
-    lists = {
-        name: [v for v in post.getall(name, []) if isinstance(v, str) and v != ""][:50]
-        for name in LIST_FIELDS
-    }
-    return Posted(data, lists)
-
-
-def _observers(posted: Posted) -> list[dict[str, str]]:
-    """The filled observer rows; which slot each came from is kept for the messages."""
-    rows: list[dict[str, str]] = []
-    posted.observer_slots = []
-    for slot in range(OBSERVER_SLOTS):
-        name = posted.data.get(f"observers.{slot}.name", "").strip()
-        phone = posted.data.get(f"observers.{slot}.phone", "").strip()
-        if name or phone:
-            rows.append({"name": name, "phone": phone})
-            posted.observer_slots.append(slot)
-    return rows
-
-
-def _booking_payload(posted: Posted) -> dict[str, Any]:
-    payload: dict[str, Any] = clean(posted.data, *BOOKING_FIELDS)
-    payload["party_ids"] = posted.lists["party_ids"]
-    payload["expert_ids"] = posted.lists["expert_ids"]
-    if posted.data.get("legal_track") == LegalTrack.POLICE:
-        payload["police_checks"] = posted.lists["police_checks"]
-    payload["observers"] = _observers(posted)
-    payload["confirm_conflicts"] = posted.data.get("confirm_conflicts", "") != ""
-    return payload
-
-
-def _invite_payload(posted: Posted) -> dict[str, Any]:
-    return {
-        "party_ids": posted.lists["party_ids"],
-        "expert_ids": posted.lists["expert_ids"],
-        "observers": _observers(posted),
-    }
-
-
-def _errors(exc: DomainError, posted: Posted | None = None) -> dict[str, str]:
-    """Field messages keyed as the form names its fields (a checkbox group, a slot)."""
-    slots = posted.observer_slots if posted else []
-    result: dict[str, str] = {}
-    for key, message in field_messages(exc).items():
-        name = key
-        match = _LIST_ITEM.match(key)
-        if match:
-            name = match.group(1)
-        elif key.startswith("observers."):
-            parts = key.split(".")
-            index = parse_id(parts[1])
-            if index is not None and index < len(slots):
-                parts[1] = str(slots[index])
-                name = ".".join(parts)
-        result.setdefault(name, message)
-    return result
-
-
-def _warning_texts(warnings: Iterable[Warning]) -> list[str]:
-    return [gettext(w.message) % w.params if w.params else gettext(w.message) for w in warnings]
-
-
-def _span(data: dict[str, str], tz: ZoneInfo) -> tuple[datetime, datetime] | None:
-    """The planned start and end from a half-filled form, when both can be read."""
-    try:
-        starts_at = datetime.fromisoformat(data.get("starts_at", ""))
-    except ValueError:
-        return None
-    minutes = parse_id(data.get("duration_minutes", ""), max_digits=4)
-    if minutes is None or not MIN_MINUTES <= minutes <= MAX_MINUTES:
-        return None
-    if starts_at.tzinfo is None:
-        starts_at = starts_at.replace(tzinfo=tz)
-    return starts_at, starts_at + timedelta(minutes=minutes)
 
 
 def _grace(request: web.Request) -> timedelta:
@@ -234,7 +120,7 @@ async def _booking_context(
 ) -> dict[str, Any]:
     assert dispute.id is not None
     parties = await disputes.parties_of(db, dispute.id)
-    span = _span(form, tz)
+    span = session_forms.span(form, tz)
     if span is not None:
         suggested = await conflicts.suggested_experts(db, actor, dispute, *span)
         busy = await experts.busy_expert_ids(db, actor.station_id, *span)
@@ -273,7 +159,7 @@ async def _booking_context(
         "busy": busy,
         "span_known": span is not None,
         "min_start": now_local.strftime(DATETIME_LOCAL),
-        "observer_slots": range(OBSERVER_SLOTS),
+        "observer_slots": range(session_forms.OBSERVER_SLOTS),
     }
 
 
@@ -324,7 +210,7 @@ async def _render_booking(
     request: web.Request,
     actor: Actor,
     dispute_id: int,
-    posted: Posted,
+    posted: session_forms.Posted,
     *,
     exc: DomainError | None = None,
     warnings: list[Warning] | None = None,
@@ -335,17 +221,17 @@ async def _render_booking(
         context = await _booking_context(
             db, actor, dispute, request.app[TZ], posted.data, posted.lists
         )
-    context["errors"] = _errors(exc, posted) if exc is not None else {}
+    context["errors"] = session_forms.form_errors(exc, posted) if exc is not None else {}
     context["error"] = r.message_of(exc) if exc is not None else ""
-    context["warnings"] = _warning_texts(warnings or [])
+    context["warnings"] = session_forms.warning_texts(warnings or [])
     return r.render(request, "sessions/book.html", context, status=status)
 
 
 async def book_submit(request: web.Request) -> web.StreamResponse:
     actor = r.actor(request)
     dispute_id = int_param(request, "id")
-    posted = await _posted(request)
-    payload = _booking_payload(posted)
+    posted = await session_forms.posted(request)
+    payload = session_forms.booking_payload(posted)
     if posted.data.get("action") == "suggest":
         # Only recompute who is suggested for the time now in the form; book nothing.
         return await _render_booking(request, actor, dispute_id, posted)
@@ -374,7 +260,7 @@ async def book_submit(request: web.Request) -> web.StreamResponse:
             request, actor, dispute_id, posted, exc=exc, status=r.STATUS_FOR[exc.code]
         )
     context["purpose"] = "booked"
-    context["confirmed_warnings"] = _warning_texts(booking.warnings)
+    context["confirmed_warnings"] = session_forms.warning_texts(booking.warnings)
     return _issued_response(request, context)
 
 
@@ -394,8 +280,8 @@ async def conflicts_check(request: web.Request) -> web.Response:
     try:
         actor = r.actor(request)
         dispute_id = int_param(request, "id")
-        posted = await _posted(request)
-        span = _span(posted.data, request.app[TZ])
+        posted = await session_forms.posted(request)
+        span = session_forms.span(posted.data, request.app[TZ])
         if span is None:
             return web.json_response({"checked": False, "warnings": []})
         presiding = posted.data.get("presiding_officer_id", "")
@@ -420,7 +306,7 @@ async def conflicts_check(request: web.Request) -> web.Response:
         return r.json_error(
             ErrorCode.NOT_FOUND, gettext(N_("This page does not exist.")), status=404
         )
-    return web.json_response({"checked": True, "warnings": _warning_texts(warnings)})
+    return web.json_response({"checked": True, "warnings": session_forms.warning_texts(warnings)})
 
 
 @dataclass(frozen=True)
@@ -468,7 +354,7 @@ async def _detail_context(
             "starts_at": session.starts_at.astimezone(tz).strftime(DATETIME_LOCAL),
             "duration_minutes": str(session.duration_minutes),
         },
-        "observer_slots": range(OBSERVER_SLOTS),
+        "observer_slots": range(session_forms.OBSERVER_SLOTS),
         "cancellation_texts": [],
         "moved_texts": [],
     }
@@ -538,26 +424,26 @@ async def _rerender_detail(
     session_id: int,
     exc: DomainError,
     form: str,
-    posted: Posted | None = None,
+    posted: session_forms.Posted | None = None,
 ) -> web.Response:
     """The session page again, with the refused form open, its input kept and the reason."""
     async with unit_of_work(request) as db:
         session, dispute = await sessions.get_session(db, actor, session_id)
         context = await _detail_context(request, db, actor, session, dispute)
-    context["form_errors"] = {form: _errors(exc, posted)}
+    context["form_errors"] = {form: session_forms.form_errors(exc, posted)}
     context["form_error"] = {form: r.message_of(exc)}
     if posted is not None:
         context["submitted"] = {form: posted.data}
         context["submitted_lists"] = {form: posted.lists}
     if isinstance(exc, NeedsConfirmation):
-        context["warnings"] = {form: _warning_texts(exc.warnings)}
+        context["warnings"] = {form: session_forms.warning_texts(exc.warnings)}
     return r.render(request, "sessions/detail.html", context, status=r.STATUS_FOR[exc.code])
 
 
 async def reschedule_submit(request: web.Request) -> web.StreamResponse:
     actor = r.actor(request)
     session_id = int_param(request, "id")
-    posted = await _posted(request)
+    posted = await session_forms.posted(request)
     payload: dict[str, Any] = clean(posted.data, "starts_at", "duration_minutes")
     payload["confirm_conflicts"] = posted.data.get("confirm_conflicts", "") != ""
     try:
@@ -574,7 +460,7 @@ async def reschedule_submit(request: web.Request) -> web.StreamResponse:
 async def cancel_submit(request: web.Request) -> web.StreamResponse:
     actor = r.actor(request)
     session_id = int_param(request, "id")
-    posted = await _posted(request)
+    posted = await session_forms.posted(request)
     try:
         parsed = parse(CancelInput, clean(posted.data, "reason"))
         async with unit_of_work(request) as db:
@@ -587,9 +473,9 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
 async def invite_submit(request: web.Request) -> web.StreamResponse:
     actor = r.actor(request)
     session_id = int_param(request, "id")
-    posted = await _posted(request)
+    posted = await session_forms.posted(request)
     try:
-        parsed = parse(InviteForm, _invite_payload(posted))
+        parsed = parse(session_forms.InviteForm, session_forms.invite_payload(posted))
         async with unit_of_work(request) as db:
             issued = await sessions.invite_more(
                 db,
@@ -627,7 +513,7 @@ async def revoke_submit(request: web.Request) -> web.StreamResponse:
     actor = r.actor(request)
     session_id = int_param(request, "id")
     invitation_id = int_param(request, "inv_id")
-    posted = await _posted(request)
+    posted = await session_forms.posted(request)
     try:
         parsed = parse(RevokeInput, clean(posted.data, "reason"))
         async with unit_of_work(request) as db:
