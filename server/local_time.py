@@ -16,3 +16,9 @@ def local_date(value: datetime, tz: ZoneInfo) -> date:
 def local_today(tz: ZoneInfo, now: datetime | None = None) -> date:
     """Today in the office's time zone."""
     return local_date(now or datetime.now(UTC), tz)
+
+
+def to_the_minute(value: datetime) -> datetime:
+    """``value`` cut to its minute, as a ``datetime-local`` form field states times: a visit
+    or check typed for the minute something happened in is not before it."""
+    return value.replace(second=0, microsecond=0)

@@ -36,6 +36,7 @@ from server.followups.rules import (
     parse_terms,
 )
 from server.followups.schemas import RecordInput
+from server.local_time import to_the_minute
 from server.models import (
     Agreement,
     Dispute,
@@ -45,12 +46,6 @@ from server.models import (
     utcnow,
 )
 from server.versioned import claim_next_version
-
-
-def _minute(value: datetime) -> datetime:
-    """``value`` cut to its minute, as a ``datetime-local`` form field states times."""
-    return value.replace(second=0, microsecond=0)
-
 
 #: A clock a few minutes fast on the officer's phone is not "in the future".
 MAX_FUTURE = timedelta(minutes=10)
@@ -185,13 +180,12 @@ async def record_followup(
             N_("The time of the follow-up cannot be in the future."),
             fields={"contacted_at": "future"},
         )
-    # The form gives the time to the minute: a visit in the minute of sealing is after it.
-    if agreement is not None and contacted < _minute(await _first_sealed(db, agreement)):
+    if agreement is not None and contacted < to_the_minute(await _first_sealed(db, agreement)):
         raise ValidationFailed(
             N_("The follow-up cannot be dated before the agreement was sealed."),
             fields={"contacted_at": "before_agreement"},
         )
-    if agreement is None and contacted < _minute(task.created_at):
+    if agreement is None and contacted < to_the_minute(task.created_at):
         raise ValidationFailed(
             N_("The follow-up cannot be dated before the outcome it follows up."),
             fields={"contacted_at": "before_outcome"},

@@ -26,6 +26,7 @@ from server.auth.roles import Actor
 from server.disputes import service as disputes
 from server.disputes.lifecycle import REOPEN_FROM, Status
 from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
+from server.local_time import to_the_minute
 from server.models import BeatOffice, Dispute, DisputeEvent, SpotCheck, SpotCheckDraw, utcnow
 from server.spotchecks.draw import Mode, draw_sample
 from server.spotchecks.schemas import CheckInput, DrawInput
@@ -268,7 +269,7 @@ async def record_check(
             N_("The time of the check is in the future."), fields={"checked_at": "future"}
         )
     drawn_at = row.drawn_at if row.drawn_at.tzinfo else row.drawn_at.replace(tzinfo=UTC)
-    if checked_at < drawn_at - timedelta(minutes=1):
+    if checked_at < to_the_minute(drawn_at):
         raise ValidationFailed(
             N_("The check is dated before the sample was drawn."),
             fields={"checked_at": "before_draw"},
