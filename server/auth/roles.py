@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from server.errors import N_
+from server.errors import N_, NotAllowed
 
 
 class Role(StrEnum):
@@ -178,3 +178,9 @@ def sees_party_names(actor: Actor) -> bool:
 def can_mark_criminal(actor: Actor, office_id: int) -> bool:
     """民转刑 is an officer's finding about a case of their office (or the chief's)."""
     return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)
+
+
+def require(allowed: bool) -> None:
+    """Refuse with the one message every role check gives, when ``allowed`` is false."""
+    if not allowed:
+        raise NotAllowed(N_("Your role does not allow this."))

@@ -48,11 +48,6 @@ MAX_PAST = timedelta(days=365 * 20)
 NO_OFFICE = N_("Choose a beat office.")
 
 
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise NotAllowed(N_("Your role does not allow this."))
-
-
 def _aware(value: datetime, tz: ZoneInfo) -> datetime:
     """Form input is local wall-clock time; store it as UTC."""
     return value.replace(tzinfo=tz) if value.tzinfo is None else value
@@ -150,7 +145,7 @@ async def register(
     db: AsyncSession, actor: Actor, data: DisputeInput, *, vault: PiiVault, tz: ZoneInfo
 ) -> Dispute:
     """登记建档: create the dispute with its parties and its first timeline entry."""
-    _require(roles.can_register(actor))
+    roles.require(roles.can_register(actor))
     if actor.role in roles.OFFICE_ROLES:
         if data.office_id not in (None, actor.office_id):
             raise NotAllowed(N_("You can register disputes only for your own beat office."))
@@ -222,7 +217,7 @@ async def add_party(
     tz: ZoneInfo,
 ) -> Party:
     dispute = await get_dispute(db, actor, dispute_id)
-    _require(roles.can_edit_parties(actor))
+    roles.require(roles.can_edit_parties(actor))
     if dispute.status == Status.CLOSED:
         raise IllegalTransition(N_("A closed dispute cannot be changed."))
     if data.represents_party_id is not None:
@@ -265,7 +260,7 @@ async def _touch(db: AsyncSession, dispute: Dispute) -> None:
 async def triage(db: AsyncSession, actor: Actor, dispute_id: int, data: TriageInput) -> Dispute:
     """分流: grade the risk, derive the route, name who leads."""
     dispute = await get_dispute(db, actor, dispute_id)
-    _require(roles.can_triage(actor))
+    roles.require(roles.can_triage(actor))
     current = Status(dispute.status)
     if current not in TRIAGE_FROM:
         raise IllegalTransition(
@@ -333,7 +328,7 @@ async def transition(
 ) -> Dispute:
     """Move along the closed loop; anything not in the transition table is refused."""
     dispute = await get_dispute(db, actor, dispute_id)
-    _require(roles.can_change_status(actor))
+    roles.require(roles.can_change_status(actor))
     if data.expected_version is not None and data.expected_version != dispute.version:
         raise Conflict(N_("Someone else changed this dispute meanwhile; reload and try again."))
     if data.to_status == Status.TRIAGED:
@@ -427,7 +422,7 @@ async def reveal_id_number(
     if party is None:
         raise NotFound(N_("No such person."))
     await get_dispute(db, actor, party.dispute_id)
-    _require(roles.can_reveal_id_number(actor))
+    roles.require(roles.can_reveal_id_number(actor))
     if not party.id_number_encrypted:
         raise NotFound(N_("No ID number was recorded for this person."))
     record(
@@ -442,7 +437,7 @@ async def reveal_id_number(
 
 
 def _visible(actor: Actor):  # type: ignore[no-untyped-def]
-    _require(roles.can_read_disputes(actor))
+    roles.require(roles.can_read_disputes(actor))
     query = select(Dispute).where(Dispute.station_id == actor.station_id)
     if actor.role in roles.OFFICE_ROLES:
         query = query.where(Dispute.office_id == actor.office_id)

@@ -21,7 +21,7 @@ from server.auth import roles
 from server.auth.roles import Actor
 from server.disputes import service as disputes
 from server.disputes.lifecycle import Route, Status
-from server.errors import N_, Conflict, NotAllowed, ValidationFailed
+from server.errors import N_, Conflict, ValidationFailed
 from server.followups import tasks, views
 from server.followups.rules import (
     SETTLED,
@@ -53,11 +53,6 @@ MAX_FUTURE = timedelta(minutes=10)
 RECORDED_MEANWHILE = N_(
     "Someone else recorded this follow-up meanwhile; reload the page to see what they found."
 )
-
-
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise NotAllowed(N_("Your role does not allow this."))
 
 
 def _aware(value: datetime, tz: ZoneInfo) -> datetime:
@@ -167,7 +162,7 @@ async def record_followup(
 ) -> Recorded:
     """Record what a follow-up found and move the dispute on, all or nothing."""
     task = await views.task_in_scope(db, actor, task_id)
-    _require(roles.can_record_followup(actor, task.office_id))
+    roles.require(roles.can_record_followup(actor, task.office_id))
     if task.status != TaskStatus.OPEN or data.expected_version != task.version:
         raise Conflict(RECORDED_MEANWHILE)
     dispute = await db.get(Dispute, task.dispute_id)

@@ -36,11 +36,6 @@ from server.models import (
 LIST_LIMIT = 500
 
 
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise NotAllowed(N_("Your role does not allow this."))
-
-
 @dataclass(frozen=True)
 class TaskRow:
     task: FollowUpTask
@@ -70,7 +65,7 @@ class TaskView:
 
 def _scoped(actor: Actor, office_id: int | None):  # type: ignore[no-untyped-def]
     """Tasks the actor may read; an office outside their scope is refused, not emptied."""
-    _require(roles.can_read_disputes(actor))
+    roles.require(roles.can_read_disputes(actor))
     query = select(FollowUpTask, Dispute).where(
         FollowUpTask.station_id == actor.station_id, FollowUpTask.dispute_id == Dispute.id
     )

@@ -120,12 +120,6 @@ def working_actor(request: web.Request) -> Actor:
     return actor
 
 
-def _require(allowed: bool) -> None:
-    """Refuse by role before reading the body, so the answer is 403, not a field error."""
-    if not allowed:
-        raise NotAllowed(N_("Your role does not allow this."))
-
-
 def _require_admin(actor: Actor) -> None:
     if not roles.can_manage_org(actor):
         raise NotAllowed(N_("Only administrators manage offices and accounts."))
@@ -346,7 +340,7 @@ async def list_disputes(request: web.Request) -> web.StreamResponse:
 
 async def create_dispute(request: web.Request) -> web.StreamResponse:
     actor = working_actor(request)
-    _require(roles.can_register(actor))
+    roles.require(roles.can_register(actor))
     data = await body_as(request, DisputeInput)
     async with unit_of_work(request) as db:
         dispute = await service.register(
@@ -372,7 +366,7 @@ async def get_dispute(request: web.Request) -> web.StreamResponse:
 async def triage(request: web.Request) -> web.StreamResponse:
     actor = working_actor(request)
     dispute_id = int_param(request, "id")
-    _require(roles.can_triage(actor))
+    roles.require(roles.can_triage(actor))
     data = await body_as(request, TriageInput)
     async with unit_of_work(request) as db:
         dispute = await service.triage(db, actor, dispute_id, data)
@@ -383,7 +377,7 @@ async def triage(request: web.Request) -> web.StreamResponse:
 async def transition(request: web.Request) -> web.StreamResponse:
     actor = working_actor(request)
     dispute_id = int_param(request, "id")
-    _require(roles.can_change_status(actor))
+    roles.require(roles.can_change_status(actor))
     data = await body_as(request, TransitionInput)
     async with unit_of_work(request) as db:
         dispute = await followup_tasks.transition(
@@ -401,7 +395,7 @@ async def transition(request: web.Request) -> web.StreamResponse:
 async def add_party(request: web.Request) -> web.StreamResponse:
     actor = working_actor(request)
     dispute_id = int_param(request, "id")
-    _require(roles.can_edit_parties(actor))
+    roles.require(roles.can_edit_parties(actor))
     data = await body_as(request, PartyInput)
     async with unit_of_work(request) as db:
         party = await service.add_party(
@@ -414,7 +408,7 @@ async def reveal_id_number(request: web.Request) -> web.StreamResponse:
     """The one place a full ID number is sent; the service audits it with the reason."""
     actor = working_actor(request)
     party_id = int_param(request, "id")
-    _require(roles.can_reveal_id_number(actor))
+    roles.require(roles.can_reveal_id_number(actor))
     data = await body_as(request, RevealInput)
     async with unit_of_work(request) as db:
         number = await service.reveal_id_number(db, actor, party_id, data, vault=request.app[VAULT])

@@ -17,7 +17,7 @@ from server.auth.roles import Role
 from server.followups import service as followups
 from server.followups import views as followup_views
 from server.followups.schemas import RecordInput, TaskFilter
-from server.http.api import _brief, _require, body_as, iso, query_as, working_actor
+from server.http.api import _brief, body_as, iso, query_as, working_actor
 from server.http.pages.common import int_param, unit_of_work
 from server.keys import CONFIG, TZ
 
@@ -50,7 +50,7 @@ def followup_json(row: followup_views.TaskRow) -> dict[str, Any]:
 async def list_followups(request: web.Request) -> web.StreamResponse:
     """The follow-up list: overdue first, then due today, then later; the page's scope."""
     actor = working_actor(request)
-    _require(roles.can_read_disputes(actor))
+    roles.require(roles.can_read_disputes(actor))
     flt = query_as(request, TaskFilter)
     async with unit_of_work(request) as db:
         rows = await followup_views.list_tasks(db, actor, flt, tz=request.app[TZ])
@@ -60,7 +60,7 @@ async def list_followups(request: web.Request) -> web.StreamResponse:
 async def record_followup(request: web.Request) -> web.StreamResponse:
     actor = working_actor(request)
     task_id = int_param(request, "id")
-    _require(actor.role in (Role.CHIEF, Role.OFFICER))
+    roles.require(actor.role in (Role.CHIEF, Role.OFFICER))
     data = await body_as(request, RecordInput)
     async with unit_of_work(request) as db:
         done = await followups.record_followup(

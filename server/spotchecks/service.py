@@ -25,7 +25,7 @@ from server.auth import roles
 from server.auth.roles import Actor
 from server.disputes import service as disputes
 from server.disputes.lifecycle import REOPEN_FROM, Status
-from server.errors import N_, Conflict, NotAllowed, NotFound, ValidationFailed
+from server.errors import N_, Conflict, NotFound, ValidationFailed
 from server.local_time import to_the_minute
 from server.models import BeatOffice, Dispute, DisputeEvent, SpotCheck, SpotCheckDraw, utcnow
 from server.spotchecks.draw import Mode, draw_sample
@@ -70,11 +70,6 @@ class DrawView:
     checks: list[CheckRow]
 
 
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise NotAllowed(N_("Your role does not allow this."))
-
-
 def _local_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The period's local days as an instant range [from, to), in UTC."""
     low = datetime.combine(start, time.min, tzinfo=tz).astimezone(UTC)
@@ -112,7 +107,7 @@ async def resolved_population(
 
 
 async def draw(db: AsyncSession, actor: Actor, data: DrawInput, *, tz: ZoneInfo) -> SpotCheckDraw:
-    _require(roles.can_draw_spot_checks(actor))
+    roles.require(roles.can_draw_spot_checks(actor))
     if data.period_end < data.period_start:
         raise ValidationFailed(
             N_("The period ends before it starts."), fields={"period_end": "before_start"}
@@ -174,7 +169,7 @@ def redraw(row: SpotCheckDraw) -> list[int]:
 
 def _scoped(actor: Actor):  # type: ignore[no-untyped-def]
     """Checks the actor may see: the station's, and only their office's for office roles."""
-    _require(roles.can_read_disputes(actor))
+    roles.require(roles.can_read_disputes(actor))
     query = (
         select(SpotCheck)
         .join(SpotCheckDraw, col(SpotCheckDraw.id) == SpotCheck.draw_id)
@@ -255,7 +250,7 @@ async def record_check(
 ) -> SpotCheck:
     """One check's finding; "it flared up" reopens the dispute, linked to this check."""
     check = await get_check(db, actor, check_id)
-    _require(roles.can_record_spot_check(actor, check.office_id))
+    roles.require(roles.can_record_spot_check(actor, check.office_id))
     row = await db.get(SpotCheckDraw, check.draw_id)
     assert row is not None
     if check.status == "done" or data.expected_version != check.version:
