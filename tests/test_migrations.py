@@ -64,6 +64,12 @@ TABLES = {
     "judicial_confirmation",
     "spot_check_draw",
     "spot_check",
+    "expert_availability",
+    "duty_slot",
+    "expert_relation",
+    "risk_alert",
+    "minutes_entry",
+    "minutes_signoff",
     "station",
 }
 

@@ -15,8 +15,15 @@ from server.models.agreement import (
 )
 from server.models.audit import AuditEvent
 from server.models.base import utcnow
-from server.models.dispute import Dispute, DisputeEvent, Party
-from server.models.expert import Expert, ExpertOffice, ExpertSpecialty
+from server.models.dispute import Dispute, DisputeEvent, Party, RiskAlert
+from server.models.expert import (
+    DutySlot,
+    Expert,
+    ExpertAvailability,
+    ExpertOffice,
+    ExpertRelation,
+    ExpertSpecialty,
+)
 from server.models.followup import (
     FollowUpRecord,
     FollowUpTask,
@@ -24,6 +31,7 @@ from server.models.followup import (
     WorkdayOverride,
 )
 from server.models.judicial import JudicialConfirmation
+from server.models.minutes import MinutesEntry, MinutesSignoff
 from server.models.org import BeatOffice, LoginThrottle, StaffSession, StaffUser, Station
 from server.models.room import ChatMessage, RoomCaucus, RoomControl, RoomEntry, RoomState
 from server.models.session import Invitation, MediationSession
@@ -62,5 +70,11 @@ __all__ = [
     "JudicialConfirmation",
     "SpotCheck",
     "SpotCheckDraw",
+    "DutySlot",
+    "ExpertAvailability",
+    "ExpertRelation",
+    "RiskAlert",
+    "MinutesEntry",
+    "MinutesSignoff",
     "utcnow",
 ]

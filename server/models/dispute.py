@@ -81,3 +81,23 @@ class DisputeEvent(SQLModel, table=True):
         default="", max_length=20, description="What caused it: followup / spot_check / …"
     )
     link_id: int | None = Field(default=None, description="The id of that follow-up or check.")
+
+
+class RiskAlert(SQLModel, table=True):
+    """预警: a dispute graded high risk, shown on its office's dashboard until someone
+    responsible acknowledges it. Raised at registration (the first assessment) or at triage."""
+
+    __tablename__ = "risk_alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="station.id", index=True)
+    office_id: int = Field(foreign_key="beat_office.id", index=True)
+    dispute_id: int = Field(foreign_key="dispute.id", index=True)
+    risk_level: str = Field(max_length=20)
+    route: str = Field(max_length=20, description="Who leads, as the risk grade sets it.")
+    raised_on: str = Field(max_length=20, description="registration / triage")
+    reasons: str = Field(default="", max_length=500, description="Why: the rule's findings.")
+    raised_at: datetime = Field(default_factory=utcnow, index=True)
+    raised_by_id: int = Field(foreign_key="staff_user.id")
+    acknowledged_at: datetime | None = None
+    acknowledged_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
