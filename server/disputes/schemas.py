@@ -103,6 +103,10 @@ class DisputeInput(_Input):
     development: OptText1000 = ""
     description: OptText4000 = ""
     source: Source = Source.WALK_IN
+    initial_risk: RiskLevel | None = Field(
+        default=None,
+        description="初判: the registrar's first grade; left empty, the rule proposes one.",
+    )
     parties: list[PartyInput] = Field(default_factory=list, max_length=20, validate_default=True)
 
     @field_validator("parties")
