@@ -35,10 +35,10 @@ from server.disputes.risk import (
     encode_reasons,
     initial,
 )
-from server.disputes.schemas import PartyInput
+from server.disputes.schemas import PartyInput, ProposalParty
 from server.errors import N_, Conflict, NotAllowed, NotFound
 from server.models import BeatOffice, Dispute, DisputeEvent, RiskAlert, StaffUser, utcnow
-from server.pii import age_on, birth_date_from_resident_id
+from server.pii import age_on, birth_date_from_resident_id, normalise_id_number
 
 
 class RaisedOn(StrEnum):
@@ -72,14 +72,15 @@ class AlertView:
     acknowledged_by: str = ""
 
 
-def party_facts(party: PartyInput, today: date) -> PartyFacts:
+def party_facts(*, minor: bool, id_type: str, id_number: str, today: date) -> PartyFacts:
     """Whether a minor, and the age a resident ID number tells (nothing else is kept)."""
     age = None
-    if party.id_number and party.id_type == "resident_id":
-        birth = birth_date_from_resident_id(party.id_number)
-        if birth is not None:
+    number = normalise_id_number(id_number)
+    if id_type == "resident_id" and len(number) == 18:
+        birth = birth_date_from_resident_id(number)
+        if birth is not None and birth <= today:
             age = age_on(birth, today)
-    return PartyFacts(minor=party.minor, age=age)
+    return PartyFacts(minor=minor, age=age)
 
 
 def proposal(
@@ -87,15 +88,18 @@ def proposal(
     trend: Trend,
     scale: int,
     category: Category,
-    parties: Sequence[PartyInput],
+    parties: Sequence[PartyInput | ProposalParty],
     today: date,
 ) -> Assessment:
-    """The rule's proposal for a registration not yet saved (the form shows it)."""
+    """The rule's proposal for a registration, saved or still being typed (the form asks)."""
     return assess(
         trend=trend,
         scale=scale,
         category=category,
-        parties=[party_facts(p, today) for p in parties],
+        parties=[
+            party_facts(minor=p.minor, id_type=p.id_type, id_number=p.id_number, today=today)
+            for p in parties
+        ],
     )
 
 
@@ -279,6 +283,12 @@ async def _views(db: AsyncSession, alerts: Sequence[RiskAlert]) -> list[AlertVie
         )
         for a in alerts
     ]
+
+
+async def view_of(db: AsyncSession, alert: RiskAlert) -> AlertView:
+    """One alert with its dispute, office and reasons."""
+    (view,) = await _views(db, [alert])
+    return view
 
 
 async def open_alerts(db: AsyncSession, actor: Actor) -> list[AlertView]:

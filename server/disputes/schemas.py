@@ -119,6 +119,24 @@ class DisputeInput(_Input):
         return parties
 
 
+class ProposalParty(_Input):
+    """What the 初判 rule reads of a person still being typed on the form: no check of the
+    number here (the registration checks it); one that is not a resident ID tells no age."""
+
+    id_type: IdType = IdType.RESIDENT_ID
+    id_number: OptText40 = ""
+    minor: bool = False
+
+
+class RiskProposalInput(_Input):
+    """The registration form's fields the 初判 rule reads, to show its proposal live."""
+
+    trend: Trend
+    scale: int = Field(ge=1, le=10000)
+    category: Category
+    parties: list[ProposalParty] = Field(default_factory=list, max_length=20)
+
+
 class TriageInput(_Input):
     """分流: the risk grade, whether it is a crime, who leads, and why."""
 
