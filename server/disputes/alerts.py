@@ -103,9 +103,7 @@ def proposal(
     )
 
 
-def should_raise(
-    level: RiskLevel, *, has_open: bool, has_any: bool, previous: str | None
-) -> bool:
+def should_raise(level: RiskLevel, *, has_open: bool, has_any: bool, previous: str | None) -> bool:
     """Whether a grading alerts: high, nothing open, and not a grade already alerted.
 
     ``previous`` is the dispute's triage grade before this one (None: never triaged,
@@ -317,6 +315,7 @@ async def acknowledge(db: AsyncSession, actor: Actor, alert_id: int) -> RiskAler
     alert = await db.get(RiskAlert, alert_id)
     if alert is None or alert.station_id != actor.station_id:
         raise NotFound(N_("No such alert."))
+    roles.require(roles.can_read_disputes(actor))
     if not roles.can_read_alerts(actor, alert.office_id):
         raise NotAllowed(N_("This alert belongs to another beat office."))
     roles.require(roles.can_acknowledge_alert(actor, alert.office_id))
