@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from server.disputes.alerts import RAISED_ON_LABELS
+from server.disputes.alerts import GRADED_BY_LABELS, RAISED_ON_LABELS
 from server.disputes.lifecycle import RISK_LABELS, ROUTE_LABELS, STATUS_LABELS
 from server.errors import N_
 from server.followups.rules import KIND_LABELS as FOLLOWUP_KIND_LABELS
@@ -142,6 +142,7 @@ DETAIL_LABELS: dict[str, str] = {
     "record": N_("Follow-up record"),
     "risk": N_("Risk"),
     "proposed": N_("Proposed by the rule"),
+    "graded_by": N_("Graded by"),
     "reasons": N_("Reasons"),
     "stage": N_("Raised"),
     "role": N_("Role"),
@@ -167,6 +168,7 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     "risk": RISK_LABELS,
     "proposed": RISK_LABELS,
     "stage": RAISED_ON_LABELS,
+    "graded_by": GRADED_BY_LABELS,
     "route": ROUTE_LABELS,
     "track": TRACK_LABELS,
     "kind": FOLLOWUP_KIND_LABELS,

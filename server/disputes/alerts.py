@@ -51,6 +51,12 @@ RAISED_ON_LABELS: dict[str, str] = {
     RaisedOn.TRIAGE: N_("At triage"),
 }
 
+#: Who set the first grade, as the audit trail names it.
+GRADED_BY_LABELS: dict[str, str] = {
+    "rule": N_("The rule"),
+    "registrar": N_("The registrar"),
+}
+
 #: The route as the alert band says it, in the words of the station's own rule
 #: (重点高危风险矛盾纠纷由分管所领导牵头处置 …).
 ALERT_ROUTE_LABELS: dict[str, str] = {
@@ -207,7 +213,7 @@ async def alert_at_registration(
         detail={
             "risk": kept.level.value,
             "proposed": proposed.level.value,
-            "by": "registrar" if Reason.REGISTRAR in kept.reasons else "rule",
+            "graded_by": "registrar" if Reason.REGISTRAR in kept.reasons else "rule",
             "reasons": encode_reasons(kept.reasons),
         },
     )

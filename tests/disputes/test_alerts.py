@@ -122,7 +122,7 @@ async def test_the_first_grade_rides_on_the_registration_line(env: Env) -> None:
             await db.exec(select(AuditEvent).where(AuditEvent.action == "dispute.assess_risk"))
         )
     assert (event.kind, event.note, event.link_kind) == ("registered", "general", "rule")
-    assert '"proposed": "general"' in audit.detail and '"by": "rule"' in audit.detail
+    assert '"proposed": "general"' in audit.detail and '"graded_by": "rule"' in audit.detail
     assert await alerts_of(env, did(calm)) == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from server.keys import SESSIONS
 from server.models import RiskAlert
@@ -24,7 +24,7 @@ async def as_user(client: Client, username: str) -> str:
 
 async def alerts_in_db(client: Client) -> list[RiskAlert]:
     async with client.app[SESSIONS]() as db:
-        return list(await db.exec(select(RiskAlert).order_by(RiskAlert.id)))  # type: ignore[arg-type]
+        return list(await db.exec(select(RiskAlert).order_by(col(RiskAlert.id))))
 
 
 def band(html: str) -> str:
