@@ -13,7 +13,15 @@ from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.demo import seed_demo
 from server.experts.kinds import ExpertKind
-from server.models import Agreement, Expert, Invitation, MediationSession, StaffUser
+from server.models import (
+    Agreement,
+    Dispute,
+    Expert,
+    Invitation,
+    MediationSession,
+    RiskAlert,
+    StaffUser,
+)
 from server.sessions.invitations import open_link
 
 
@@ -48,6 +56,11 @@ async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -
             assert (await db.exec(select(func.count()).select_from(MediationSession))).one() == 2
             assert (await db.exec(select(func.count()).select_from(Agreement))).one() == 1
             assert (await db.exec(select(func.count()).select_from(StaffUser))).one() == 6
+            # One open 预警, raised by the first grade and not repeated by the triage.
+            (alert,) = list(await db.exec(select(RiskAlert)))
+            assert alert.acknowledged_at is None and alert.raised_on == "registration"
+            alerted = await db.get(Dispute, alert.dispute_id)
+            assert alerted is not None and alerted.title == "工厂拖欠工资纠纷"
             token = first.links[0][2].rsplit("/", 1)[1]
             door = await open_link(db, token, ip="127.0.0.1", user_agent="pytest")
             assert door is not None
