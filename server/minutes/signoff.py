@@ -82,9 +82,19 @@ async def _already(db: AsyncSession, signoff: MinutesSignoff, tz: ZoneInfo) -> C
 
 
 async def sign_off(
-    db: AsyncSession, actor: Actor, session_id: int, *, settings: Settings
+    db: AsyncSession,
+    actor: Actor,
+    session_id: int,
+    *,
+    settings: Settings,
+    expected_sha256: str = "",
 ) -> MinutesSignoff:
-    """Confirm the session's minutes: the sealed 笔录 PDF written, the row, audit, timeline."""
+    """Confirm the session's minutes: the sealed 笔录 PDF written, the row, audit, timeline.
+
+    ``expected_sha256`` is the hash of the minutes as the confirming page showed them:
+    when given, minutes that changed since (an entry added or corrected) are refused,
+    so nobody confirms text they have not read.
+    """
     tz = settings.tz
     s = await sitting.load(db, actor, session_id, tz=tz)
     session = s.session
@@ -96,6 +106,10 @@ async def sign_off(
         raise Conflict(N_("The session was cancelled; its minutes cannot be signed off."))
     if not s.entries:
         raise Conflict(N_("There are no minutes entries to sign off yet."))
+    if expected_sha256 and expected_sha256 != s.sha256:
+        raise Conflict(
+            N_("The minutes changed after you opened them; check them again before confirming.")
+        )
     bad = _unprintable(s)
     if bad is not None:
         raise ValidationFailed(
