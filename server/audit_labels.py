@@ -144,6 +144,7 @@ DETAIL_LABELS: dict[str, str] = {
     "sample": N_("Sample"),
     "session": N_("Session"),
     "sha256": N_("SHA-256"),
+    "entries": N_("Entries"),
     "entries_sha256": N_("SHA-256 of the minutes text"),
     "pdf_sha256": N_("SHA-256 of the PDF"),
     "target": N_("Target"),

@@ -6,6 +6,7 @@ rows in as it would, so what is tested here is reading, paper and sign-off.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,9 +40,11 @@ def settings_for(pki: StationPki | None, agreements_dir: object, tz: object) -> 
     return signoff.Settings(agreements_dir=agreements_dir, tz=tz, sealer=sealer)  # type: ignore[arg-type]
 
 
-def key_of(booked: Booked, name: str) -> str:
-    """The speaker key of an invitee, as the room writes it (inv-N)."""
-    return f"inv-{booked.invitation_of(name).invitation.id}"
+def keys_of(booked: Booked) -> dict[str, str]:
+    """Speaker keys as the room writes them: inv-N for invitees, staff-N for the presiding."""
+    keys = {i.invitation.display_name: f"inv-{i.invitation.id}" for i in booked.issued}
+    keys["presiding"] = f"staff-{booked.presiding_id}"
+    return keys
 
 
 @dataclass(frozen=True)
@@ -52,25 +55,27 @@ class Said:
 
 
 async def write_entries(
-    factory: SessionFactory, booked: Booked, said: list[Said], *, author: str = CLERK
+    factory: SessionFactory,
+    session_id: int,
+    keys: Mapping[str, str],
+    said: list[Said],
+    *,
+    author: str = CLERK,
 ) -> list[MinutesEntry]:
-    """Entries as the room would write them: speaker keys of the session's own people."""
+    """Entries as the room would write them, ``keys`` naming each speaker's key."""
     async with transaction(factory) as db:
-        session = await db.get(MediationSession, booked.session_id)
+        session = await db.get(MediationSession, session_id)
         assert session is not None
         start: datetime = session.starts_at
         rows = []
         for item in said:
-            if item.speaker == "presiding":
-                key, name, role = f"staff-{booked.presiding_id}", "测试officer", "presiding"
-            else:
-                key, name, role = key_of(booked, item.speaker), item.speaker, "party"
+            presiding = item.speaker == "presiding"
             row = MinutesEntry(
-                session_id=booked.session_id,
+                session_id=session_id,
                 at=start + timedelta(seconds=item.seconds),
-                speaker_key=key,
-                speaker_name=name,
-                speaker_role=role,
+                speaker_key=keys[item.speaker],
+                speaker_name="测试officer" if presiding else item.speaker,
+                speaker_role="presiding" if presiding else "party",
                 text=item.text,
                 author_key="staff-1",
                 author_name=author,

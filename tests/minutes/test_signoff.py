@@ -22,7 +22,7 @@ from tests.agreements.helpers import AGENT, APPLICANT, RESPONDENT, Booked, book_
 from tests.agreements.pdf_support import poppler, squeeze
 from tests.disputes.conftest import Env
 from tests.disputes.helpers import ADULT_ID
-from tests.minutes.helpers import EXPERT, HEARING, Said, settings_for, write_entries
+from tests.minutes.helpers import EXPERT, HEARING, Said, keys_of, settings_for, write_entries
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ async def rows(env: Env, model: type) -> list:  # type: ignore[type-arg]
 async def test_the_presiding_officer_signs_off_and_the_sealed_paper_is_kept(
     env: Env, booked: Booked, settings: signoff.Settings
 ) -> None:
-    await write_entries(env.factory, booked, HEARING)
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING)
     row = await sign(env, booked, settings)
     assert row.entry_count == len(HEARING)
     assert row.signed_off_by_id == booked.presiding_id
@@ -93,7 +93,7 @@ async def test_the_presiding_officer_signs_off_and_the_sealed_paper_is_kept(
 async def test_only_the_presiding_officer_signs_off(
     env: Env, booked: Booked, settings: signoff.Settings, username: str
 ) -> None:
-    await write_entries(env.factory, booked, HEARING)
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING)
     with pytest.raises(NotAllowed, match="Only the presiding officer"):
         await sign(env, booked, settings, username)
     assert await rows(env, MinutesSignoff) == []
@@ -102,7 +102,7 @@ async def test_only_the_presiding_officer_signs_off(
 async def test_another_office_is_refused_and_another_station_sees_nothing(
     env: Env, booked: Booked, settings: signoff.Settings
 ) -> None:
-    await write_entries(env.factory, booked, HEARING)
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING)
     with pytest.raises(NotAllowed):
         await sign(env, booked, settings, "officer_b")
     with pytest.raises(NotFound):
@@ -116,7 +116,9 @@ async def test_no_entries_nothing_to_sign_off(
     with pytest.raises(Conflict, match="no minutes entries"):
         await sign(env, booked, settings)
     # A line started and never typed is not an entry either.
-    await write_entries(env.factory, booked, [Said(10, APPLICANT, "   ")])
+    await write_entries(
+        env.factory, booked.session_id, keys_of(booked), [Said(10, APPLICANT, "   ")]
+    )
     with pytest.raises(Conflict, match="no minutes entries"):
         await sign(env, booked, settings)
     assert not settings.agreements_dir.exists() or not any(settings.agreements_dir.rglob("*.pdf"))
@@ -125,7 +127,7 @@ async def test_no_entries_nothing_to_sign_off(
 async def test_signed_off_once_then_refused_naming_who(
     env: Env, booked: Booked, settings: signoff.Settings
 ) -> None:
-    await write_entries(env.factory, booked, HEARING)
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING)
     await sign(env, booked, settings)
     with pytest.raises(Conflict, match="already signed off") as refused:
         await sign(env, booked, settings)
@@ -136,7 +138,7 @@ async def test_signed_off_once_then_refused_naming_who(
 async def test_two_sign_offs_at_once_one_winner_one_file(
     env: Env, booked: Booked, settings: signoff.Settings
 ) -> None:
-    await write_entries(env.factory, booked, HEARING)
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING)
     results = await asyncio.gather(
         sign(env, booked, settings), sign(env, booked, settings), return_exceptions=True
     )
@@ -154,10 +156,10 @@ async def test_two_sign_offs_at_once_one_winner_one_file(
 async def test_minutes_changed_since_the_page_was_read_are_refused(
     env: Env, booked: Booked, settings: signoff.Settings
 ) -> None:
-    await write_entries(env.factory, booked, HEARING[:2])
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING[:2])
     async with env.factory() as db:
         shown = (await sitting.load(db, env.actor("officer"), booked.session_id, tz=env.tz)).sha256
-    await write_entries(env.factory, booked, HEARING[2:])
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING[2:])
     with pytest.raises(Conflict, match="changed after you opened them"):
         await sign(env, booked, settings, expected_sha256=shown)
     async with env.factory() as db:
@@ -168,7 +170,9 @@ async def test_minutes_changed_since_the_page_was_read_are_refused(
 async def test_a_character_the_paper_cannot_print_is_refused_by_its_entry(
     env: Env, booked: Booked, settings: signoff.Settings
 ) -> None:
-    await write_entries(env.factory, booked, [Said(75, APPLICANT, "好的\u200b")])
+    await write_entries(
+        env.factory, booked.session_id, keys_of(booked), [Said(75, APPLICANT, "好的\u200b")]
+    )
     with pytest.raises(ValidationFailed) as refused:
         await sign(env, booked, settings)
     assert refused.value.params["char"] == "U+200B"
@@ -179,7 +183,7 @@ async def test_a_character_the_paper_cannot_print_is_refused_by_its_entry(
 async def test_a_cancelled_session_is_not_signed_off(
     env: Env, booked: Booked, settings: signoff.Settings
 ) -> None:
-    await write_entries(env.factory, booked, HEARING)
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING)
     async with transaction(env.factory) as db:
         await cancel(db, env.actor("officer"), booked.session_id, CancelInput(reason="双方和解"))
     with pytest.raises(Conflict, match="cancelled"):
@@ -189,7 +193,7 @@ async def test_a_cancelled_session_is_not_signed_off(
 async def test_without_a_sealing_key_nothing_is_written(
     env: Env, booked: Booked, tmp_path: Path
 ) -> None:
-    await write_entries(env.factory, booked, HEARING)
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING)
     with pytest.raises(SealingNotConfigured):
         await sign(env, booked, settings_for(None, tmp_path / "agreements", env.tz))
     assert await rows(env, MinutesSignoff) == []
@@ -198,7 +202,7 @@ async def test_without_a_sealing_key_nothing_is_written(
 async def test_the_kept_file_is_checked_against_its_hash(
     env: Env, booked: Booked, settings: signoff.Settings
 ) -> None:
-    await write_entries(env.factory, booked, HEARING)
+    await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING)
     row = await sign(env, booked, settings)
     path = settings.agreements_dir / row.file_name
     data = bytearray(path.read_bytes())
