@@ -29,6 +29,8 @@ async def facts_from_minutes(
     ctx = await service.open_draft(db, actor, session_id)
     if ctx.draft.status != DraftStatus.DRAFTING:
         raise Conflict(N_("The text is frozen for signing; unfreeze it to make changes."))
+    if base_version != ctx.draft.version:
+        raise Conflict(N_("Someone else changed the draft meanwhile; reload and try again."))
     minutes = await sitting.load(db, actor, session_id, tz=tz)
     if not minutes.entries:
         raise Conflict(N_("There are no minutes entries to draft the facts from."))
