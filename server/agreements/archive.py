@@ -53,6 +53,8 @@ from server.files import write_atomically
 from server.followups import tasks as followup_tasks
 from server.followups.rules import Settings as FollowUpSettings
 from server.judicial import service as judicial
+from server.minutes import signoff as minutes_signoff
+from server.minutes import sitting as minutes_sitting
 from server.models import (
     Agreement,
     AgreementDraft,
@@ -523,14 +525,27 @@ async def bundle(
             "station_id": agreement.station_id,
         }
     )
+    sitting = await minutes_sitting.load(db, actor, agreement.session_id, tz=tz)
+    minutes_pdf = (
+        await minutes_signoff.read_pdf(agreements_dir, sitting.signoff) if sitting.signoff else None
+    )
+    evidence["minutes"] = {
+        "entries": len(sitting.entries),
+        "signed_off": sitting.signoff is not None,
+        "entries_sha256": sitting.signoff.entries_sha256 if sitting.signoff else None,
+        "pdf_sha256": sitting.signoff.pdf_sha256 if sitting.signoff else None,
+    }
     seq = f"{agreement.case_year}-{agreement.case_seq:05d}-v{agreement.version}"
     files = {
         f"{seq}/agreement.pdf": pdf,
         f"{seq}/evidence.json": json.dumps(evidence, ensure_ascii=False, indent=2).encode(),
-        f"{seq}/minutes.txt": ((draft.minutes if draft else "") + "\n").encode(),
         f"{seq}/chat.txt": ("\n".join(transcript) + "\n").encode(),
         f"{seq}/signed-text.txt": (draft.frozen_text if draft else "").encode(),
+        # The 调解笔录: its canonical text, and the signed-off PDF once there is one.
+        f"{seq}/minutes.txt": sitting.text.encode(),
     }
+    if minutes_pdf is not None:
+        files[f"{seq}/minutes.pdf"] = minutes_pdf
     data = await asyncio.to_thread(_zip, files)
     record(
         db,

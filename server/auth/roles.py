@@ -192,6 +192,16 @@ def can_acknowledge_alert(actor: Actor, office_id: int) -> bool:
     )
 
 
+def can_sign_off_minutes(actor: Actor, office_id: int, presiding_officer_id: int) -> bool:
+    """The 调解笔录 is confirmed by the one who presided, and nobody else: not the clerk
+    who wrote it, not a colleague, not the chief (who may preside, and then signs)."""
+    return (
+        actor.user_id == presiding_officer_id
+        and actor.role in {Role.CHIEF, Role.OFFICER}
+        and can_see_office(actor, office_id)
+    )
+
+
 def require(allowed: bool) -> None:
     """Refuse with the one message every role check gives, when ``allowed`` is false."""
     if not allowed:

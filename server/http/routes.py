@@ -21,6 +21,7 @@ from server.http.pages import (
     experts,
     followups,
     judicial,
+    minutes,
     room,
     sessions,
     signing,
@@ -84,6 +85,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(room.ROUTES)
     app.router.add_routes(signing.ROUTES)
     app.router.add_routes(agreements.ROUTES)
+    app.router.add_routes(minutes.ROUTES)
     app.router.add_routes(verify.ROUTES)
     app.router.add_routes(judicial.ROUTES)
     app.router.add_routes(workdays.ROUTES)

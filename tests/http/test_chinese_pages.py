@@ -60,6 +60,7 @@ NOT_PAGES = {
     "/sign/{token}/copy.pdf",
     "/agreements/{id}/pdf",
     "/agreements/{id}/bundle.zip",
+    "/sessions/{id}/minutes.pdf",
     "/stats.csv",
     "/stats.xlsx",
 }
@@ -226,6 +227,10 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/sessions/{id}/agreement": [
             ("officer", f"/sessions/{session_id}/agreement"),
             ("officer", f"/sessions/{sealed_session}/agreement"),
+        ],
+        "/sessions/{id}/minutes": [
+            ("officer", f"/sessions/{session_id}/minutes"),
+            ("clerk", f"/sessions/{sealed_session}/minutes"),
         ],
         "/agreements": [("officer", "/agreements")],
         "/agreements/{id}": [("officer", f"/agreements/{agreement}")],

@@ -1,0 +1,1 @@
+"""调解笔录: the structured minutes of a session, their sign-off and their paper."""

@@ -1,0 +1,153 @@
+"""The 调解笔录 PDF: WeasyPrint like the agreement, sealed by the station like the agreement.
+
+Made once, at the presiding officer's sign-off, and kept. Rendering and
+sealing run in a thread (``asyncio.to_thread`` in ``signoff``), as the court
+application is (``server.judicial.render``), not in the agreement worker: a
+笔录 is made rarely, once per session after it ends, and the few hundred
+milliseconds it takes do not hold up anyone signing.
+
+The paper lists the session's people with their roles and names in full
+(this is the record), never an ID number, then every entry as a row (time |
+speaker | text), then the sign-off line. The entries' SHA-256 (over the
+canonical text, ``record.canonical_text``) is printed under it, so the paper
+names exactly what was confirmed. The station's PAdES signature covers the
+whole file, so ``pdfsig`` or any reader shows a later change.
+
+As for the agreements, the fetcher serves nothing (the template uses no
+images), so a template can never read a file or reach the network.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jinja2
+from weasyprint import CSS, HTML  # type: ignore[import-untyped]
+from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
+from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
+
+from server.agreements.render import ROOT, TEMPLATE_DIR
+from server.agreements.rules import zh_datetime
+from server.agreements.settings import SealerSettings
+from server.minutes.record import TITLE, entry_text, first_day, stamp
+from server.minutes.sitting import Sitting
+
+TEMPLATE = "minutes.html"
+STYLESHEET = ROOT / "agreements" / "static" / "minutes.css"
+
+
+@dataclass(frozen=True)
+class Row:
+    time: str
+    speaker: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MinutesPaper:
+    """Everything the 笔录 prints, already in print form."""
+
+    case_reference: str
+    dispute_title: str
+    station_name: str
+    office_name: str
+    session_time: str
+    place: str
+    presiding_label: str
+    presiding_name: str
+    clerks: tuple[str, ...]
+    participants: tuple[str, ...]
+    rows: tuple[Row, ...]
+    signed_off_line: str  # 主持人李警官于2026年12月7日 11:02确认
+    entries_sha256: str
+    made_at_iso: str
+    title: str = TITLE
+
+    @property
+    def pdf_title(self) -> str:
+        return f"{self.title} {self.case_reference}"
+
+
+def paper_for(sitting: Sitting, *, signed_off_by: str, signed_off_at: datetime) -> MinutesPaper:
+    """The paper of ``sitting`` as signed off by ``signed_off_by`` at ``signed_off_at``."""
+    tz = sitting.tz
+    lines = sitting.lines
+    day = first_day(lines, tz)
+    header = sitting.header
+    local = signed_off_at.astimezone(tz)
+    return MinutesPaper(
+        case_reference=header.case_reference,
+        dispute_title=header.dispute_title,
+        station_name=sitting.station.name,
+        office_name=sitting.office.name,
+        session_time=header.session_time,
+        place=header.place,
+        presiding_label=header.presiding_label,
+        presiding_name=header.presiding_name,
+        clerks=header.clerks,
+        participants=header.participants,
+        rows=tuple(
+            Row(stamp(line.at, tz, day), line.speaker, entry_text(line.text)) for line in lines
+        ),
+        signed_off_line=(
+            f"{header.presiding_label}{signed_off_by}于{zh_datetime(local)}确认以上笔录无误。"
+        ),
+        entries_sha256=sitting.sha256,
+        made_at_iso=local.isoformat(timespec="seconds"),
+    )
+
+
+def render_html(paper: MinutesPaper) -> str:
+    return _environment().get_template(TEMPLATE).render(paper=paper)
+
+
+def render_pdf(paper: MinutesPaper) -> bytes:
+    """The 笔录 as an A4 PDF, fonts embedded, metadata final (the seal comes after)."""
+    html = HTML(string=render_html(paper), url_fetcher=_fetcher())
+    return bytes(html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config()))
+
+
+def make_pdf(paper: MinutesPaper, settings: SealerSettings | None) -> bytes:
+    """Render and seal; blocking (call it in a thread). ``SealingNotConfigured`` without a key."""
+    pdf = render_pdf(paper)
+    sealed = _sealer(settings).seal(
+        pdf, reason=f"{paper.title} {paper.case_reference}", location=paper.station_name
+    )
+    return bytes(sealed)
+
+
+@functools.lru_cache(maxsize=4)
+def _sealer(settings: SealerSettings | None) -> Any:
+    """Loading the key is the slow part; a Sealer is safe to reuse."""
+    from server.agreements.seal import Sealer
+
+    return Sealer.from_settings(settings)
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@functools.cache
+def _font_config() -> Any:
+    return FontConfiguration()
+
+
+@functools.cache
+def _fetcher() -> Any:
+    return URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+
+
+@functools.cache
+def _stylesheet() -> Any:
+    return CSS(string=STYLESHEET.read_text(encoding="utf-8"), font_config=_font_config())
