@@ -257,7 +257,7 @@ async def add_entry(
     record(
         db,
         actor,
-        "expert.availability.add",
+        "availability.add",
         object_type="expert",
         object_id=expert_id,
         detail={
@@ -283,7 +283,7 @@ async def delete_entry(db: AsyncSession, actor: Actor, expert_id: int, entry_id:
     record(
         db,
         actor,
-        "expert.availability.delete",
+        "availability.delete",
         object_type="expert",
         object_id=expert_id,
         detail={"entry": entry_id},

@@ -176,7 +176,7 @@ async def add_relation(
     record(
         db,
         actor,
-        "expert.relation.add",
+        "relation.add",
         object_type="expert",
         object_id=expert_id,
         detail={"relation": relation.id, "kind": str(data.relation)},
@@ -194,7 +194,7 @@ async def delete_relation(db: AsyncSession, actor: Actor, expert_id: int, relati
     record(
         db,
         actor,
-        "expert.relation.delete",
+        "relation.delete",
         object_type="expert",
         object_id=expert_id,
         detail={"relation": relation_id},
