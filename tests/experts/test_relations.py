@@ -15,9 +15,16 @@ from server.models import ExpertRelation, Party
 from tests.conftest import Seed
 
 
-def relation(**fields: str) -> ExpertRelation:
+def relation(
+    relation: str = "kin", person_name: str = "", person_phone: str = "", organisation: str = ""
+) -> ExpertRelation:
     return ExpertRelation(
-        expert_id=1, relation=fields.pop("relation", "kin"), created_by_id=1, **fields
+        expert_id=1,
+        relation=relation,
+        person_name=person_name,
+        person_phone=person_phone,
+        organisation=organisation,
+        created_by_id=1,
     )
 
 
