@@ -71,7 +71,7 @@ def relation_matches(
 ) -> list[Match]:
     """The relations the dispute touches: a person by exact name or by phone (compared
     without spaces and dashes); an organisation when its name appears in a party's name
-    or in the dispute's text (people involved, cause, description). One match per relation.
+    or in the dispute's text (title, people involved, cause, description). One match per relation.
     """
     matches: list[Match] = []
     text = _clean(dispute_text)
@@ -97,8 +97,9 @@ def relation_matches(
 
 
 def dispute_text(dispute: Dispute) -> str:
-    """The parts of a dispute's account an organisation's name may appear in."""
-    return "\n".join((dispute.people_involved, dispute.cause, dispute.description))
+    """The parts of a dispute's account an organisation's name may appear in (its title
+    too: "宏达公司欠薪纠纷" names the company before anyone lists it as a party)."""
+    return "\n".join((dispute.title, dispute.people_involved, dispute.cause, dispute.description))
 
 
 def _require_manage(actor: Actor) -> None:
