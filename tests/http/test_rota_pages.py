@@ -7,7 +7,7 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from server.auth.sessions import actor_for
 from server.db import SessionFactory, transaction
@@ -32,7 +32,7 @@ async def add_expert(
 
 async def slots(factory: SessionFactory) -> list[DutySlot]:
     async with factory() as db:
-        return list(await db.exec(select(DutySlot).order_by(DutySlot.on_date)))
+        return list(await db.exec(select(DutySlot).order_by(col(DutySlot.on_date))))
 
 
 def slot_form(csrf: str, seed: Seed, expert_id: int, **overrides: str) -> dict[str, str]:
