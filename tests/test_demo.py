@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import func, select
@@ -13,7 +15,18 @@ from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.demo import seed_demo
 from server.experts.kinds import ExpertKind
-from server.models import Agreement, Expert, Invitation, MediationSession, StaffUser
+from server.experts.rota import week_of
+from server.local_time import local_today
+from server.models import (
+    Agreement,
+    DutySlot,
+    Expert,
+    ExpertAvailability,
+    ExpertRelation,
+    Invitation,
+    MediationSession,
+    StaffUser,
+)
 from server.sessions.invitations import open_link
 
 
@@ -48,6 +61,12 @@ async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -
             assert (await db.exec(select(func.count()).select_from(MediationSession))).one() == 2
             assert (await db.exec(select(func.count()).select_from(Agreement))).one() == 1
             assert (await db.exec(select(func.count()).select_from(StaffUser))).one() == 6
+            # Declared availability, a rota from this week on, one declared relation.
+            assert (await db.exec(select(func.count()).select_from(ExpertAvailability))).one() > 0
+            this_week = week_of(local_today(ZoneInfo(config.timezone)))
+            rota_dates = set(await db.exec(select(DutySlot.on_date)))
+            assert this_week in {d - timedelta(days=d.weekday()) for d in rota_dates}
+            assert (await db.exec(select(func.count()).select_from(ExpertRelation))).one() == 1
             token = first.links[0][2].rsplit("/", 1)[1]
             door = await open_link(db, token, ip="127.0.0.1", user_agent="pytest")
             assert door is not None
