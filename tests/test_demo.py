@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from server.config import Config
 from server.db import make_engine, make_session_factory
@@ -64,7 +64,7 @@ async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -
             # Declared availability, a rota from this week on, one declared relation.
             assert (await db.exec(select(func.count()).select_from(ExpertAvailability))).one() > 0
             this_week = week_of(local_today(ZoneInfo(config.timezone)))
-            rota_dates = set(await db.exec(select(DutySlot.on_date)))
+            rota_dates = set(await db.exec(select(col(DutySlot.on_date))))
             assert this_week in {d - timedelta(days=d.weekday()) for d in rota_dates}
             assert (await db.exec(select(func.count()).select_from(ExpertRelation))).one() == 1
             token = first.links[0][2].rsplit("/", 1)[1]
