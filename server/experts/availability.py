@@ -231,8 +231,9 @@ async def add_entry(
 ) -> ExpertAvailability:
     """Declare a window; one overlapping another of the same expert is refused, unchanged."""
     _require_manage(actor)
-    await service.get_expert(db, actor, expert_id)
     check_window(window)
+    await service.hold_expert(db, actor.station_id, expert_id)
+    await service.get_expert(db, actor, expert_id)
     current = (await entries_of(db, [expert_id]))[expert_id]
     clash = overlapping(current, window)
     if clash is not None:

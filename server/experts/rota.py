@@ -26,6 +26,7 @@ from server.audit import record
 from server.auth import roles
 from server.auth.roles import Actor
 from server.errors import N_, NotAllowed, NotFound, ValidationFailed
+from server.experts import service
 from server.experts.kinds import ExpertKind
 from server.models import BeatOffice, DutySlot, Expert
 
@@ -176,6 +177,7 @@ async def _expert(db: AsyncSession, actor: Actor, data: SlotInput) -> Expert:
 
 async def add_slots(db: AsyncSession, actor: Actor, data: SlotInput) -> list[DutySlot]:
     """Add the slot (and its weekly repeats): all of them, or none and a refusal."""
+    await service.hold_expert(db, actor.station_id, data.expert_id)
     await _office(db, actor, data.office_id, manage=True)
     if data.starts >= data.ends:
         raise ValidationFailed(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time
 
 import pytest
 from sqlmodel import col, select
 
+from server.auth.roles import Actor
 from server.auth.sessions import actor_for
 from server.db import SessionFactory, transaction
 from server.errors import NotAllowed, ValidationFailed
@@ -259,3 +261,31 @@ async def test_only_those_who_keep_the_pool_declare_and_delete(
         await availability.delete_entry(db, actor_for(seed.users["officer"]), expert_id, entry.id)
     async with transaction(factory) as db:
         assert await availability.list_entries(db, actor_for(seed.users["chief"]), expert_id) == []
+
+
+async def test_two_clashing_windows_added_at_once_give_one_winner(
+    factory: SessionFactory, seed: Seed
+) -> None:
+    expert_id = await new_expert(factory, seed)
+    officer = actor_for(seed.users["officer"])
+    chief = actor_for(seed.users["chief"])
+
+    async def add(actor: Actor, starts: int, ends: int) -> str:
+        window = Window(EntryKind.WEEKLY, time(starts), time(ends), weekday=1)
+        try:
+            async with transaction(factory) as db:
+                await availability.add_entry(db, actor, expert_id, window)
+                # Hold the transaction open a moment, as a slow request would.
+                await asyncio.sleep(0.05)
+        except ValidationFailed as exc:
+            return exc.message
+        return "added"
+
+    results = await asyncio.gather(add(officer, 14, 17), add(chief, 15, 18))
+    assert sorted(results) == sorted(["added", availability.OVERLAPS_WEEKLY])
+    assert len(await _all(factory)) == 1
+
+
+async def _all(factory: SessionFactory) -> list[ExpertAvailability]:
+    async with factory() as db:
+        return list(await db.exec(select(ExpertAvailability)))
