@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from server.disputes.alerts import GRADED_BY_LABELS, RAISED_ON_LABELS
 from server.disputes.lifecycle import RISK_LABELS, ROUTE_LABELS, STATUS_LABELS
 from server.errors import N_
 from server.followups.rules import KIND_LABELS as FOLLOWUP_KIND_LABELS
@@ -35,6 +36,9 @@ ACTION_LABELS: dict[str, str] = {
     "auth.logout": N_("Logged out"),
     "auth.password_changed": N_("Password changed"),
     "dispute.register": N_("Dispute registered"),
+    "dispute.assess_risk": N_("First risk assessment at registration (初判)"),
+    "risk_alert.raise": N_("Risk alert raised (预警)"),
+    "risk_alert.acknowledge": N_("Risk alert acknowledged (签收)"),
     "dispute.transition": N_("Dispute status changed"),
     "spot_check.draw": N_("Spot-check sample drawn"),
     "spot_check.record": N_("Spot check recorded"),
@@ -101,6 +105,7 @@ OBJECT_LABELS: dict[str, str] = {
     "invitation": N_("Invitation"),
     "judicial_confirmation": N_("Judicial confirmation"),
     "party": N_("Person"),
+    "risk_alert": N_("Risk alert"),
     "session": N_("Session"),
     "staff_user": N_("Account"),
     "station": N_("Station"),
@@ -142,6 +147,10 @@ DETAIL_LABELS: dict[str, str] = {
     "reason": N_("Reason"),
     "record": N_("Follow-up record"),
     "risk": N_("Risk"),
+    "proposed": N_("Proposed by the rule"),
+    "graded_by": N_("Graded by"),
+    "reasons": N_("Reasons"),
+    "stage": N_("Raised"),
     "role": N_("Role"),
     "ruling_number": N_("Ruling number"),
     "route": N_("Route"),
@@ -163,6 +172,9 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     "to": STATUS_LABELS,
     "day_kind": KIND_LABELS,
     "risk": RISK_LABELS,
+    "proposed": RISK_LABELS,
+    "stage": RAISED_ON_LABELS,
+    "graded_by": GRADED_BY_LABELS,
     "route": ROUTE_LABELS,
     "track": TRACK_LABELS,
     "kind": FOLLOWUP_KIND_LABELS,

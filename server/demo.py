@@ -118,6 +118,8 @@ def _disputes() -> list[dict[str, object]]:
             "people_involved": "工人代表吴某等8人，厂方负责人郑某",
             "trend": "urgent",
             "development": "工人聚集厂门口，有堵门迹象",
+            # 事态紧急: the 初判 rule grades it high, so `make run` opens on a red 预警 band
+            # (新村's dashboard and the chiefs'); the chief's triage below confirms it.
             "source": "grid",
             "office": 1,
             "parties": [

@@ -19,12 +19,14 @@ from server.experts.rota import week_of
 from server.local_time import local_today
 from server.models import (
     Agreement,
+    Dispute,
     DutySlot,
     Expert,
     ExpertAvailability,
     ExpertRelation,
     Invitation,
     MediationSession,
+    RiskAlert,
     StaffUser,
 )
 from server.sessions.invitations import open_link
@@ -67,6 +69,11 @@ async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -
             rota_dates = set(await db.exec(select(col(DutySlot.on_date))))
             assert this_week in {d - timedelta(days=d.weekday()) for d in rota_dates}
             assert (await db.exec(select(func.count()).select_from(ExpertRelation))).one() == 1
+            # One open 预警, raised by the first grade and not repeated by the triage.
+            (alert,) = list(await db.exec(select(RiskAlert)))
+            assert alert.acknowledged_at is None and alert.raised_on == "registration"
+            alerted = await db.get(Dispute, alert.dispute_id)
+            assert alerted is not None and alerted.title == "工厂拖欠工资纠纷"
             token = first.links[0][2].rsplit("/", 1)[1]
             door = await open_link(db, token, ip="127.0.0.1", user_agent="pytest")
             assert door is not None

@@ -192,6 +192,18 @@ def can_mark_criminal(actor: Actor, office_id: int) -> bool:
     return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)
 
 
+def can_read_alerts(actor: Actor, office_id: int) -> bool:
+    """预警 of an office: its own staff, the chief and the clerk; never the administrator."""
+    return can_see_office(actor, office_id)
+
+
+def can_acknowledge_alert(actor: Actor, office_id: int) -> bool:
+    """签收 is taking responsibility: the office's own staff or a chief, not a clerk."""
+    return actor.role in {Role.CHIEF, Role.OFFICER, Role.AUXILIARY} and can_see_office(
+        actor, office_id
+    )
+
+
 def require(allowed: bool) -> None:
     """Refuse with the one message every role check gives, when ``allowed`` is false."""
     if not allowed:

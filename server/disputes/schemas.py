@@ -103,6 +103,10 @@ class DisputeInput(_Input):
     development: OptText1000 = ""
     description: OptText4000 = ""
     source: Source = Source.WALK_IN
+    initial_risk: RiskLevel | None = Field(
+        default=None,
+        description="初判: the registrar's first grade; left empty, the rule proposes one.",
+    )
     parties: list[PartyInput] = Field(default_factory=list, max_length=20, validate_default=True)
 
     @field_validator("parties")
@@ -113,6 +117,24 @@ class DisputeInput(_Input):
         if not parties:
             raise PydanticCustomError("no_party", "register at least one party")
         return parties
+
+
+class ProposalParty(_Input):
+    """What the 初判 rule reads of a person still being typed on the form: no check of the
+    number here (the registration checks it); one that is not a resident ID tells no age."""
+
+    id_type: IdType = IdType.RESIDENT_ID
+    id_number: OptText40 = ""
+    minor: bool = False
+
+
+class RiskProposalInput(_Input):
+    """The registration form's fields the 初判 rule reads, to show its proposal live."""
+
+    trend: Trend
+    scale: int = Field(ge=1, le=10000)
+    category: Category
+    parties: list[ProposalParty] = Field(default_factory=list, max_length=20)
 
 
 class TriageInput(_Input):

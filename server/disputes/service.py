@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.audit import record
 from server.auth import roles
 from server.auth.roles import Actor, Role
+from server.disputes import alerts
 from server.disputes.lifecycle import (
     OPEN_STATUSES,
     REOPEN_FROM,
@@ -201,8 +202,22 @@ async def register(
     today = now.astimezone(tz).date()
     for party in data.parties:
         db.add(_build_party(dispute.id, party, vault, today))
-    _add_event(db, dispute, actor, "registered", to_status=Status.REGISTERED)
+    # 初判 rides on the registration's own timeline line (note: the grade, link_kind: who
+    # graded it); it is not triage, so the dispute's risk level stays unset.
+    kept, proposed = alerts.assess_registration(
+        dispute, data.parties, data.initial_risk, today=today
+    )
+    _add_event(
+        db,
+        dispute,
+        actor,
+        "registered",
+        to_status=Status.REGISTERED,
+        note=kept.level,
+        link_kind="registrar" if data.initial_risk is not None else "rule",
+    )
     record(db, actor, "dispute.register", object_type="dispute", object_id=dispute.id)
+    await alerts.alert_at_registration(db, actor, dispute, kept, proposed)
     await db.flush()
     return dispute
 
@@ -297,6 +312,7 @@ async def triage(db: AsyncSession, actor: Actor, dispute_id: int, data: TriageIn
             N_("A dispute in status “%(status)s” cannot be handed to the case team."),
             params={"status": current.value},
         )
+    previous = dispute.risk_level
     dispute.risk_level = data.risk_level
     dispute.route = route
     dispute.assignee_id = assignee.id
@@ -320,6 +336,7 @@ async def triage(db: AsyncSession, actor: Actor, dispute_id: int, data: TriageIn
         object_id=dispute.id,
         detail={"risk": data.risk_level.value, "route": route.value, "assignee": assignee.id},
     )
+    await alerts.after_triage(db, actor, dispute, previous=previous)
     return dispute
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from aiohttp import web
 
 from server import cluster
-from server.http import api, api_followups, api_stats
+from server.http import api, api_alerts, api_followups, api_stats
 from server.http.pages import (
     admin,
     agreements,
+    alerts,
     auth,
     calendar,
     criminal,
@@ -92,6 +93,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(workdays.ROUTES)
     app.router.add_routes(spotchecks.ROUTES)
     app.router.add_routes(followups.ROUTES)
+    app.router.add_routes(alerts.ROUTES)
+    app.router.add_routes(api_alerts.ROUTES)
     api.setup_api_routes(app)
     app.router.add_routes(api_followups.routes(api.PREFIX))
     app.router.add_routes(api_stats.ROUTES)

@@ -12,7 +12,7 @@ from server import audit_labels, i18n
 from server.agreements.rules import DRAFT_STATUS_LABELS, OUTCOME_LABELS
 from server.auth import roles
 from server.auth.roles import ROLE_LABELS
-from server.disputes import lifecycle
+from server.disputes import alerts, lifecycle, risk
 from server.experts.kinds import KIND_LABELS
 from server.followups import rules as followup_rules
 from server.pii import mask_phone
@@ -77,5 +77,9 @@ def make_environment(tz: ZoneInfo) -> jinja2.Environment:
         FOLLOWUP_REFER_LABELS=followup_rules.REFER_TO_LABELS,
         FOLLOWUP_URGENCY_LABELS=followup_rules.URGENCY_LABELS,
         followup_step_label=followup_rules.step_label,
+        ALERT_ROUTE_LABELS=alerts.ALERT_ROUTE_LABELS,
+        RAISED_ON_LABELS=alerts.RAISED_ON_LABELS,
+        RISK_REASON_LABELS=risk.REASON_LABELS,
+        RISK_RULE_SUMMARY=risk.RULE_SUMMARY,
     )
     return env

@@ -520,8 +520,9 @@ async def test_retriage_keeps_triaged_status(env: Env) -> None:
     assert again.risk_level == RiskLevel.HIGH
     assert again.route == Route.DEPUTY_CHIEF
     assert again.version == 3
-    last = (await events(env, did(dispute)))[-1]
+    *_, last, alert = await events(env, did(dispute))
     assert (last.from_status, last.to_status) == (Status.TRIAGED, Status.TRIAGED)
+    assert alert.kind == "risk_alert"  # graded high: the office's dashboard is alerted
 
 
 async def test_regrading_during_mediation_keeps_the_status(env: Env) -> None:

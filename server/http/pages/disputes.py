@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.agreements import archive as agreement_archive
 from server.auth import roles
 from server.auth.roles import ROLE_LABELS, Actor, Role
-from server.disputes import service
+from server.disputes import alerts, service
 from server.disputes.lifecycle import STATUS_LABELS, TRANSITIONS, TRIAGE_FROM, Status
 from server.disputes.schemas import (
     DisputeFilter,
@@ -57,6 +57,7 @@ DISPUTE_FIELDS = (
     "development",
     "description",
     "source",
+    "initial_risk",
 )
 REGISTER_PARTY_SLOTS = 2
 
@@ -83,6 +84,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         names = await _names(db, actor)
         reminders = await judicial.reminders(db, actor, tz=request.app[TZ])
         todo = await followup_views.due_today(db, actor, tz=request.app[TZ])
+        risk_alerts = await alerts.open_alerts(db, actor)
     return r.render(
         request,
         "dashboard.html",
@@ -91,6 +93,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             "notice": request.query.get("notice", ""),
             "judicial_reminders": reminders,
             "followups_today": todo,
+            "risk_alerts": risk_alerts,
             **names,
         },
     )
@@ -209,6 +212,7 @@ async def _detail_context(
         "judicial_views": await judicial.windows_of_dispute(db, actor, dispute.id, tz=tz),
         "spot_checks": await spot_checks.checks_of_dispute(db, actor, dispute.id or 0),
         "followups": await followup_views.of_dispute(db, actor, dispute.id),
+        "dispute_alerts": await alerts.alerts_of_dispute(db, actor, dispute),
         **names,
     }
 
