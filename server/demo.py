@@ -27,6 +27,7 @@ from server.auth.sessions import actor_for
 from server.config import Config
 from server.db import make_engine, make_session_factory, transaction
 from server.demo_case import FinishedCase, ensure_finished_case
+from server.demo_experts import seed_declarations
 from server.disputes import service
 from server.disputes.schemas import DisputeInput, TriageInput
 from server.errors import DomainError
@@ -291,6 +292,8 @@ async def _create_station(
         fields = {k: v for k, v in spec.items() if k != "offices"}
         fields["office_ids"] = [offices[i].id for i in office_indexes]
         await expert_service.create_expert(db, chief, ExpertInput.model_validate(fields))
+    assert offices[0].id is not None
+    await seed_declarations(db, chief, offices[0].id, tz)
 
     now = utcnow()
     for index, spec in enumerate(_disputes()):

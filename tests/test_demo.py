@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from server.config import Config
 from server.db import make_engine, make_session_factory
 from server.demo import seed_demo
 from server.experts.kinds import ExpertKind
+from server.experts.rota import week_of
+from server.local_time import local_today
 from server.models import (
     Agreement,
     Dispute,
+    DutySlot,
     Expert,
+    ExpertAvailability,
+    ExpertRelation,
     Invitation,
     MediationSession,
     RiskAlert,
@@ -56,6 +63,12 @@ async def test_demo_seeds_once_and_books_today(config: Config, tmp_path: Path) -
             assert (await db.exec(select(func.count()).select_from(MediationSession))).one() == 2
             assert (await db.exec(select(func.count()).select_from(Agreement))).one() == 1
             assert (await db.exec(select(func.count()).select_from(StaffUser))).one() == 6
+            # Declared availability, a rota from this week on, one declared relation.
+            assert (await db.exec(select(func.count()).select_from(ExpertAvailability))).one() > 0
+            this_week = week_of(local_today(ZoneInfo(config.timezone)))
+            rota_dates = set(await db.exec(select(col(DutySlot.on_date))))
+            assert this_week in {d - timedelta(days=d.weekday()) for d in rota_dates}
+            assert (await db.exec(select(func.count()).select_from(ExpertRelation))).one() == 1
             # One open 预警, raised by the first grade and not repeated by the triage.
             (alert,) = list(await db.exec(select(RiskAlert)))
             assert alert.acknowledged_at is None and alert.raised_on == "registration"

@@ -95,6 +95,18 @@ def can_read_experts(actor: Actor) -> bool:
     return actor.role != Role.ADMIN
 
 
+def can_read_rota(actor: Actor, office_id: int) -> bool:
+    """The duty rota of an office: everyone who reads the pool, office staff for their own."""
+    if not can_read_experts(actor):
+        return False
+    return actor.role not in OFFICE_ROLES or actor.office_id == office_id
+
+
+def can_manage_rota(actor: Actor, office_id: int) -> bool:
+    """Who keeps an office's 轮流坐班: those who keep the pool, officers for their own office."""
+    return can_manage_experts(actor) and can_read_rota(actor, office_id)
+
+
 def can_book(actor: Actor) -> bool:
     """Beat-office staff book sessions; clerks keep records and do not."""
     return actor.role in {Role.CHIEF, Role.OFFICER, Role.AUXILIARY}

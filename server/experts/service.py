@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import col, delete, select
+from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.audit import record
@@ -139,6 +139,22 @@ async def get_expert(db: AsyncSession, actor: Actor, expert_id: int) -> ExpertVi
     if expert is None or expert.station_id != actor.station_id:
         raise NotFound(N_("No such expert."))
     return (await _views(db, [expert]))[0]
+
+
+async def hold_expert(db: AsyncSession, station_id: int, expert_id: int) -> None:
+    """Take the expert's row for this transaction before checking what they declared.
+
+    Overlap checks read the expert's other windows or slots and then insert: two people
+    adding clashing entries at once would both pass. Writing the expert's row first makes
+    the second wait for the first to commit (a row lock on PostgreSQL, the write lock on
+    SQLite), so its check sees the first entry and refuses. It must come before any read
+    in the transaction: a SQLite reader's snapshot could not be upgraded to a write.
+    """
+    await db.exec(
+        update(Expert)
+        .where(col(Expert.id) == expert_id, col(Expert.station_id) == station_id)
+        .values(updated_at=utcnow())
+    )
 
 
 async def _check_offices(db: AsyncSession, actor: Actor, office_ids: list[int]) -> None:

@@ -34,6 +34,8 @@ MESSAGES: dict[str, str] = {
     "datetime_type": N_("Enter a date and time, e.g. 2026-11-25 14:30."),
     "date_parsing": N_("Enter a date, e.g. 2026-11-25."),
     "date_from_datetime_parsing": N_("Enter a date, e.g. 2026-11-25."),
+    "time_parsing": N_("Enter a time, e.g. 14:30."),
+    "time_type": N_("Enter a time, e.g. 14:30."),
     "list_type": N_("Must be a list."),
     "too_long": N_("Too many entries."),
     "extra_forbidden": N_("Unknown field."),

@@ -18,11 +18,13 @@ from server.http.pages import (
     criminal,
     disputes,
     door,
+    expert_availability,
     experts,
     followups,
     judicial,
     minutes,
     room,
+    rota,
     sessions,
     signing,
     spotchecks,
@@ -76,6 +78,8 @@ def setup_routes(app: web.Application) -> None:
             web.post(cluster.SIGNED_OUT_ROUTE, signed_out_event),
         ]
     )
+    app.router.add_routes(expert_availability.ROUTES)
+    app.router.add_routes(rota.ROUTES)
     app.router.add_routes(experts.ROUTES)
     app.router.add_routes(criminal.ROUTES)
     app.router.add_routes(stats.ROUTES)

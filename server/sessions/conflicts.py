@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,7 +24,10 @@ from server.auth import roles
 from server.auth.roles import Actor
 from server.disputes import service as disputes
 from server.errors import N_, Conflict, NotAllowed, ValidationFailed
+from server.experts import availability, relations, rota
 from server.experts import service as experts
+from server.experts.availability import FreeState
+from server.experts.relations import RELATION_LABELS
 from server.experts.schemas import normalise_phone
 from server.models import Dispute, Expert, MediationSession, Party, StaffUser
 from server.sessions.rules import SessionStatus
@@ -36,6 +41,8 @@ class Warning:
 
     message: str
     params: dict[str, Any] = field(default_factory=dict)
+    #: Parameters that are msgids themselves (a relation's label), translated with it.
+    translated: tuple[str, ...] = ()
 
 
 class NeedsConfirmation(Conflict):
@@ -100,6 +107,7 @@ async def conflicts_for(
     presiding_officer_id: int,
     expert_list: list[Expert],
     parties: list[Party],
+    dispute: Dispute,
     exclude_session_id: int | None = None,
 ) -> list[Warning]:
     """Soft conflicts of a planned session; empty when everything is clear."""
@@ -123,6 +131,21 @@ async def conflicts_for(
                 Warning(
                     N_("Expert %(name)s looks like a party to this dispute (same name or phone)."),
                     {"name": expert.name},
+                )
+            )
+    declared = await relations.relations_of(db, [e.id for e in expert_list if e.id is not None])
+    text = relations.dispute_text(dispute)
+    for expert in expert_list:
+        for match in relations.relation_matches(declared.get(expert.id or 0, []), parties, text):
+            warnings.append(
+                Warning(
+                    N_("%(name)s declared a relation (%(relation)s) to %(party)s."),
+                    {
+                        "name": expert.name,
+                        "relation": RELATION_LABELS.get(match.relation.relation, "other"),
+                        "party": match.party_name,
+                    },
+                    translated=("relation",),
                 )
             )
     for other in await _overlapping(db, actor.station_id, starts_at, ends_at, exclude_session_id):
@@ -149,7 +172,7 @@ async def planned_conflicts(
     The same check that booking runs (``conflicts_for``), on what is chosen so far: a
     presiding officer not chosen yet simply has no conflict.
     """
-    await disputes.get_dispute(db, actor, dispute_id)
+    dispute = await disputes.get_dispute(db, actor, dispute_id)
     _require_book(actor)
     expert_list = await _load_experts(db, actor, expert_ids)
     return await conflicts_for(
@@ -160,15 +183,149 @@ async def planned_conflicts(
         presiding_officer_id=presiding_officer_id or 0,
         expert_list=expert_list,
         parties=await disputes.parties_of(db, dispute_id),
+        dispute=dispute,
     )
+
+
+class Reason(StrEnum):
+    """Why an expert is suggested (the first three, in that order) or not (the rest)."""
+
+    ON_DUTY = "on_duty"
+    FREE = "free"
+    UNDECLARED = "undeclared"
+    FITS = "fits"  # no time chosen yet: the specialty fits
+    BUSY = "busy"
+    RELATION = "relation"
+    NOT_FREE = "not_free"
+    SPECIALTY = "specialty"
+
+
+REASON_LABELS: dict[str, str] = {
+    Reason.ON_DUTY: N_("On duty (值班) at this beat office then"),
+    Reason.FREE: N_("Free at that time by declared availability"),
+    Reason.UNDECLARED: N_("No availability declared"),
+    Reason.FITS: N_("Specialty fits; choose a time to see who is free"),
+    Reason.BUSY: N_("Booked elsewhere at this time"),
+    Reason.RELATION: N_("Declared a relation to a party"),
+    Reason.NOT_FREE: N_("Declared not free at that time"),
+    Reason.SPECIALTY: N_("Specialty does not fit this dispute"),
+}
+
+SUGGESTED_REASONS = (Reason.ON_DUTY, Reason.FREE, Reason.UNDECLARED, Reason.FITS)
+
+
+@dataclass(frozen=True)
+class ExpertChoice:
+    """An expert as the booking form offers them, with why: ``reasons[0]`` decides whether
+    they are suggested and where; any further reasons say what else stands against them."""
+
+    view: experts.ExpertView
+    reasons: tuple[Reason, ...]
+    #: The availability rule's own wording (e.g. "Outside the declared weekly hours").
+    detail: str = ""
+
+    @property
+    def reason(self) -> Reason:
+        return self.reasons[0]
+
+    @property
+    def suggested(self) -> bool:
+        return self.reason in SUGGESTED_REASONS
+
+
+@dataclass(frozen=True)
+class ExpertChoices:
+    suggested: list[ExpertChoice]
+    others: list[ExpertChoice]
+
+
+def _against(busy: bool, related: bool, state: FreeState | None, fits: bool) -> tuple[Reason, ...]:
+    found: list[Reason] = []
+    if busy:
+        found.append(Reason.BUSY)
+    if related:
+        found.append(Reason.RELATION)
+    if state == FreeState.NOT_FREE:
+        found.append(Reason.NOT_FREE)
+    if not fits:
+        found.append(Reason.SPECIALTY)
+    return tuple(found)
+
+
+async def expert_choices(
+    db: AsyncSession,
+    actor: Actor,
+    dispute: Dispute,
+    span: tuple[datetime, datetime] | None,
+    tz: ZoneInfo,
+    *,
+    parties: list[Party],
+    exclude_session_id: int | None = None,
+) -> ExpertChoices:
+    """Every active expert of the pool, split into those suggested and the others.
+
+    Suggested, in this order: on duty at the dispute's office during the whole span (the
+    rota), then free by their declared availability, then those who declared none; the
+    office's own experts first within each. Not suggested, with the reasons: booked for
+    another session then, a declared relation to a party, declared not free then, or a
+    specialty that does not fit. Without a time, the specialty alone decides.
+    """
+    pool = await experts.list_experts(db, actor, active_only=True)
+    ids = [v.expert.id for v in pool if v.expert.id is not None]
+    declared = await relations.relations_of(db, ids)
+    text = relations.dispute_text(dispute)
+    busy: set[int] = set()
+    duty: set[int] = set()
+    entries: dict[int, list[Any]] = {}
+    if span is not None:
+        busy = await experts.busy_expert_ids(
+            db, actor.station_id, *span, exclude_session_id=exclude_session_id
+        )
+        duty = await rota.duty_of(db, actor.station_id, dispute.office_id, *span, tz)
+        entries = await availability.entries_of(db, ids)
+    suggested: list[tuple[int, ExpertChoice]] = []
+    others: list[ExpertChoice] = []
+    for view in pool:
+        expert_id = view.expert.id or 0
+        fits = dispute.category in view.specialties
+        related = bool(relations.relation_matches(declared.get(expert_id, []), parties, text))
+        state: FreeState | None = None
+        detail = ""
+        if span is not None:
+            state, detail = availability.state_for_session(entries.get(expert_id, []), *span, tz)
+        against = _against(expert_id in busy, related, state, fits)
+        if against:
+            others.append(ExpertChoice(view, against, detail))
+            continue
+        if span is None:
+            reason = Reason.FITS
+        elif expert_id in duty:
+            reason = Reason.ON_DUTY
+        elif state == FreeState.FREE:
+            reason = Reason.FREE
+        else:
+            reason = Reason.UNDECLARED
+        suggested.append((SUGGESTED_REASONS.index(reason), ExpertChoice(view, (reason,), detail)))
+    suggested.sort(
+        key=lambda pair: (
+            pair[0],
+            dispute.office_id not in pair[1].view.office_ids,
+            pair[1].view.expert.id or 0,
+        )
+    )
+    return ExpertChoices([choice for _, choice in suggested], others)
 
 
 async def suggested_experts(
-    db: AsyncSession, actor: Actor, dispute: Dispute, starts_at: datetime, ends_at: datetime
-) -> list[experts.ExpertView]:
-    """Active experts free at that time whose specialty is the dispute's category,
-    those who serve the dispute's beat office first."""
-    views = await experts.list_experts(
-        db, actor, specialty=dispute.category, free_from=starts_at, free_until=ends_at
-    )
-    return sorted(views, key=lambda v: (dispute.office_id not in v.office_ids, v.expert.id or 0))
+    db: AsyncSession,
+    actor: Actor,
+    dispute: Dispute,
+    starts_at: datetime,
+    ends_at: datetime,
+    tz: ZoneInfo,
+) -> list[ExpertChoice]:
+    """The experts booking suggests for that time, best first, each with why."""
+    assert dispute.id is not None
+    parties = await disputes.parties_of(db, dispute.id)
+    choices = await expert_choices(db, actor, dispute, (starts_at, ends_at), tz, parties=parties)
+    return choices.suggested

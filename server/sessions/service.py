@@ -218,6 +218,7 @@ async def book(
         presiding_officer_id=officer.id or 0,
         expert_list=expert_list,
         parties=all_parties,
+        dispute=dispute,
     )
     if warnings and not data.confirm_conflicts:
         raise NeedsConfirmation(warnings)
@@ -377,6 +378,7 @@ async def reschedule(
         presiding_officer_id=session.presiding_officer_id,
         expert_list=expert_list,
         parties=await disputes.parties_of(db, dispute.id or 0),
+        dispute=dispute,
         exclude_session_id=session_id,
     )
     if warnings and not data.confirm_conflicts:

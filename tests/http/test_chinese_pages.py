@@ -32,6 +32,7 @@ from server.models import (
     BeatOffice,
     Dispute,
     Expert,
+    ExpertRelation,
     FollowUpTask,
     MediationSession,
     SpotCheck,
@@ -193,6 +194,10 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         db.add(SpotCheck(draw_id=draw.id, dispute_id=sealed_dispute, office_id=sealed.office_id))
         await db.commit()
         spot_draw = draw.id
+    # The demo's expert with a declared relation, so the page lists one.
+    related_expert = await first_id(
+        client, Expert, col(Expert.id).in_(select(ExpertRelation.expert_id))
+    )
     token = demo.links[0][2].rsplit("/", 1)[1]
     return {
         "/login": [("", "/login")],
@@ -214,6 +219,11 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/experts/new": [("officer", "/experts/new")],
         "/experts/import": [("officer", "/experts/import")],
         "/experts/{id}": [("officer", f"/experts/{await first_id(client, Expert)}")],
+        "/experts/{id}/availability": [
+            ("officer", f"/experts/{await first_id(client, Expert)}/availability"),
+            ("officer", f"/experts/{related_expert}/availability"),
+        ],
+        "/rota": [("officer", "/rota"), ("chief", "/rota?week=2000-01-01")],
         "/sessions": [("officer", "/sessions")],
         "/sessions/{id}": [("officer", f"/sessions/{session_id}")],
         "/disputes/{id}/sessions/new": [("officer", f"/disputes/{booked_dispute}/sessions/new")],

@@ -123,8 +123,16 @@ def form_errors(exc: DomainError, posted: Posted | None = None) -> dict[str, str
     return result
 
 
+def warning_text(warning: Warning) -> str:
+    """A warning in the reader's language; parameters that are msgids are translated too."""
+    if not warning.params:
+        return gettext(warning.message)
+    params = {k: gettext(v) if k in warning.translated else v for k, v in warning.params.items()}
+    return gettext(warning.message) % params
+
+
 def warning_texts(warnings: Iterable[Warning]) -> list[str]:
-    return [gettext(w.message) % w.params if w.params else gettext(w.message) for w in warnings]
+    return [warning_text(w) for w in warnings]
 
 
 def span(data: dict[str, str], tz: ZoneInfo) -> tuple[datetime, datetime] | None:

@@ -121,19 +121,7 @@ async def _booking_context(
     assert dispute.id is not None
     parties = await disputes.parties_of(db, dispute.id)
     span = session_forms.span(form, tz)
-    if span is not None:
-        suggested = await conflicts.suggested_experts(db, actor, dispute, *span)
-        busy = await experts.busy_expert_ids(db, actor.station_id, *span)
-    else:
-        matching = await experts.list_experts(
-            db, actor, specialty=dispute.category, active_only=True
-        )
-        suggested = sorted(
-            matching, key=lambda v: (dispute.office_id not in v.office_ids, v.expert.id or 0)
-        )
-        busy = set()
-    suggested_ids = {v.expert.id for v in suggested}
-    pool = await experts.list_experts(db, actor, active_only=True)
+    choices = await conflicts.expert_choices(db, actor, dispute, span, tz, parties=parties)
     police_so_far = sum(
         1
         for s in await sessions.sessions_of_dispute(db, dispute.id)
@@ -154,9 +142,9 @@ async def _booking_context(
         "police_kinds": [gettext(CATEGORY_LABELS[c]) for c in sorted(POLICE_ELIGIBLE)],
         "police_checks": POLICE_CHECKS,
         "police_so_far": police_so_far,
-        "suggested": suggested,
-        "others": [v for v in pool if v.expert.id not in suggested_ids],
-        "busy": busy,
+        "suggested": choices.suggested,
+        "others": choices.others,
+        "reason_labels": conflicts.REASON_LABELS,
         "span_known": span is not None,
         "min_start": now_local.strftime(DATETIME_LOCAL),
         "observer_slots": range(session_forms.OBSERVER_SLOTS),
