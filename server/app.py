@@ -28,6 +28,7 @@ from server.keys import (
     ENGINE,
     HUBS,
     JINJA,
+    MINUTES_DESK,
     ROOM_SOCKETS,
     SESSIONS,
     TZ,
@@ -40,6 +41,7 @@ from server.rooms import latency
 from server.rooms.media import MediaConfig
 from server.signaling.agreement import AgreementDesk, AgreementSettings
 from server.signaling.endpoint import close_room_sockets
+from server.signaling.minutes import MinutesDesk
 from server.signaling.notify import WireNotifier
 
 logger = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
         peers=cluster.Peers(worker) if worker is not None else None,
     )
     app[AGREEMENT_DESK] = desk
+    app[MINUTES_DESK] = MinutesDesk(app[SESSIONS], app[TZ])
     app[HUBS] = hubs
     await hubs.start()
     yield

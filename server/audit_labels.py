@@ -25,6 +25,7 @@ ACTION_LABELS: dict[str, str] = {
     "agreement.draft_start": N_("Agreement draft started"),
     "agreement.freeze": N_("Agreement text frozen for signing"),
     "agreement.link_reissue": N_("Signing link reissued"),
+    # No longer recorded (the free-text minutes are retired); kept for the old trail.
     "agreement.minutes_save": N_("Mediation minutes saved"),
     "agreement.refuse": N_("Signing refused"),
     "agreement.seal": N_("Agreement sealed"),
@@ -36,6 +37,9 @@ ACTION_LABELS: dict[str, str] = {
     "auth.password_changed": N_("Password changed"),
     "dispute.register": N_("Dispute registered"),
     "dispute.transition": N_("Dispute status changed"),
+    "minutes.add": N_("Minutes entry added"),
+    "minutes.delete": N_("Minutes entry deleted"),
+    "minutes.edit": N_("Minutes entry edited"),
     "spot_check.draw": N_("Spot-check sample drawn"),
     "spot_check.record": N_("Spot check recorded"),
     "dispute.reopen": N_("Dispute reopened"),

@@ -527,7 +527,6 @@ async def bundle(
     files = {
         f"{seq}/agreement.pdf": pdf,
         f"{seq}/evidence.json": json.dumps(evidence, ensure_ascii=False, indent=2).encode(),
-        f"{seq}/minutes.txt": ((draft.minutes if draft else "") + "\n").encode(),
         f"{seq}/chat.txt": ("\n".join(transcript) + "\n").encode(),
         f"{seq}/signed-text.txt": (draft.frozen_text if draft else "").encode(),
     }
