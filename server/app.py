@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -90,7 +91,9 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
         peers=cluster.Peers(worker) if worker is not None else None,
     )
     app[AGREEMENT_DESK] = desk
-    app[MINUTES_DESK] = MinutesDesk(app[SESSIONS], app[TZ])
+    app[MINUTES_DESK] = MinutesDesk(
+        app[SESSIONS], app[TZ], timedelta(minutes=config.room_open_minutes_before)
+    )
     app[HUBS] = hubs
     await hubs.start()
     yield

@@ -8,8 +8,10 @@ The rules, in one place, for every edge (today the room's socket):
 - A speaker is one of the session's participants (``server.minutes.speakers``),
   by participant id; anything else is ``MinutesUnknownSpeaker`` and nothing is written.
 - The time said defaults to now and may be set to another moment of the session's
-  local day (not later than now): the clerk may catch up on what was said a
-  minute ago, not invent another day's hearing.
+  local day(s), not later than now: the clerk may catch up on what was said a
+  minute ago, not invent another day's hearing. The session's days run from the
+  day its room opens (``opens_before`` its start) to the day it is booked to end,
+  so a sitting that crosses midnight is still one hearing.
 - An entry is edited many times while it is typed: each edit is a compare-and-set on
   its ``version`` (``server.versioned``), so of two edits from the same base one wins
   and the other is told (``MinutesConflict``), never silently overwritten.
@@ -105,13 +107,14 @@ async def add_entry(
     tz: ZoneInfo,
     at: datetime | None = None,
     now: datetime | None = None,
+    opens_before: timedelta = timedelta(0),
 ) -> MinutesEntry:
     """A new entry: ``speaker_key`` said ``text`` at ``at`` (default: now)."""
     session = await session_for_writer(db, actor, session_id)
     await _refuse_if_signed_off(db, session_id)
     _check_text(text)
     now = now or datetime.now(UTC)
-    said_at = _check_time(session, at or now, now, tz)
+    said_at = _check_time(session, at or now, now, tz, opens_before)
     speaker = await _speaker(db, session, speaker_key)
     author = await db.get(StaffUser, actor.user_id)
     entry = MinutesEntry(
@@ -146,6 +149,7 @@ async def edit_entry(
     *,
     tz: ZoneInfo,
     now: datetime | None = None,
+    opens_before: timedelta = timedelta(0),
 ) -> MinutesEntry:
     """The entry with ``change`` applied, if nobody changed it since ``base_version``."""
     entry = await _entry(db, session_id, entry_id)
@@ -156,7 +160,7 @@ async def edit_entry(
         _check_text(change.text)
         values["text"] = change.text
     if change.at is not None:
-        values["at"] = _check_time(session, change.at, now or datetime.now(UTC), tz)
+        values["at"] = _check_time(session, change.at, now or datetime.now(UTC), tz, opens_before)
     if change.speaker_key is not None and change.speaker_key != entry.speaker_key:
         speaker = await _speaker(db, session, change.speaker_key)
         values.update(
@@ -218,12 +222,19 @@ def _check_text(text: str) -> None:
         raise ValidationFailed(TOO_LONG, params={"max": MAX_TEXT}, fields={"text": TOO_LONG})
 
 
-def _check_time(session: MediationSession, at: datetime, now: datetime, tz: ZoneInfo) -> datetime:
-    """``at`` in UTC, when it is on the session's local day and not in the future."""
+def _check_time(
+    session: MediationSession,
+    at: datetime,
+    now: datetime,
+    tz: ZoneInfo,
+    opens_before: timedelta,
+) -> datetime:
+    """``at`` in UTC, when it is on the session's local day(s) and not in the future."""
     if at.tzinfo is None:
         raise ValidationFailed(OTHER_DAY, fields={"at": OTHER_DAY})
     at = at.astimezone(UTC)
-    if local_date(at, tz) != local_date(session.starts_at, tz):
+    first = local_date(session.starts_at - opens_before, tz)
+    if not first <= local_date(at, tz) <= local_date(session.ends_at, tz):
         raise ValidationFailed(OTHER_DAY, fields={"at": OTHER_DAY})
     if at > now + CLOCK_SLACK:
         raise ValidationFailed(FUTURE, fields={"at": FUTURE})

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -71,9 +72,13 @@ def entry_view(entry: MinutesEntry) -> dict[str, Any]:
 class MinutesDesk:
     """Answers the minutes requests of every room, and tells each room's readers."""
 
-    def __init__(self, factory: SessionFactory, tz: ZoneInfo) -> None:
+    def __init__(
+        self, factory: SessionFactory, tz: ZoneInfo, opens_before: timedelta = timedelta(0)
+    ) -> None:
         self._factory = factory
         self.tz = tz
+        #: How long before its start a room opens: what was said then is the session's too.
+        self.opens_before = opens_before
 
     def access(self, hub: LiveRoom, pid: str, actor: Actor | None) -> MinutesAccess:
         """What participant ``pid`` (staff account ``actor``, if any) may do in ``hub``."""
@@ -106,7 +111,14 @@ class MinutesDesk:
             case m.MinutesAdd(speaker_key=speaker, text=text, at=at):
                 async with transaction(self._factory) as db:
                     entry = await service.add_entry(
-                        db, actor, hub.session_id, speaker, text, tz=self.tz, at=at
+                        db,
+                        actor,
+                        hub.session_id,
+                        speaker,
+                        text,
+                        tz=self.tz,
+                        at=at,
+                        opens_before=self.opens_before,
                     )
                     view = entry_view(entry)
                 await self._tell(hub, m.MinutesUpdated(entry=view))
@@ -120,7 +132,13 @@ class MinutesDesk:
                 )
                 async with transaction(self._factory) as db:
                     entry = await service.edit_entry(
-                        db, actor, hub.session_id, entry_id, change, tz=self.tz
+                        db,
+                        actor,
+                        hub.session_id,
+                        entry_id,
+                        change,
+                        tz=self.tz,
+                        opens_before=self.opens_before,
                     )
                     view = entry_view(entry)
                 await self._tell(hub, m.MinutesUpdated(entry=view))
