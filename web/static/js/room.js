@@ -319,7 +319,7 @@
       return; // the snapshot said the session is over
     }
     if (data.admission === "admitted") {
-      minutes.start(state.minutes);
+      minutes.start(state.minutes, state.selfId);
       admitted(true);
     } else {
       enterLobby();
@@ -1330,7 +1330,7 @@
     if (state.phase === "lobby") {
       ui.toast(L("admitted-now"));
     }
-    minutes.start(state.minutes);
+    minutes.start(state.minutes, state.selfId);
     admitted(false);
   });
   client.on("agreement_updated", (message) => agreement.update(message));

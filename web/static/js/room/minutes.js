@@ -45,12 +45,14 @@
       this.current = null; // the draft in the text box (restored with the drafts)
       this.drafts = this._loadDrafts(); // entries being typed or not yet acknowledged
       this.loaded = false;
+      this.selfId = "";
       this.retryTimer = null;
       this._wire();
     }
 
     /* Each join (first, after a reconnect, after a restart): what we may do, then everything. */
-    async start(access) {
+    async start(access, selfId) {
+      this.selfId = selfId || this.selfId || "";
       this.access = {
         read: !!(access && access.read),
         write: !!(access && access.write),
@@ -288,7 +290,16 @@
         draft.inflight = false;
         if (draft.id === null) {
           draft.resent = true;
-        } else {
+          const landed = this._landed(draft);
+          if (landed) {
+            // Its minutes_add reached the server but the answer did not reach us: go on
+            // from that entry instead of writing the statement twice.
+            draft.id = landed.id;
+            draft.version = landed.version;
+            draft.sent = landed.text;
+          }
+        }
+        if (draft.id !== null) {
           const known = this.entries.get(draft.id);
           if (!known && this.loaded) {
             this.drafts.delete(draft.key); // deleted meanwhile
@@ -306,6 +317,37 @@
       }
       this._saveDrafts();
       this.render();
+    }
+
+    /* The entry a draft's unanswered minutes_add made, if it was made: our newest entry,
+     * for the same speaker, whose words begin the draft's and no other draft holds. */
+    _landed(draft) {
+      if (!this.selfId) {
+        return null;
+      }
+      const held = new Set();
+      this.drafts.forEach((d) => {
+        if (d.id !== null) {
+          held.add(d.id);
+        }
+      });
+      let newest = null;
+      this.entries.forEach((entry) => {
+        if (entry.author_key === this.selfId && (!newest || entry.id > newest.id)) {
+          newest = entry;
+        }
+      });
+      if (
+        newest &&
+        !held.has(newest.id) &&
+        newest.speaker_key === draft.speaker_key &&
+        newest.text !== "" &&
+        draft.text.indexOf(newest.text) === 0 &&
+        Date.parse(newest.at) >= Date.parse(draft.startedAt) - 60000
+      ) {
+        return newest;
+      }
+      return null;
     }
 
     _unsaved() {
