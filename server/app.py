@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -28,6 +29,7 @@ from server.keys import (
     ENGINE,
     HUBS,
     JINJA,
+    MINUTES_DESK,
     ROOM_SOCKETS,
     SESSIONS,
     TZ,
@@ -40,6 +42,7 @@ from server.rooms import latency
 from server.rooms.media import MediaConfig
 from server.signaling.agreement import AgreementDesk, AgreementSettings
 from server.signaling.endpoint import close_room_sockets
+from server.signaling.minutes import MinutesDesk
 from server.signaling.notify import WireNotifier
 
 logger = logging.getLogger(__name__)
@@ -88,6 +91,9 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
         peers=cluster.Peers(worker) if worker is not None else None,
     )
     app[AGREEMENT_DESK] = desk
+    app[MINUTES_DESK] = MinutesDesk(
+        app[SESSIONS], app[TZ], timedelta(minutes=config.room_open_minutes_before)
+    )
     app[HUBS] = hubs
     await hubs.start()
     yield

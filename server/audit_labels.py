@@ -26,6 +26,7 @@ ACTION_LABELS: dict[str, str] = {
     "agreement.draft_start": N_("Agreement draft started"),
     "agreement.freeze": N_("Agreement text frozen for signing"),
     "agreement.link_reissue": N_("Signing link reissued"),
+    # No longer recorded (the free-text minutes are retired); kept for the old trail.
     "agreement.minutes_save": N_("Mediation minutes saved"),
     "agreement.refuse": N_("Signing refused"),
     "agreement.seal": N_("Agreement sealed"),
@@ -40,6 +41,9 @@ ACTION_LABELS: dict[str, str] = {
     "risk_alert.raise": N_("Risk alert raised (预警)"),
     "risk_alert.acknowledge": N_("Risk alert acknowledged (签收)"),
     "dispute.transition": N_("Dispute status changed"),
+    "minutes.add": N_("Minutes entry added"),
+    "minutes.delete": N_("Minutes entry deleted"),
+    "minutes.edit": N_("Minutes entry edited"),
     "spot_check.draw": N_("Spot-check sample drawn"),
     "spot_check.record": N_("Spot check recorded"),
     "dispute.reopen": N_("Dispute reopened"),

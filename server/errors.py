@@ -28,6 +28,9 @@ class ErrorCode(StrEnum):
     CHAT_TOO_FAST = "chat_too_fast"
     CHAT_TOO_LONG = "chat_too_long"
     CSRF_FAILED = "csrf_failed"
+    MINUTES_SIGNED_OFF = "minutes_signed_off"
+    MINUTES_UNKNOWN_SPEAKER = "minutes_unknown_speaker"
+    MINUTES_CONFLICT = "minutes_conflict"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -94,3 +97,21 @@ class ChatTooLong(ValidationFailed):
 
 class CsrfFailed(DomainError):
     code = ErrorCode.CSRF_FAILED
+
+
+class MinutesSignedOff(Conflict):
+    """The presiding officer has signed the minutes off: they no longer change."""
+
+    code = ErrorCode.MINUTES_SIGNED_OFF
+
+
+class MinutesUnknownSpeaker(ValidationFailed):
+    """A minutes entry names someone who is not a participant of the session."""
+
+    code = ErrorCode.MINUTES_UNKNOWN_SPEAKER
+
+
+class MinutesConflict(Conflict):
+    """Two edits of one minutes entry at once: the second is told, not merged."""
+
+    code = ErrorCode.MINUTES_CONFLICT

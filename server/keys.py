@@ -17,6 +17,7 @@ from server.live.rooms import LiveRooms
 from server.pii import PiiVault
 from server.signaling.agreement import AgreementDesk
 from server.signaling.connection import SignalConnection
+from server.signaling.minutes import MinutesDesk
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -29,6 +30,7 @@ TZ = web.AppKey("timezone", ZoneInfo)
 #: The live rooms of this process (``server.live.rooms``).
 HUBS = web.AppKey("room_hubs", LiveRooms)
 AGREEMENT_DESK = web.AppKey("agreement_desk", AgreementDesk)
+MINUTES_DESK = web.AppKey("minutes_desk", MinutesDesk)
 #: Every open room socket, joined or not: told 1001 when the server stops.
 ROOM_SOCKETS = web.AppKey[set[SignalConnection]]("room_sockets")
 WORKS = web.AppKey("agreement_works", AgreementWorks)

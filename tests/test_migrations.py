@@ -25,7 +25,8 @@ from server.migrate import (
     head_revision,
     upgrade,
 )
-from tests.agreements.helpers import book_session, current_draft, frozen_draft
+from server.minutes.service import list_entries
+from tests.agreements.helpers import book_session, current_draft, frozen_draft, open_draft
 from tests.agreements.test_archive_search import sealed_with_many_parties
 from tests.agreements.test_sealed_text import InProcess
 from tests.agreements.test_sealed_text import producer as producer
@@ -368,3 +369,47 @@ async def test_0006_makes_the_agreement_texts_unbounded_and_keeps_every_row(env:
         sync_engine.dispose()
     again = await current_draft(env, draft.id)
     assert again.frozen_text == plain and again.frozen_sha256 == text_sha256(plain)
+
+
+async def test_0009_carries_the_old_free_text_minutes_over_as_entries(env: Env) -> None:
+    """Down to 0008 (the free-text field is back), minutes typed there, up again: each
+    draft's text is now entries of its session, whole, timed at the draft's last change."""
+    url = env.config.effective_database_url
+    booked = await book_session(env)
+    draft = await open_draft(env, booked.session_id)
+    empty = await book_session(env, days=4)
+    await open_draft(env, empty.session_id)
+    old = "双方到场，陈述各自意见。\n" + "记" * 4500  # longer than one entry holds
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0008")
+    sync_engine = create_engine(url.replace("+aiosqlite", ""))
+    try:
+        with sync_engine.begin() as conn:
+            conn.execute(
+                text("UPDATE agreement_draft SET minutes = :m WHERE id = :id"),
+                {"m": old, "id": draft.id},
+            )
+            changed = conn.execute(
+                text("SELECT updated_at FROM agreement_draft WHERE id = :id"), {"id": draft.id}
+            ).scalar_one()
+        await asyncio.to_thread(upgrade, url)
+        with sync_engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("agreement_draft")}
+            assert "minutes" not in columns
+            stored_at = conn.execute(text("SELECT DISTINCT at FROM minutes_entry")).scalar_one()
+        assert stored_at == changed
+        async with env.factory() as db:
+            carried = await list_entries(db, booked.session_id)
+            assert await list_entries(db, empty.session_id) == []
+        assert "".join(e.text for e in carried) == old
+        assert [len(e.text) for e in carried] == [2000, 2000, len(old) - 4000]
+        assert {(e.speaker_key, e.speaker_name, e.version) for e in carried} == {("", "原笔录", 1)}
+        # And down again: the text is back in its field.
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0008")
+        with sync_engine.connect() as conn:
+            back = conn.execute(
+                text("SELECT minutes FROM agreement_draft WHERE id = :id"), {"id": draft.id}
+            ).scalar_one()
+        assert back == old
+        await asyncio.to_thread(upgrade, url)
+    finally:
+        sync_engine.dispose()

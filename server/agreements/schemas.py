@@ -13,9 +13,6 @@ Term = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
 
 MAX_TERMS = 30
-#: The clerk's minutes (调解笔录): a product limit, and the column's width.
-MAX_MINUTES_CHARS = 20000
-Minutes = Annotated[str, StringConstraints(max_length=MAX_MINUTES_CHARS)]
 
 
 class DraftContent(BaseModel):
@@ -87,15 +84,6 @@ class DraftEdit(BaseModel):
 
     base_version: int = Field(ge=1)
     content: DraftContent
-    minutes: Minutes | None = None
-
-
-class MinutesEdit(BaseModel):
-    """A save of the minutes alone: refused whole when too long, never cut short."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    minutes: Minutes = ""
 
 
 class SignInput(BaseModel):

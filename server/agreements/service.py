@@ -38,7 +38,7 @@ from server.agreements.rules import (
     unprintable_problems,
     zh_date,
 )
-from server.agreements.schemas import DraftContent, DraftEdit, MinutesEdit
+from server.agreements.schemas import DraftContent, DraftEdit
 from server.audit import record
 from server.auth import roles
 from server.auth.roles import Actor
@@ -382,8 +382,6 @@ async def save(db: AsyncSession, actor: Actor, draft_id: int, edit: DraftEdit) -
         raise Conflict(N_("Someone else changed the draft meanwhile; reload and try again."))
     await claim_version(db, draft, edit.base_version)
     draft.content = edit.content.model_dump_json()
-    if edit.minutes is not None:
-        draft.minutes = edit.minutes
     draft.updated_by = actor.label[:80]
     add_revision(db, draft, "saved", edit.content, actor.label, actor.user_id, "")
     record(
@@ -395,20 +393,6 @@ async def save(db: AsyncSession, actor: Actor, draft_id: int, edit: DraftEdit) -
         detail={"version": draft.version},
     )
     return ctx
-
-
-async def save_minutes(
-    db: AsyncSession, actor: Actor, draft_id: int, edit: MinutesEdit
-) -> AgreementDraft:
-    """The minutes are the clerk's record, not part of the signed text: no version needed."""
-    ctx = await get_draft(db, actor, draft_id)
-    _require_draft(actor, ctx.draft.office_id)
-    ctx.draft.minutes = edit.minutes
-    ctx.draft.updated_at = utcnow()
-    record(
-        db, actor, "agreement.minutes_save", object_type="agreement_draft", object_id=ctx.draft.id
-    )
-    return ctx.draft
 
 
 @dataclass(frozen=True)

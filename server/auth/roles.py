@@ -119,6 +119,14 @@ def can_draft_agreement(actor: Actor, office_id: int) -> bool:
     )
 
 
+def can_write_minutes(actor: Actor, office_id: int, presiding_officer_id: int) -> bool:
+    """The 调解笔录 is written by the session's presiding officer and the station's clerks,
+    who keep the record; the other staff in the room read it as hosts."""
+    if actor.user_id == presiding_officer_id and can_see_office(actor, office_id):
+        return True
+    return actor.role == Role.CLERK and can_see_office(actor, office_id)
+
+
 def can_seal_agreement(actor: Actor, office_id: int) -> bool:
     """Applying the station's seal is a police officer's act, not an auxiliary's or clerk's."""
     return actor.role in {Role.CHIEF, Role.OFFICER} and can_see_office(actor, office_id)

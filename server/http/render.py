@@ -25,6 +25,9 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.CHAT_TOO_FAST: 429,
     ErrorCode.CHAT_TOO_LONG: 422,
     ErrorCode.CSRF_FAILED: 403,
+    ErrorCode.MINUTES_SIGNED_OFF: 409,
+    ErrorCode.MINUTES_UNKNOWN_SPEAKER: 422,
+    ErrorCode.MINUTES_CONFLICT: 409,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

@@ -1,1 +1,2 @@
-"""调解笔录: the structured minutes of a session, their sign-off and their paper."""
+"""调解笔录: a session's minutes as timed entries written live in the room, their sign-off
+and their paper."""

@@ -33,7 +33,6 @@ class AgreementDraft(SQLModel, table=True):
         description="DraftContent as JSON: TEXT, because JSON escapes make it longer than "
         "the drafting fields' own limits (server/agreements/schemas.py) by a varying amount.",
     )
-    minutes: str = Field(default="", max_length=20000, description="调解笔录, kept by the clerk.")
     frozen_version: int | None = None
     frozen_text: str = Field(
         default="",

@@ -11,7 +11,7 @@ Decisions made here:
 
 - One ``agreement_updated`` per admitted participant after any change, each cut
   for its reader from one load of the draft: those who draft get the
-  structured content, the minutes and what still stops freezing; parties,
+  structured content and what still stops freezing; parties,
   agents, guardians, police experts and staff get the text with ID numbers
   masked; those who see parties' names shortened in the room (non-police
   experts, observers) get a text with those names shortened and without
@@ -105,7 +105,6 @@ class _Snapshot:
     problems: list[Problem]
     signers: list[_SignerRow]
     content: dict[str, Any]
-    minutes: str
     #: Live invitation id → the party it is for: how an invitee is matched to a signer.
     party_of_invitation: dict[int, int]
 
@@ -184,11 +183,11 @@ class AgreementDesk:
                     data = {"draft_id": ctx.draft.id, "version": ctx.draft.version}
                 await self._tell_room(hub)
                 return data
-            case m.SaveAgreement(base_version=base, content=raw, minutes=minutes):
+            case m.SaveAgreement(base_version=base, content=raw):
                 content = service.parse_content(raw)
                 async with transaction(self._factory) as db:
                     draft = await self._draft(db, hub)
-                    edit = DraftEdit(base_version=base, content=content, minutes=minutes)
+                    edit = DraftEdit(base_version=base, content=content)
                     ctx = await service.save(db, actor, draft.id or 0, edit)
                     data = {"draft_id": ctx.draft.id, "version": ctx.draft.version}
                 await self._tell_room(hub)
@@ -379,7 +378,6 @@ class AgreementDesk:
             problems=problems,
             signers=signers,
             content=service.content_json(ctx.content),
-            minutes=draft.minutes,
             party_of_invitation={
                 i.id: i.party_id
                 for i in ctx.invitations
@@ -435,5 +433,4 @@ class AgreementDesk:
             your_signature=mine.status if mine is not None and frozen else None,
             editable=editable,
             content=snapshot.content if editable else None,
-            minutes=snapshot.minutes if editable else None,
         )

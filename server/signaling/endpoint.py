@@ -22,7 +22,7 @@ from server.http.middlewares import client_ip, origin_allowed
 from server.http.pages import door
 from server.http.ratelimit import address_key
 from server.ids import parse_id
-from server.keys import AGREEMENT_DESK, CONFIG, HUBS, ROOM_SOCKETS, SESSIONS
+from server.keys import AGREEMENT_DESK, CONFIG, HUBS, MINUTES_DESK, ROOM_SOCKETS, SESSIONS
 from server.models import Expert, MediationSession, StaffUser, utcnow
 from server.rooms.participant import Participant
 from server.rooms.roles import role_for_invitation, staff_claim
@@ -124,7 +124,10 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     sockets = request.app[ROOM_SOCKETS]
     sockets.add(conn)
     try:
-        await SignalSession(conn, rooms, live, desk, identity, list(config.ice_servers)).run()
+        minutes = request.app[MINUTES_DESK]
+        await SignalSession(
+            conn, rooms, live, desk, minutes, identity, list(config.ice_servers)
+        ).run()
     finally:
         sockets.discard(conn)
     return ws

@@ -31,6 +31,7 @@ from server.rooms.participant import Participant
 from server.signaling import messages as m
 from server.signaling.agreement import AgreementDesk, field_messages
 from server.signaling.connection import SignalConnection
+from server.signaling.minutes import MinutesDesk
 from server.signaling.views import chat_lines, room_view
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class SignalSession:
         rooms: LiveRooms,
         live: LiveRoom,
         agreements: AgreementDesk,
+        minutes: MinutesDesk,
         identity: Identity,
         ice_servers: list[dict[str, Any]],
     ) -> None:
@@ -99,6 +101,7 @@ class SignalSession:
         self.rooms = rooms
         self.live = live
         self.agreements = agreements
+        self.minutes = minutes
         self.identity = identity
         self.pid = identity.candidate.id
         self.ice_servers = ice_servers
@@ -238,6 +241,9 @@ class SignalSession:
             ):
                 self._require_joined(admitted=True)
                 return await self.agreements.handle(self.live, self.identity.actor, request)
+            case m.MinutesAdd() | m.MinutesEdit() | m.MinutesDelete() | m.MinutesList():
+                self._require_joined(admitted=True)
+                return await self.minutes.handle(self.live, self.session, request)
             case _:
                 pass
         self._require_joined()
@@ -312,6 +318,10 @@ class SignalSession:
                 | m.UnfreezeAgreement()
                 | m.ListAgreementRevisions()
                 | m.ShowAgreementRevision()
+                | m.MinutesAdd()
+                | m.MinutesEdit()
+                | m.MinutesDelete()
+                | m.MinutesList()
             ):
                 raise AssertionError("handled in _dispatch")
             case _:
@@ -332,6 +342,8 @@ class SignalSession:
             await live.enter(me)
             self.joined = True
             await self._apply(events)
+            minutes = self.minutes.access(live, self.pid, self.identity.actor)
+            signed_off = await self.minutes.signed_off(live) if minutes.read else False
             return {
                 "participant_id": self.pid,
                 "protocol": m.PROTOCOL,
@@ -342,6 +354,12 @@ class SignalSession:
                 ),
                 "can_draft_agreement": self.identity.actor is not None
                 and can_draft_agreement(self.identity.actor, live.office_id),
+                # Whether the 笔录 panel shows, and whether it takes entries.
+                "minutes": {
+                    "read": minutes.read,
+                    "write": minutes.write and not signed_off,
+                    "signed_off": signed_off,
+                },
             }
 
     async def _gone(self) -> None:

@@ -13,6 +13,7 @@ fails when the two drift apart. Never reuse a removed ``type`` name.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
@@ -254,8 +255,6 @@ class SaveAgreement(_Request):
     type: Literal["save_agreement"]
     base_version: BaseVersion
     content: dict[str, Any]
-    #: The clerk's minutes (调解笔录); null leaves them as they are.
-    minutes: Annotated[str, StringConstraints(max_length=20000)] | None = None
 
 
 class FreezeAgreement(_Request):
@@ -287,6 +286,50 @@ class ShowAgreementRevision(_Request):
 
 
 #: The requests ``server/signaling/agreement.py`` answers.
+# --- the minutes (调解笔录) ------------------------------------------------------------
+
+
+class MinutesAdd(_Request):
+    """Start an entry: who speaks, what they said so far, and when (default: now).
+
+    Answered with the entry (its id and version, for the edits that follow)."""
+
+    type: Literal["minutes_add"]
+    speaker_key: ParticipantId = Field(description="A speaker of the session (inv-N, staff-N).")
+    text: Annotated[str, StringConstraints(max_length=4000)] = Field(
+        default="", description="At most 2000 characters (longer is refused by name)."
+    )
+    at: datetime | None = Field(default=None, description="When it was said; the session's day.")
+
+
+class MinutesEdit(_Request):
+    """Change an entry from the version last seen; a field left null stays as it is."""
+
+    type: Literal["minutes_edit"]
+    entry_id: int = Field(ge=1)
+    base_version: int = Field(ge=1)
+    text: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    speaker_key: ParticipantId | None = None
+    at: datetime | None = None
+
+
+class MinutesDelete(_Request):
+    """Remove an entry (begun by mistake), from the version last seen."""
+
+    type: Literal["minutes_delete"]
+    entry_id: int = Field(ge=1)
+    base_version: int = Field(ge=1)
+
+
+class MinutesList(_Request):
+    """Every entry in time order, the session's speakers, and whether signed off."""
+
+    type: Literal["minutes_list"]
+
+
+MinutesRequest = MinutesAdd | MinutesEdit | MinutesDelete | MinutesList
+
+
 AgreementRequest = (
     OpenAgreement
     | SaveAgreement
@@ -333,7 +376,11 @@ ClientMessage = Annotated[
     | FreezeAgreement
     | UnfreezeAgreement
     | ListAgreementRevisions
-    | ShowAgreementRevision,
+    | ShowAgreementRevision
+    | MinutesAdd
+    | MinutesEdit
+    | MinutesDelete
+    | MinutesList,
     Field(discriminator="type"),
 ]
 CLIENT_ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -499,7 +546,18 @@ class AgreementUpdated(_Notification):
     content: dict[str, Any] | None = Field(
         default=None, description="The structured draft (DraftContent); for those who draft."
     )
-    minutes: str | None = Field(default=None, description="The minutes; for those who draft.")
+
+
+class MinutesUpdated(_Notification):
+    """An entry of the minutes was written or deleted; for those who read the minutes.
+
+    Entries carry their version: a client keeps the highest it has seen of each."""
+
+    type: Literal["minutes_updated"] = "minutes_updated"
+    entry: dict[str, Any] | None = Field(
+        default=None, description="The entry as it now reads (id, at, speaker_*, text, ...)."
+    )
+    deleted_id: int | None = Field(default=None, description="The id of a deleted entry.")
 
 
 class SignatureRequested(_Notification):
@@ -525,4 +583,5 @@ ServerNotification = (
     | SessionEnded
     | AgreementUpdated
     | SignatureRequested
+    | MinutesUpdated
 )

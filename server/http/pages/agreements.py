@@ -23,7 +23,6 @@ from server.agreements.schemas import (
     CorrectionInput,
     DraftContent,
     DraftEdit,
-    MinutesEdit,
 )
 from server.agreements.settings import SealingNotConfigured
 from server.auth import roles
@@ -90,7 +89,6 @@ def _draft_form(content: DraftContent, draft: AgreementDraft) -> dict[str, Any]:
         else "",
         "copies": content.copies or "",
         "others_present": content.others_present,
-        "minutes": draft.minutes,
     }
     for index, term in enumerate(content.terms):
         own = content.deadline_of(index)
@@ -247,7 +245,6 @@ async def save_submit(request: web.Request) -> web.StreamResponse:
             {
                 "base_version": _version(data),
                 "content": _content_from_form(data),
-                "minutes": data.get("minutes", ""),
             },
         )
         async with unit_of_work(request) as db:
@@ -257,20 +254,6 @@ async def save_submit(request: web.Request) -> web.StreamResponse:
         return await _refused(request, actor, session_id, exc, data)
     _notify(request, session_id)
     raise redirect(f"/sessions/{session_id}/agreement?notice=saved")
-
-
-async def minutes_submit(request: web.Request) -> web.StreamResponse:
-    actor = r.actor(request)
-    session_id = int_param(request, "id")
-    data = await form_data(request)
-    try:
-        edit = parse(MinutesEdit, {"minutes": data.get("minutes", "")})
-        async with unit_of_work(request) as db:
-            ctx = await service.open_draft(db, actor, session_id)
-            await service.save_minutes(db, actor, ctx.draft.id or 0, edit)
-    except FORM_REFUSALS as exc:
-        return await _refused(request, actor, session_id, exc, data)
-    raise redirect(f"/sessions/{session_id}/agreement?notice=minutes")
 
 
 async def freeze_submit(request: web.Request) -> web.StreamResponse:
@@ -479,7 +462,6 @@ async def correct_submit(request: web.Request) -> web.StreamResponse:
 ROUTES: list[web.RouteDef] = [
     web.get("/sessions/{id}/agreement", workspace_page),
     web.post("/sessions/{id}/agreement", save_submit),
-    web.post("/sessions/{id}/agreement/minutes", minutes_submit),
     web.post("/sessions/{id}/agreement/freeze", freeze_submit),
     web.post("/sessions/{id}/agreement/unfreeze", unfreeze_submit),
     web.post("/sessions/{id}/agreement/seal", seal_submit),

@@ -1,7 +1,7 @@
 /* Concord room page: the whole client, wired together (docs/room.md, docs/protocol.md).
  *
  * Loaded last, with <script defer>, after room/signal.js, room/media.js,
- * room/speaker.js, room/ui.js, room/host.js and room/agreement.js. No inline
+ * room/speaker.js, room/ui.js, room/host.js, room/agreement.js and room/minutes.js. No inline
  * script or style (CSP).
  *
  * Flow: open the socket → join → lobby (self preview, a message to staff) →
@@ -21,7 +21,7 @@
 
   const NS = window.ConcordRoom;
   const root = document.getElementById("room");
-  if (!root || !NS || !NS.SignalClient || !NS.Publisher || !NS.ui || !NS.HostPanel || !NS.AgreementPanel) {
+  if (!root || !NS || !NS.SignalClient || !NS.Publisher || !NS.ui || !NS.HostPanel || !NS.AgreementPanel || !NS.MinutesPanel) {
     return;
   }
   const ui = NS.ui;
@@ -94,6 +94,7 @@
     chatLoading: false,
     unread: 0,
     wakeLock: null,
+    minutes: null, // the join's word on the minutes: {read, write, signed_off}
   };
 
   const client = new NS.SignalClient(null);
@@ -109,7 +110,11 @@
     lang: root.dataset.lang,
     onNews: agreementNews,
   });
-  const PANELS = ["chat", "people", "host", "agreement"];
+  const minutes = new NS.MinutesPanel((type, fields) => client.request(type, fields), {
+    lang: root.dataset.lang,
+    sessionId: root.dataset.sessionId,
+  });
+  const PANELS = ["chat", "people", "host", "agreement", "minutes"];
 
   /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -306,6 +311,7 @@
     state.iceServers = Array.isArray(data.ice_servers) ? data.ice_servers : [];
     state.everJoined = true;
     agreement.setEditor(data.can_draft_agreement === true);
+    state.minutes = data.minutes || null;
     if (data.room) {
       applyRoom(data.room);
     }
@@ -313,6 +319,7 @@
       return; // the snapshot said the session is over
     }
     if (data.admission === "admitted") {
+      minutes.start(state.minutes, state.selfId);
       admitted(true);
     } else {
       enterLobby();
@@ -391,6 +398,7 @@
     state.media.stream = null;
     speaker.stop();
     agreement.stop();
+    minutes.stop();
     releaseWakeLock();
     root.dataset.state = FINAL_STATES[reason] || "ended";
     root.dataset.connection = "closed";
@@ -1322,10 +1330,12 @@
     if (state.phase === "lobby") {
       ui.toast(L("admitted-now"));
     }
+    minutes.start(state.minutes, state.selfId);
     admitted(false);
   });
   client.on("agreement_updated", (message) => agreement.update(message));
   client.on("signature_requested", (message) => agreement.askToSign(message));
+  client.on("minutes_updated", (message) => minutes.update(message));
   client.on("you_were_declined", () => finish("declined"));
   client.on("you_were_removed", () => finish("removed"));
   client.on("session_ended", () => finish("ended"));
@@ -1350,6 +1360,7 @@
   byId("btn-people").addEventListener("click", () => togglePanel("people"));
   byId("btn-host").addEventListener("click", () => togglePanel("host"));
   byId("btn-agreement").addEventListener("click", () => togglePanel("agreement"));
+  byId("btn-minutes").addEventListener("click", () => togglePanel("minutes"));
   byId("btn-leave").addEventListener("click", () => ui.show(byId("leave-confirm"), true));
   byId("leave-no").addEventListener("click", () => ui.show(byId("leave-confirm"), false));
   byId("leave-yes").addEventListener("click", leave);

@@ -2,7 +2,7 @@
  *
  * Staff who draft (the join response's can_draft_agreement) get a form: the
  * agreement's own words, numbered terms (each may have a deadline of its own,
- * sent as content.term_deadlines beside content.terms), the minutes; Save (a new version,
+ * sent as content.term_deadlines beside content.terms); Save (a new version,
  * based on the version the form was loaded from: the server refuses a stale
  * base with "conflict"), Freeze (fixes the text; its SHA-256 is shown),
  * Unfreeze (with a reason) and the version history. Everyone else reads the
@@ -223,7 +223,6 @@
         const value = content[name];
         byId(FIELDS[name]).value = value === null || value === undefined ? "" : String(value);
       });
-      byId("ag-minutes").value = s.minutes || "";
       const terms = Array.isArray(content.terms) ? content.terms : [];
       const own = Array.isArray(content.term_deadlines) ? content.term_deadlines : [];
       const list = byId("ag-terms");
@@ -333,7 +332,6 @@
       const fields = {
         base_version: this.baseVersion,
         content: this._content(),
-        minutes: byId("ag-minutes").value,
       };
       if (byteLength(JSON.stringify(fields)) > MAX_SAVE_BYTES) {
         ui.toast(L("agreement-too-long"), null, { kind: "warn" });
