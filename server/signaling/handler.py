@@ -343,8 +343,7 @@ class SignalSession:
             self.joined = True
             await self._apply(events)
             minutes = self.minutes.access(live, self.pid, self.identity.actor)
-            signed_off = await self.minutes.signed_off(live) if minutes.read else False
-            return {
+            answer: dict[str, Any] = {
                 "participant_id": self.pid,
                 "protocol": m.PROTOCOL,
                 "admission": person.admission.value,
@@ -354,13 +353,16 @@ class SignalSession:
                 ),
                 "can_draft_agreement": self.identity.actor is not None
                 and can_draft_agreement(self.identity.actor, live.office_id),
-                # Whether the 笔录 panel shows, and whether it takes entries.
-                "minutes": {
-                    "read": minutes.read,
-                    "write": minutes.write and not signed_off,
-                    "signed_off": signed_off,
-                },
             }
+        # Read after the room's lock: no database session is opened while it is held.
+        signed_off = await self.minutes.signed_off(live) if minutes.read else False
+        # Whether the 笔录 panel shows, and whether it takes entries.
+        answer["minutes"] = {
+            "read": minutes.read,
+            "write": minutes.write and not signed_off,
+            "signed_off": signed_off,
+        }
+        return answer
 
     async def _gone(self) -> None:
         if not self.joined:

@@ -94,20 +94,19 @@ async def test_drafting_reading_freezing_and_signing_in_the_room(
     draft_id, version = opened["data"]["draft_id"], opened["data"]["version"]
     mine = await host.note("agreement_updated")
     assert mine["editable"] is True and mine["status"] == "drafting"
-    assert mine["content"]["facts"] and mine["minutes"] == ""
+    assert mine["content"]["facts"] and "minutes" not in mine
     assert {p["field"] for p in mine["problems"]} >= {"terms", "performance_deadline"}
 
     party = await admitted(client, booked, host, "applicant")
     first = await party.note("agreement_updated")
     assert first["draft_id"] == draft_id and first["version"] == version
-    assert first["editable"] is False and first["content"] is None and first["minutes"] is None
+    assert first["editable"] is False and first["content"] is None
     assert first["problems"] == []
 
     saved = await host.request(
         "save_agreement",
         base_version=version,
         content=complete_content(config, performance_deadline=None),
-        minutes="调解笔录：双方到场。",
     )
     assert saved["ok"], saved
     version = saved["data"]["version"]
@@ -120,7 +119,7 @@ async def test_drafting_reading_freezing_and_signing_in_the_room(
     assert [s["role"] for s in live["signers"]] == ["applicant", "respondent", "presiding"]
     assert {s["status"] for s in live["signers"]} == {"waiting"}
     editor = await host.note("agreement_updated", lambda n: n["version"] == version)
-    assert editor["minutes"] == "调解笔录：双方到场。"
+    assert "minutes" not in editor  # the minutes are entries of their own now
     assert editor["content"]["terms"] == [
         f"{RESPONDENT}向{APPLICANT}赔礼道歉。",
         "赔偿医药费人民币伍佰元。",
