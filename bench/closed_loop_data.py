@@ -215,7 +215,7 @@ def generate(
                     sealed_at = at + timedelta(hours=rng.randint(1, 30))
                     draft_id += 1
                     draft_rows.append((
-                        draft_id, session_id, d, 1, office, track, "sealed", 1, "{}", "", None,
+                        draft_id, session_id, d, 1, office, track, "sealed", 1, "{}", None,
                         "", "", None, None, "", None, None, None, "", stamp(at), stamp(at), "",
                     ))  # fmt: skip
                     agreement_id += 1
@@ -310,7 +310,7 @@ def generate(
         w.insert(
             "agreement_draft",
             ["id", "session_id", "dispute_id", "station_id", "office_id", "legal_track", "status",
-             "version", "content", "minutes", "frozen_version", "frozen_text", "frozen_sha256",
+             "version", "content", "frozen_version", "frozen_text", "frozen_sha256",
              "frozen_at", "frozen_by_id", "case_number", "case_year", "case_seq",
              "correction_of_id", "correction_reason", "created_at", "updated_at", "updated_by"],
             draft_rows,

@@ -354,7 +354,7 @@ class SignalSession:
                 "can_draft_agreement": self.identity.actor is not None
                 and can_draft_agreement(self.identity.actor, live.office_id),
             }
-        # Read after the lock: no database session is opened while a room lock is held.
+        # Read after the room's lock: no database session is opened while it is held.
         signed_off = await self.minutes.signed_off(live) if minutes.read else False
         # Whether the 笔录 panel shows, and whether it takes entries.
         answer["minutes"] = {
