@@ -19,6 +19,7 @@ from server.errors import (
 from server.minutes import service
 from server.minutes.service import EntryChange
 from server.models import AuditEvent, MinutesEntry, MinutesSignoff
+from server.versioned import claim_next_version
 from tests.disputes.conftest import Env
 from tests.http.test_door import APPLICANT, RESPONDENT, Booked, book_session
 
@@ -310,7 +311,7 @@ async def test_a_sign_off_committed_meanwhile_wins_over_an_edit(env: Env, booked
         # The edit's read of the entry, after the checks passed: its update must still fail.
         loaded = await slow.get(MinutesEntry, entry.id)
         assert loaded is not None
-        ok = await service.claim_next_version(
+        ok = await claim_next_version(
             slow, loaded, 1, {"text": "晚了"}, also=(service._not_signed_off(booked.session_id),)
         )
         assert ok is False

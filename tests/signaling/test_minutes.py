@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -45,7 +45,8 @@ async def browser() -> AsyncIterator[Callable[[Client], Client]]:
     made: list[Client] = []
 
     def another(client: Client) -> Client:
-        other: Client = TestClient(client.server)
+        # The same server (and app) as ``client``: only the cookie jar is new.
+        other = cast(Client, TestClient(client.server))
         made.append(other)
         return other
 
