@@ -22,6 +22,7 @@ from server.agreements.rules import PARTY_ROLES_ZH, PRESIDING_LABELS
 from server.agreements.service import EXPERT_KIND_ZH, session_time
 from server.auth.roles import Actor
 from server.errors import N_, NotFound
+from server.minutes import service as minutes
 from server.minutes.facts import Side, Statement
 from server.minutes.record import Header, Line, canonical_text, sha256_of
 from server.models import (
@@ -122,16 +123,7 @@ class Sitting:
 
 async def entries_of(db: AsyncSession, session_id: int) -> list[MinutesEntry]:
     """The session's entries with text, in the order they were said."""
-    rows = await db.exec(
-        select(MinutesEntry)
-        .where(MinutesEntry.session_id == session_id)
-        .order_by(col(MinutesEntry.at), col(MinutesEntry.id))
-    )
-    return [row for row in rows if row.text.strip()]
-
-
-async def signoff_of(db: AsyncSession, session_id: int) -> MinutesSignoff | None:
-    return await db.get(MinutesSignoff, session_id)
+    return [row for row in await minutes.list_entries(db, session_id) if row.text.strip()]
 
 
 def _speakers(
@@ -231,7 +223,7 @@ async def load(db: AsyncSession, actor: Actor, session_id: int, *, tz: ZoneInfo)
         presiding=presiding,
         entries=entries,
         speakers=speakers,
-        signoff=await signoff_of(db, session_id),
+        signoff=await db.get(MinutesSignoff, session_id),
         header=header,
         tz=tz,
     )
