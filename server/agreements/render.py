@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -34,10 +33,9 @@ from weasyprint import CSS, HTML  # type: ignore[import-untyped]
 from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
 from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
 
+from server.agreements.assets import ROOT, TEMPLATE_DIR
 from server.agreements.document import PEOPLE, POLICE, AgreementDocument, Part
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-TEMPLATE_DIR = ROOT / "agreements" / "templates"
 STYLESHEET = ROOT / "agreements" / "static" / "agreement.css"
 
 TEMPLATE = "agreement.html"

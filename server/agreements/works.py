@@ -49,6 +49,8 @@ from server.processes import is_alive
 
 if TYPE_CHECKING:
     from server.agreements.seal import Sealer
+    from server.judicial.application import ApplicationDocument
+    from server.minutes.paper import MinutesPaper
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,18 @@ def _produce(doc: AgreementDocument, reason: str, location: str) -> bytes:
 
     sealer = _sealer_or_raise()
     return sealer.seal(render_pdf(doc), reason=reason, location=location)
+
+
+def _produce_minutes(paper: MinutesPaper) -> bytes:
+    from server.minutes.paper import make_pdf
+
+    return make_pdf(paper, _sealer_or_raise())
+
+
+def _render_court_application(doc: ApplicationDocument) -> bytes:
+    from server.judicial.render import render_pdf
+
+    return render_pdf(doc)
 
 
 def _verify(data: bytes, trust_roots: list[Path]) -> PdfVerdict:
@@ -289,6 +303,20 @@ class AgreementWorks:
                 "(set seal_key_path and seal_cert_path)."
             )
         return await self._run(_produce, doc, reason, location)
+
+    async def produce_minutes(self, paper: MinutesPaper) -> bytes:
+        """The 调解笔录 rendered and sealed (``server.minutes.paper``); as ``produce``,
+        ``SealingNotConfigured`` when there is no usable key."""
+        if self._settings is None:
+            raise SealingNotConfigured(
+                "Minutes cannot be sealed: no sealing key is configured "
+                "(set seal_key_path and seal_cert_path)."
+            )
+        return await self._run(_produce_minutes, paper)
+
+    async def render_court_application(self, doc: ApplicationDocument) -> bytes:
+        """The 司法确认 application (``server.judicial.render``); not sealed, so no key needed."""
+        return await self._run(_render_court_application, doc)
 
     async def verify(self, data: bytes, trust_roots: list[Path]) -> PdfVerdict:
         """``verify_pdf`` in the worker (validation is CPU work too)."""

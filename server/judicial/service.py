@@ -25,12 +25,13 @@ from server.agreements import archived_files
 from server.agreements import service as agreements
 from server.agreements.document import PEOPLE
 from server.agreements.rules import TITLES
+from server.agreements.works import AgreementWorks
 from server.audit import record
 from server.auth import roles
 from server.auth.roles import Actor
 from server.disputes import service as disputes
 from server.errors import N_, Conflict, NotAllowed, NotFound
-from server.judicial import application, render
+from server.judicial import application
 from server.judicial.clock import (
     STATUS_LABELS,
     Clock,
@@ -355,6 +356,7 @@ async def make_packet(
     vault: PiiVault,
     agreements_dir: Path,
     tz: ZoneInfo,
+    works: AgreementWorks,
 ) -> Packet:
     """A ZIP of the prefilled application (full ID numbers), the sealed agreement and the
     list of materials. Only staff who may reveal ID numbers make it; each one is audited."""
@@ -386,7 +388,7 @@ async def make_packet(
         made_at_iso=now.astimezone(tz).isoformat(timespec="seconds"),
         agreement_title=TITLES[agreement.legal_track],
     )
-    pdf = await asyncio.to_thread(render.render_pdf, doc)
+    pdf = await works.render_court_application(doc)
     seq = f"{agreement.case_year}-{agreement.case_seq:04d}"
     materials = "\n".join(
         [f"申请司法确认需携带的材料（{agreement.case_number}）", ""]

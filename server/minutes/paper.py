@@ -1,10 +1,10 @@
 """The 调解笔录 PDF: WeasyPrint like the agreement, sealed by the station like the agreement.
 
 Made once, at the presiding officer's sign-off, and kept. Rendering and
-sealing run in a thread (``asyncio.to_thread`` in ``signoff``), as the court
-application is (``server.judicial.render``), not in the agreement worker: a
-笔录 is made rarely, once per session after it ends, and the few hundred
-milliseconds it takes do not hold up anyone signing.
+sealing run in the agreement worker (``AgreementWorks.produce_minutes``), as
+the agreement does: WeasyPrint holds the GIL for a few hundred milliseconds
+that the rooms' media on the server's process would feel. WeasyPrint is
+imported inside the functions that render, so the server process never loads it.
 
 The paper lists the session's people with their roles and names in full
 (this is the record), never an ID number, then every entry as a row (time |
@@ -22,18 +22,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-from weasyprint import CSS, HTML  # type: ignore[import-untyped]
-from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
-from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
 
-from server.agreements.render import ROOT, TEMPLATE_DIR
+from server.agreements.assets import ROOT, TEMPLATE_DIR
 from server.agreements.rules import zh_datetime
-from server.agreements.settings import SealerSettings
 from server.minutes.record import TITLE, entry_text, first_day, stamp
 from server.minutes.sitting import Sitting
+
+if TYPE_CHECKING:
+    from server.agreements.seal import Sealer
 
 TEMPLATE = "minutes.html"
 STYLESHEET = ROOT / "agreements" / "static" / "minutes.css"
@@ -106,25 +105,16 @@ def render_html(paper: MinutesPaper) -> str:
 
 def render_pdf(paper: MinutesPaper) -> bytes:
     """The 笔录 as an A4 PDF, fonts embedded, metadata final (the seal comes after)."""
+    from weasyprint import HTML  # type: ignore[import-untyped]
+
     html = HTML(string=render_html(paper), url_fetcher=_fetcher())
     return bytes(html.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config()))
 
 
-def make_pdf(paper: MinutesPaper, settings: SealerSettings | None) -> bytes:
-    """Render and seal; blocking (call it in a thread). ``SealingNotConfigured`` without a key."""
-    pdf = render_pdf(paper)
-    sealed = _sealer(settings).seal(
-        pdf, reason=f"{paper.title} {paper.case_reference}", location=paper.station_name
-    )
+def make_pdf(paper: MinutesPaper, sealer: Sealer) -> bytes:
+    """Render and seal; blocking and CPU-bound: the agreement worker runs it."""
+    sealed = sealer.seal(render_pdf(paper), reason=paper.pdf_title, location=paper.station_name)
     return bytes(sealed)
-
-
-@functools.lru_cache(maxsize=4)
-def _sealer(settings: SealerSettings | None) -> Any:
-    """Loading the key is the slow part; a Sealer is safe to reuse."""
-    from server.agreements.seal import Sealer
-
-    return Sealer.from_settings(settings)
 
 
 @functools.cache
@@ -140,14 +130,20 @@ def _environment() -> jinja2.Environment:
 
 @functools.cache
 def _font_config() -> Any:
+    from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
+
     return FontConfiguration()
 
 
 @functools.cache
 def _fetcher() -> Any:
+    from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
+
     return URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
 
 
 @functools.cache
 def _stylesheet() -> Any:
+    from weasyprint import CSS
+
     return CSS(string=STYLESHEET.read_text(encoding="utf-8"), font_config=_font_config())

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.agreements import glyphs
 from server.agreements.rules import zh_datetime
-from server.agreements.settings import SealerSettings
+from server.agreements.works import AgreementWorks
 from server.audit import record
 from server.auth import roles
 from server.auth.roles import Actor
@@ -51,8 +51,8 @@ class Settings:
 
     agreements_dir: Path
     tz: ZoneInfo
-    #: The station's sealing key (None: not configured, and sign-off is refused).
-    sealer: SealerSettings | None
+    #: The agreement worker, which renders and seals (no key configured: sign-off refused).
+    works: AgreementWorks
 
 
 def _unprintable(s: sitting.Sitting) -> tuple[str, str] | None:
@@ -122,7 +122,7 @@ async def sign_off(
     now = utcnow()
     by_name = s.presiding.display_name if s.presiding else actor.label
     sheet = paper.paper_for(s, signed_off_by=by_name, signed_off_at=now)
-    pdf = await asyncio.to_thread(paper.make_pdf, sheet, settings.sealer)
+    pdf = await settings.works.produce_minutes(sheet)
     digest = hashlib.sha256(pdf).hexdigest()
     relative = relative_file(session.station_id, session_id, now.astimezone(tz), digest)
     path = settings.agreements_dir / relative

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -194,3 +195,17 @@ async def test_a_killed_server_leaves_no_pdf_worker_behind(tmp_path: Path) -> No
         for pid in helpers:
             if not _gone(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_server_process_never_loads_the_pdf_libraries() -> None:
+    """Serving imports neither WeasyPrint nor pyHanko: they load in the agreement worker,
+    which renders the agreement, the 笔录 and the court application (tens of MB, and
+    a second of start-up, that no process hosting rooms should carry)."""
+    probe = (
+        "import sys, server.app, server.cli; "
+        "print(sorted(m for m in ('weasyprint', 'pyhanko') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]", result.stdout

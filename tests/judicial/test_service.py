@@ -3,8 +3,10 @@ filing and decision with their refusals, the reminders, the role matrix."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from sqlmodel import col, select
 
 from server.agreements import archive, archived_files
 from server.agreements.rules import DraftStatus
+from server.agreements.works import AgreementWorks
 from server.db import transaction
 from server.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from server.judicial import service
@@ -250,13 +253,13 @@ async def test_who_may_do_what(env: Env, producer: InProcess) -> None:
 
 
 async def test_the_packet_carries_the_application_and_the_sealed_agreement(
-    env: Env, producer: InProcess
+    env: Env, producer: InProcess, court_works: AgreementWorks
 ) -> None:
     agreement = await sealed_case(env, producer)
     row = await window_of(env, agreement)
     assert row.id is not None
     async with transaction(env.factory) as db:
-        packet = await packet_in(db, env, row.id, "officer")
+        packet = await packet_in(db, env, row.id, "officer", court_works)
         sealed = await archived_files.read_pdf(env.config.effective_agreements_dir, agreement)
     with zipfile.ZipFile(io.BytesIO(packet.data)) as bundle:
         names = bundle.namelist()
@@ -343,7 +346,19 @@ async def decide_in(
     await service.record_decision(db, env.actor("officer"), window_id or 0, data, tz=env.tz)
 
 
-async def packet_in(db: Any, env: Env, window_id: int | None, username: str) -> service.Packet:
+@pytest.fixture(scope="module")
+def court_works() -> Iterator[AgreementWorks]:
+    """The agreement worker that renders the application (no seal: it is not sealed)."""
+    works = AgreementWorks(None)
+    yield works
+    asyncio.run(works.close())
+
+
+async def packet_in(
+    db: Any, env: Env, window_id: int | None, username: str, works: AgreementWorks | None = None
+) -> service.Packet:
+    """The packet as ``username`` asks for it; refusals come before any rendering, so
+    those calls pass no worker (an unstarted one stands in)."""
     return await service.make_packet(
         db,
         env.actor(username),
@@ -351,6 +366,7 @@ async def packet_in(db: Any, env: Env, window_id: int | None, username: str) -> 
         vault=env.vault,
         agreements_dir=env.config.effective_agreements_dir,
         tz=env.tz,
+        works=works or AgreementWorks(None),
     )
 
 

@@ -13,8 +13,9 @@ from tests.conftest import Seed
 from tests.disputes.conftest import env as env
 from tests.http.test_door import Booked, book_session
 from tests.minutes.helpers import pki as pki
+from tests.minutes.helpers import works as works
 
-__all__ = ["env", "pki"]
+__all__ = ["env", "pki", "works"]
 
 
 @pytest.fixture

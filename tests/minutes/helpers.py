@@ -6,14 +6,18 @@ rows in as it would, so what is tested here is reading, paper and sign-off.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from server.agreements.pki import StationPki, create_station_pki
 from server.agreements.settings import SealerSettings
+from server.agreements.works import AgreementWorks
 from server.db import SessionFactory, transaction
 from server.minutes import signoff
 from server.models import MediationSession
@@ -29,15 +33,19 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> StationPki:
     return create_station_pki(tmp_path_factory.mktemp("minutes-pki"), "白石派出所")
 
 
-def settings_for(pki: StationPki | None, agreements_dir: object, tz: object) -> signoff.Settings:
-    sealer = (
-        SealerSettings(
-            key_path=pki.key_path, cert_path=pki.cert_path, chain_paths=(pki.ca_cert_path,)
-        )
-        if pki is not None
-        else None
+@pytest.fixture(scope="session")
+def works(pki: StationPki) -> Iterator[AgreementWorks]:
+    """The agreement worker with the station's key: it renders and seals the 笔录."""
+    sealer = SealerSettings(
+        key_path=pki.key_path, cert_path=pki.cert_path, chain_paths=(pki.ca_cert_path,)
     )
-    return signoff.Settings(agreements_dir=agreements_dir, tz=tz, sealer=sealer)  # type: ignore[arg-type]
+    running = AgreementWorks(sealer)
+    yield running
+    asyncio.run(running.close())
+
+
+def settings_for(works: AgreementWorks, agreements_dir: Path, tz: ZoneInfo) -> signoff.Settings:
+    return signoff.Settings(agreements_dir=agreements_dir, tz=tz, works=works)
 
 
 def keys_of(booked: Booked) -> dict[str, str]:

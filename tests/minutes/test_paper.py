@@ -7,7 +7,9 @@ import functools
 import pytest
 
 from server.agreements.pki import StationPki
+from server.agreements.seal import Sealer
 from server.agreements.settings import SealerSettings, SealingNotConfigured
+from server.agreements.works import AgreementWorks
 from server.minutes.paper import MinutesPaper, Row, make_pdf, render_html, render_pdf
 from tests.agreements.pdf_support import flip_in_first_stream, poppler, squeeze
 
@@ -44,7 +46,7 @@ def paper(rows: int = 3) -> MinutesPaper:
 @functools.cache
 def sealed_pdf(pki: StationPki) -> bytes:
     settings = SealerSettings(pki.key_path, pki.cert_path, (pki.ca_cert_path,))
-    return make_pdf(paper(), settings)
+    return make_pdf(paper(), Sealer.from_settings(settings))
 
 
 def test_the_paper_shows_who_when_where_every_entry_and_the_signoff() -> None:
@@ -108,6 +110,13 @@ def test_pdfsig_sees_a_changed_byte(pki: StationPki) -> None:
     assert "Digest Mismatch" in poppler("pdfsig", flip_in_first_stream(sealed_pdf(pki)))
 
 
-def test_no_key_no_paper() -> None:
+async def test_no_key_no_paper() -> None:
     with pytest.raises(SealingNotConfigured):
-        make_pdf(paper(), None)
+        await AgreementWorks(None).produce_minutes(paper())
+
+
+async def test_the_agreement_worker_makes_the_same_sealed_paper(works: AgreementWorks) -> None:
+    """Sign-off renders and seals in the worker process: a valid seal over the same text."""
+    pdf = await works.produce_minutes(paper())
+    assert "Signature is Valid" in poppler("pdfsig", pdf)
+    assert squeeze(poppler("pdftotext", pdf)) == squeeze(poppler("pdftotext", render_pdf(paper())))

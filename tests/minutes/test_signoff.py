@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from server.agreements.pki import StationPki
 from server.agreements.settings import SealingNotConfigured
+from server.agreements.works import AgreementWorks
 from server.db import transaction
 from server.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from server.minutes import signoff, sitting
@@ -31,8 +31,8 @@ async def booked(env: Env) -> Booked:
 
 
 @pytest.fixture
-def settings(env: Env, pki: StationPki, tmp_path: Path) -> signoff.Settings:
-    return settings_for(pki, tmp_path / "agreements", env.tz)
+def settings(env: Env, works: AgreementWorks, tmp_path: Path) -> signoff.Settings:
+    return settings_for(works, tmp_path / "agreements", env.tz)
 
 
 async def sign(
@@ -195,7 +195,7 @@ async def test_without_a_sealing_key_nothing_is_written(
 ) -> None:
     await write_entries(env.factory, booked.session_id, keys_of(booked), HEARING)
     with pytest.raises(SealingNotConfigured):
-        await sign(env, booked, settings_for(None, tmp_path / "agreements", env.tz))
+        await sign(env, booked, settings_for(AgreementWorks(None), tmp_path / "agreements", env.tz))
     assert await rows(env, MinutesSignoff) == []
 
 

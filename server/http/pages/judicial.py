@@ -28,7 +28,7 @@ from server.i18n import gettext
 from server.judicial import service
 from server.judicial.clock import DECISIONS, STATUS_LABELS
 from server.judicial.schemas import DecisionInput, FilingInput
-from server.keys import CONFIG, TZ, VAULT
+from server.keys import CONFIG, TZ, VAULT, WORKS
 from server.local_time import local_today
 
 FILING_FIELDS = ("expected_version", "filed_on", "court_name", "note")
@@ -119,6 +119,7 @@ async def packet_submit(request: web.Request) -> web.StreamResponse:
                 vault=request.app[VAULT],
                 agreements_dir=config.effective_agreements_dir,
                 tz=request.app[TZ],
+                works=request.app[WORKS],
             )
     except FORM_REFUSALS as exc:
         return await _refused(request, actor, window_id, "packet", exc)

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.agreements.settings import SealerSettings, SealingNotConfigured
+from server.agreements.settings import SealingNotConfigured
 from server.auth import roles
 from server.auth.roles import Actor
 from server.errors import N_, Conflict, DomainError, ValidationFailed
@@ -19,7 +19,7 @@ from server.http.pages.agreements import _notify
 from server.http.pages.agreements import _refused as _workspace_refused
 from server.http.pages.common import FORM_REFUSALS, form_data, int_param, redirect, unit_of_work
 from server.ids import parse_id
-from server.keys import CONFIG, TZ
+from server.keys import CONFIG, TZ, WORKS
 from server.minutes import drafting, signoff, sitting
 from server.minutes.record import first_day, stamp
 from server.models import StaffUser
@@ -33,7 +33,7 @@ def _settings(request: web.Request) -> signoff.Settings:
     return signoff.Settings(
         agreements_dir=config.effective_agreements_dir,
         tz=request.app[TZ],
-        sealer=SealerSettings.from_config(config),
+        works=request.app[WORKS],
     )
 
 
