@@ -8,6 +8,7 @@
 #   make bench-agreements  render and seal time of an agreement, event-loop stalls
 #   make bench-vs-janus    the same room load on Concord and on Janus VideoRoom, side by side
 #   make bench-closed-loop the statistics and follow-up pages on 50,000 disputes (SQLite)
+#   make bench-minutes     the 调解笔录 PDF: time, and event-loop stalls, worker against thread
 #   make clean  build artefacts and caches (keeps .venv and var/)
 #
 # Works on a fresh Debian 12 / Ubuntu machine. As root it installs missing
@@ -41,7 +42,8 @@ INSTALLED_STAMP := $(VENV)/.installed
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test lint lock clean bench bench-agreements bench-vs-janus bench-closed-loop
+.PHONY: help run test lint lock clean bench bench-agreements bench-vs-janus bench-closed-loop \
+	bench-minutes
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -133,6 +135,9 @@ bench-agreements: $(INSTALLED_STAMP) $(APT_SERVER_STAMP)
 # E.g. make bench-closed-loop BENCH_ARGS='--runs 50 --regenerate'
 bench-closed-loop: $(INSTALLED_STAMP)
 	@$(BIN)/python -m bench.closed_loop $(BENCH_ARGS)
+
+bench-minutes: $(INSTALLED_STAMP)
+	@$(BIN)/python -m bench.minutes_paper $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info
