@@ -42,6 +42,7 @@ from server.models import (
     DisputeEvent,
     DraftRevision,
     Party,
+    RiskAlert,
     StaffUser,
     Station,
     utcnow,
@@ -249,7 +250,15 @@ async def test_dispute_flow(pg_url: str) -> None:
                     .order_by(DisputeEvent.id)  # type: ignore[arg-type]
                 )
             )
-            assert [e.kind for e in events] == ["registered", "triaged", "status_changed"]
+            # A high grade at triage raises the office's 预警 in the same transaction.
+            assert [e.kind for e in events] == [
+                "registered",
+                "triaged",
+                "risk_alert",
+                "status_changed",
+            ]
+            alerts = list(await db.exec(select(RiskAlert).where(RiskAlert.dispute_id == dispute_id)))
+            assert [(a.risk_level, a.route) for a in alerts] == [("high", "deputy_chief")]
             parties = list(await db.exec(select(Party).where(Party.dispute_id == dispute_id)))
             applicant = next(p for p in parties if p.role == "applicant")
             assert applicant.id_number_encrypted
@@ -258,7 +267,9 @@ async def test_dispute_flow(pg_url: str) -> None:
             audit = list(await db.exec(select(AuditEvent).order_by(AuditEvent.id)))  # type: ignore[arg-type]
             assert [a.action for a in audit] == [
                 "dispute.register",
+                "dispute.assess_risk",
                 "dispute.triage",
+                "risk_alert.raise",
                 "dispute.transition",
             ]
     finally:

@@ -20,8 +20,8 @@ from server.config import Config
 from server.db import SessionFactory, transaction
 from server.pii import PiiVault
 from server.sessions import service as sessions
+from tests.browser.screens import no_horizontal_scroll
 from tests.browser.test_invitations import (
-    no_horizontal_scroll,
     phone,
     run_device_check,
     watch_console,
@@ -52,6 +52,7 @@ async def test_book_two_parties_three_experts_and_open_two_links(
     await page.click("button.primary")
     await page.goto(f"{base_url}/disputes/{dispute_id}")
     await page.click(f"a[href='/disputes/{dispute_id}/sessions/new']")
+    await page.wait_for_url(f"{base_url}/disputes/{dispute_id}/sessions/new")
     await no_horizontal_scroll(page)
 
     tomorrow = (datetime.now(TZ) + timedelta(days=1)).replace(hour=10, minute=0)

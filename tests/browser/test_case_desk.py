@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, expect
+from playwright.async_api import Browser, expect
 
+from tests.browser.screens import PHONE, no_horizontal_scroll
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-PHONE = ViewportSize(width=360, height=740)
-
-
-async def no_horizontal_scroll(page: Page) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"{page.url} is {width}px wide on a 360px screen"
 
 
 async def test_register_triage_and_find_on_dashboard(browser: Browser, base_url: str) -> None:

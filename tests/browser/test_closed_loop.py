@@ -18,7 +18,8 @@ from sqlmodel import select
 
 from server.db import SessionFactory
 from server.models import Dispute, FollowUpTask
-from tests.browser.test_signing import PHONE, no_horizontal_scroll, phone, sign_on
+from tests.browser.screens import PHONE, no_horizontal_scroll
+from tests.browser.test_signing import phone, sign_on
 from tests.browser.test_signing import pki as pki
 from tests.browser.test_signing import sealed_base_url as sealed_base_url
 from tests.browser.test_signing import sealing as sealing

@@ -12,7 +12,8 @@ from server.auth.sessions import actor_for
 from server.config import Config
 from server.db import SessionFactory
 from server.pii import PiiVault
-from tests.browser.test_invitations import no_horizontal_scroll, watch_console
+from tests.browser.screens import no_horizontal_scroll
+from tests.browser.test_invitations import watch_console
 from tests.conftest import PASSWORD, Seed
 from tests.sessions.helpers import TZ, new_dispute, new_expert
 

@@ -8,22 +8,17 @@ would be.
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from server.config import Config
 from server.db import SessionFactory
+from tests.browser.screens import PHONE, no_horizontal_scroll
 from tests.conftest import Seed
 from tests.http.test_door import APPLICANT, RESPONDENT, TITLE, book_session
 
 pytestmark = pytest.mark.browser
 
-PHONE = ViewportSize(width=360, height=740)
 READY_TIMEOUT_MS = 30_000
-
-
-async def no_horizontal_scroll(page: Page) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"{page.url} is {width}px wide on a 360px screen"
 
 
 async def phone(browser: Browser) -> BrowserContext:

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.test_invitations import no_horizontal_scroll, phone, watch_console
+from tests.browser.screens import no_horizontal_scroll
+from tests.browser.test_invitations import phone, watch_console
 from tests.conftest import PASSWORD, Seed
 from tests.sessions.helpers import TZ
 

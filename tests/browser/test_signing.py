@@ -12,20 +12,20 @@ from datetime import timedelta
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from server.app import create_app
 from server.config import Config
 from server.db import SessionFactory
 from server.models import utcnow
 from tests.browser.conftest import AiohttpServer
+from tests.browser.screens import PHONE, no_horizontal_scroll
 from tests.conftest import PASSWORD, Seed
 from tests.http.test_agreement_pages import pki, sealing
 from tests.http.test_door import APPLICANT, RESPONDENT, book_session
 
 pytestmark = pytest.mark.browser
 
-PHONE = ViewportSize(width=360, height=740)
 __all__ = ["pki", "sealing"]  # fixtures shared with the page tests
 
 
@@ -38,11 +38,6 @@ async def sealed_base_url(aiohttp_server: AiohttpServer, sealing: Config) -> str
 
 async def phone(browser: Browser) -> BrowserContext:
     return await browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True)
-
-
-async def no_horizontal_scroll(page: Page) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"{page.url} is {width}px wide on a 360px screen"
 
 
 async def draw_signature(page: Page) -> None:

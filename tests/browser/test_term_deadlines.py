@@ -16,7 +16,8 @@ from server.db import SessionFactory
 from server.models import utcnow
 from server.workdays import LIBRARY_YEARS
 from tests.browser.conftest import AiohttpServer
-from tests.browser.test_signing import PHONE, no_horizontal_scroll, phone
+from tests.browser.screens import PHONE, no_horizontal_scroll
+from tests.browser.test_signing import phone
 from tests.conftest import PASSWORD, Seed
 from tests.http.test_door import book_session
 

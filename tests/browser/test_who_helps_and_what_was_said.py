@@ -31,8 +31,9 @@ from server.db import SessionFactory, transaction
 from server.experts import availability, relations, rota
 from server.models import Invitation, MinutesEntry, MinutesSignoff
 from tests.agreements.pdf_support import poppler, squeeze
+from tests.browser.screens import no_horizontal_scroll
 from tests.browser.test_closed_loop import log_in
-from tests.browser.test_signing import no_horizontal_scroll, phone, sign_on
+from tests.browser.test_signing import phone, sign_on
 from tests.browser.test_signing import pki as pki
 from tests.browser.test_signing import sealing as sealing
 from tests.conftest import Seed
