@@ -2,7 +2,7 @@
 
 ::
 
-    browsers ──HTTP/WS──► front (this process: supervisor + proxy, the public host:port)
+    browsers ──HTTP(S)/WS──► front (this process: supervisor + proxy, the public host:port)
                             │ per request: cluster.route(...)
                             ├──► worker 0  DATA_DIR/run/<pid>/worker-0.sock  (create_app)
                             └──► worker 1  DATA_DIR/run/<pid>/worker-1.sock  (create_app)
@@ -21,6 +21,12 @@ browser's page requests and its room socket need not go to the same worker).
 A room socket is two sockets joined: browser to front, front to worker; close
 codes pass through both ways, so the room's named closes (4001 removed, 4002
 ended...) reach the browser unchanged.
+
+TLS, when ``concord serve`` has a certificate (``server/tls.py``), ends in
+the front; the workers speak plain HTTP on their private sockets. Behind a
+reverse proxy the front is the one that asks who the client is
+(``trusted_proxies``, ``server/http/trusted_proxies.py``) and tells the
+worker in a header of its own.
 
 The supervisor starts the workers, waits until each answers ``/healthz`` on
 its socket, and only then opens the public port. A worker that dies is

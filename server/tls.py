@@ -82,10 +82,12 @@ def lan_public_url(config: Config) -> str | None:
     from server.lan_cert import certificate_addresses
 
     cert_path, _key = config.effective_tls_paths
-    for address in certificate_addresses(cert_path):
+    for name in certificate_addresses(cert_path):
         try:
-            ip = ipaddress.ip_address(address)
+            ip = ipaddress.ip_address(name)
         except ValueError:
+            if name != "localhost":
+                return f"https://{name}:{config.port}"  # a local name (concord.lan)
             continue
         if not ip.is_loopback:
             host = f"[{ip}]" if ip.version == 6 else str(ip)
