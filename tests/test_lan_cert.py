@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,6 +148,22 @@ def test_detected_addresses_are_private_and_never_loopback() -> None:
         assert names_for([address])[0] == address  # the CA may vouch for every one of them
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace of its own")
+def test_the_lan_address_is_found_on_the_machines_interfaces() -> None:
+    """In a namespace made for the test: a LAN interface and a public one; loopback is up."""
+    script = (
+        "ip link set lo up && ip link add v0 type veth peer name v1 && "
+        "ip addr add 192.168.77.5/24 dev v0 && ip addr add 203.0.113.8/24 dev v1 && "
+        "ip link set v0 up && ip link set v1 up && "
+        f"{sys.executable} -c 'from server.lan_cert import detect_lan_addresses as d; print(d())'"
+    )
+    done = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['192.168.77.5']"
+
+
 def run_cli(config_dir: Path, language: str, *args: str) -> int:
     env_before = dict(os.environ)
     os.environ.update({"CONCORD_DATA_DIR": str(config_dir), "CONCORD_DEFAULT_LANGUAGE": language})
@@ -178,6 +196,8 @@ def test_the_command_speaks_english_when_configured(
     assert "Kept the local CA" not in out
     assert run_cli(tmp_path, "en", "--address", "192.168.1.30") == 0
     assert "Kept the local CA" in capsys.readouterr().out
+    assert run_cli(tmp_path, "en", "--address", "localhost") == 0
+    assert "No LAN address was found" in capsys.readouterr().out
     assert run_cli(tmp_path, "en", "--address", "8.8.8.8") == 2
     assert "not a private-network address" in capsys.readouterr().err
 
