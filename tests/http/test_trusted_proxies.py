@@ -6,7 +6,9 @@ tests/integration/test_nginx.py.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from multidict import CIMultiDict
@@ -164,3 +166,14 @@ async def test_the_front_names_the_client_a_trusted_proxy_names(
     # The default front trusts nobody: the header is only a header.
     await two.front.get("/j/not-a-link", headers={"X-Forwarded-For": "198.51.100.99"})
     assert not any("198.51.100.99" in app[door.LIMITER] for app in two.workers)
+
+
+def test_nothing_but_client_ip_and_the_front_reads_the_socket_peer() -> None:
+    """A new ``request.remote`` elsewhere would miss the trusted-proxy rule and the front's word."""
+    server = Path(__file__).resolve().parents[2] / "server"
+    readers = sorted(
+        str(path.relative_to(server))
+        for path in server.rglob("*.py")
+        if re.search(r"\brequest\.remote\b", path.read_text())
+    )
+    assert readers == ["front.py", "http/middlewares.py"]
