@@ -150,6 +150,7 @@ async def test_a_room_through_nginx(front: Front, booked: Booked) -> None:
         assert page.status == 200
         assert page.url.scheme == "https"
         assert "Secure" in page.headers["Set-Cookie"]
+        assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
     await login(staff, "officer")  # type: ignore[arg-type]
     assert await _audit_ips(front.app, "auth.login") == [STAFF_ADDRESS]
     async with party.get(f"/j/{booked.tokens['applicant']}") as door_page:
