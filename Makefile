@@ -33,8 +33,9 @@ PYTEST_ARGS ?=
 # fonts can print), poppler's pdftoppm/pdfsig.
 SERVER_APT_PACKAGES := libharfbuzz-subset0 fonts-noto-cjk fontconfig poppler-utils
 # ... and what the test suite needs on top: Chromium for the browser tests
-# (Playwright drives /usr/bin/chromium), PostgreSQL for the postgres tests.
-TEST_APT_PACKAGES := $(SERVER_APT_PACKAGES) chromium postgresql
+# (Playwright drives /usr/bin/chromium), PostgreSQL for the postgres tests,
+# nginx for the reverse-proxy test (deploy/nginx/concord.conf in front of Concord).
+TEST_APT_PACKAGES := $(SERVER_APT_PACKAGES) chromium postgresql nginx
 
 APT_SERVER_STAMP := $(STAMPS)/.apt-server
 APT_TEST_STAMP := $(STAMPS)/.apt-test

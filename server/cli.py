@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from server import __version__
@@ -49,10 +50,12 @@ def _serve(args: argparse.Namespace) -> int:
         config.host = args.host
     if args.port:
         config.port = args.port
+    if args.tls_cert:
+        config.tls_cert_path = Path(args.tls_cert)
+    if args.tls_key:
+        config.tls_key_path = Path(args.tls_key)
     workers = args.workers or config.workers or default_workers()
     if args.worker_index is not None:
-        from pathlib import Path
-
         from server.front import run_worker
 
         if not args.run_dir or not 0 <= args.worker_index < workers:
@@ -61,10 +64,18 @@ def _serve(args: argparse.Namespace) -> int:
 
         _name_worker_in_logs(args.worker_index)
         return run_worker(config, args.worker_index, workers, Path(args.run_dir))
+    from server.tls import TlsSetupError, context_for, lan_public_url
+
+    try:
+        ssl_context = context_for(config)
+    except TlsSetupError as exc:
+        print(f"concord: {exc}", file=sys.stderr)
+        return 2
+    config.public_url = lan_public_url(config) or config.public_url
     if workers > 1:
         from server.front import serve_cluster
 
-        return serve_cluster(config, workers, verbose=args.verbose)
+        return serve_cluster(config, workers, verbose=args.verbose, ssl_context=ssl_context)
     # The front of several workers never loads the app (aiortc, WeasyPrint): only a worker does.
     from aiohttp import web
 
@@ -73,7 +84,14 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(config)
     print(f"Concord {__version__} on {config.effective_public_url}", flush=True)
     try:
-        web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
+        web.run_app(
+            app,
+            host=config.host,
+            port=config.port,
+            ssl_context=ssl_context,
+            print=None,
+            access_log=None,
+        )
     except SchemaOutOfDate as exc:
         print(f"concord: {exc}", file=sys.stderr)
         return 2
@@ -263,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes, each holding whole rooms (CONCORD_WORKERS; default: one per "
         "core; 1: a single process)",
     )
+    serve.add_argument(
+        "--tls-cert", help="serve HTTPS with this certificate, PEM (CONCORD_TLS_CERT_PATH)"
+    )
+    serve.add_argument("--tls-key", help="... and its private key, PEM (CONCORD_TLS_KEY_PATH)")
     # Internal: how the supervisor starts each worker (server/front.py).
     serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--run-dir", help=argparse.SUPPRESS)
@@ -271,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="bring the database schema up to date")
     mig.add_argument("--revision", default="head", help="target revision (default: head)")
     mig.set_defaults(func=cmd_migrate)
+
+    from server import lan_cert_command
+
+    lan_cert_command.add_parser(sub)
 
     demo = sub.add_parser("demo", help="add demo data once (station, offices, staff, disputes)")
     demo.set_defaults(func=cmd_demo)

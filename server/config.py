@@ -10,6 +10,7 @@ data readable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -32,6 +33,12 @@ DEMO_PKI_DIR = "pki"
 DEMO_CA_CERT_FILE = "station-ca.pem"
 DEMO_CERT_FILE = "station-cert.pem"
 DEMO_KEY_FILE = "station-key.pem"
+#: `concord lan-cert`'s directory in the data directory, and its files (server/lan_cert.py).
+LAN_TLS_DIR = "lan-tls"
+LAN_CA_CERT_FILE = "ca.crt"
+LAN_CA_KEY_FILE = "ca.key"
+LAN_CERT_FILE = "server.crt"
+LAN_KEY_FILE = "server.key"
 Language = Literal["zh", "en"]
 
 
@@ -216,7 +223,8 @@ class Config(BaseSettings):
     def effective_public_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_enabled else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def secret(self) -> bytes:
         """The configured secret, or the one kept in the data directory (made on first use)."""
@@ -246,6 +254,66 @@ class Config(BaseSettings):
         if len(value) < 32:
             raise ValueError(f"{path} holds no usable secret key (under 32 characters)")
         return value.encode()
+
+    # HTTPS and the address in front (issue 13)
+    tls_cert_path: Path | None = Field(
+        default=None,
+        description="Serve HTTPS with this certificate (PEM, chain after the leaf); "
+        "empty: the LAN certificate of `concord lan-cert`, if any, else plain HTTP.",
+    )
+    tls_key_path: Path | None = Field(
+        default=None, description="The certificate's private key (PEM, unencrypted)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose forwarding header "
+        "names the client; empty: trust nobody, the socket's peer is the client.",
+    )
+    trusted_proxy_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        default="x-forwarded-for",
+        description="The one header the trusted proxies write: X-Forwarded-For or Forwarded.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return [item.strip() for item in value]
+
+    @property
+    def lan_tls_dir(self) -> Path:
+        """Where `concord lan-cert` keeps its CA and the server's certificate."""
+        return self.data_dir / LAN_TLS_DIR
+
+    @property
+    def effective_tls_paths(self) -> tuple[Path, Path] | None:
+        """The certificate and key `concord serve` uses, or None for plain HTTP.
+
+        Configured paths win; else the LAN certificate, when both its files exist.
+        One configured path without the other is an error (``check_tls``).
+        """
+        if self.tls_cert_path is not None and self.tls_key_path is not None:
+            return self.tls_cert_path, self.tls_key_path
+        if self.tls_cert_path is not None or self.tls_key_path is not None:
+            return None
+        cert = self.lan_tls_dir / LAN_CERT_FILE
+        key = self.lan_tls_dir / LAN_KEY_FILE
+        if cert.exists() and key.exists():
+            return cert, key
+        return None
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.effective_tls_paths is not None
+
+    @property
+    def effective_cookie_secure(self) -> bool:
+        """Secure cookies when asked, when serving HTTPS, or when people reach an https:// URL."""
+        return self.cookie_secure or self.tls_enabled or self.public_url.startswith("https://")
 
 
 def load_config(config_file: str | None = None, **overrides: Any) -> Config:

@@ -2,7 +2,7 @@
 
 ::
 
-    browsers ──HTTP/WS──► front (this process: supervisor + proxy, the public host:port)
+    browsers ──HTTP(S)/WS──► front (this process: supervisor + proxy, the public host:port)
                             │ per request: cluster.route(...)
                             ├──► worker 0  DATA_DIR/run/<pid>/worker-0.sock  (create_app)
                             └──► worker 1  DATA_DIR/run/<pid>/worker-1.sock  (create_app)
@@ -21,6 +21,12 @@ browser's page requests and its room socket need not go to the same worker).
 A room socket is two sockets joined: browser to front, front to worker; close
 codes pass through both ways, so the room's named closes (4001 removed, 4002
 ended...) reach the browser unchanged.
+
+TLS, when ``concord serve`` has a certificate (``server/tls.py``), ends in
+the front; the workers speak plain HTTP on their private sockets. Behind a
+reverse proxy the front is the one that asks who the client is
+(``trusted_proxies``, ``server/http/trusted_proxies.py``) and tells the
+worker in a header of its own.
 
 The supervisor starts the workers, waits until each answers ``/healthz`` on
 its socket, and only then opens the public port. A worker that dies is
@@ -42,6 +48,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -56,6 +63,7 @@ from yarl import URL
 from server import __version__, cluster
 from server.config import Config
 from server.http.bad_requests import quiet_bad_requests
+from server.http.trusted_proxies import client_address
 from server.ids import parse_id
 from server.processes import is_alive
 from server.signaling.connection import HEARTBEAT_SECONDS
@@ -170,8 +178,17 @@ def close_code_to_send(code: int | None) -> int:
 class Front:
     """The public port's app: each request to its worker, room sockets joined end to end."""
 
-    def __init__(self, sockets: Sequence[Path]) -> None:
+    def __init__(
+        self,
+        sockets: Sequence[Path],
+        *,
+        trusted_proxies: Sequence[str] = (),
+        proxy_header: str = "x-forwarded-for",
+    ) -> None:
         self.sockets = list(sockets)
+        #: Reverse proxies in front of the front, whose header names the client.
+        self.trusted_proxies = tuple(trusted_proxies)
+        self.proxy_header = proxy_header
         self._clients: list[aiohttp.ClientSession] = []
 
     def app(self) -> web.Application:
@@ -204,7 +221,10 @@ class Front:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith(cluster.INTERNAL_PREFIX.rstrip("/")):
             raise web.HTTPNotFound()  # between workers only, never from outside
-        client = request.remote or ""
+        # The one place the front learns the client: the workers believe what it says.
+        client = client_address(
+            request.remote or "", request.headers, self.trusted_proxies, self.proxy_header
+        )
         target = cluster.route(request.path, request.query, client, len(self.sockets))
         if request.path == cluster.WS_PATH and _is_upgrade(request):
             return await self._websocket(request, target, client)
@@ -408,10 +428,19 @@ def bind_unix(path: Path) -> socket.socket:
 class Supervisor:
     """Starts the workers and the front, restarts dead workers, stops it all on a signal."""
 
-    def __init__(self, config: Config, count: int, *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        config: Config,
+        count: int,
+        *,
+        verbose: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config
         self.count = count
         self.verbose = verbose
+        #: TLS ends in the front; the workers behind it speak plain HTTP on private sockets.
+        self.ssl_context = ssl_context
         self.run_dir = Path()
         self._secret = secrets.token_urlsafe(32)
         self._procs: list[asyncio.subprocess.Process | None] = [None] * count
@@ -432,6 +461,12 @@ class Supervisor:
         env = dict(os.environ)
         env["CONCORD_HOST"] = self.config.host
         env["CONCORD_PORT"] = str(self.config.port)
+        # ... as may the certificate (an https:// URL, secure cookies) and the LAN URL.
+        if self.config.public_url:
+            env["CONCORD_PUBLIC_URL"] = self.config.public_url
+        if self.config.tls_cert_path is not None and self.config.tls_key_path is not None:
+            env["CONCORD_TLS_CERT_PATH"] = str(self.config.tls_cert_path)
+            env["CONCORD_TLS_KEY_PATH"] = str(self.config.tls_key_path)
         return env
 
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
@@ -547,7 +582,11 @@ class Supervisor:
                     return failed if failed > 0 else 1
             if self._stop.is_set():
                 return 0
-            front = Front([cluster.worker_socket(self.run_dir, i) for i in range(self.count)])
+            front = Front(
+                [cluster.worker_socket(self.run_dir, i) for i in range(self.count)],
+                trusted_proxies=self.config.trusted_proxies,
+                proxy_header=self.config.trusted_proxy_header,
+            )
             runner = web.AppRunner(
                 front.app(),
                 access_log=None,
@@ -555,7 +594,9 @@ class Supervisor:
                 shutdown_timeout=FRONT_SHUTDOWN_TIMEOUT,
             )
             await runner.setup()
-            site = web.TCPSite(runner, self.config.host, self.config.port)
+            site = web.TCPSite(
+                runner, self.config.host, self.config.port, ssl_context=self.ssl_context
+            )
             try:
                 await site.start()
             except OSError as exc:
@@ -588,9 +629,15 @@ class Supervisor:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def serve_cluster(config: Config, count: int, *, verbose: bool = False) -> int:
+def serve_cluster(
+    config: Config,
+    count: int,
+    *,
+    verbose: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
+) -> int:
     """``concord serve`` with ``count`` > 1 workers: returns the exit status."""
-    return asyncio.run(Supervisor(config, count, verbose=verbose).run())
+    return asyncio.run(Supervisor(config, count, verbose=verbose, ssl_context=ssl_context).run())
 
 
 # --- a worker --------------------------------------------------------------------------------

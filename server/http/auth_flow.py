@@ -54,7 +54,7 @@ def set_session_cookie(response: web.StreamResponse, config: Config, token: str)
         token,
         httponly=True,
         samesite="Lax",
-        secure=config.cookie_secure,
+        secure=config.effective_cookie_secure,
         max_age=config.session_hours * 3600,
         path="/",
     )

@@ -17,6 +17,7 @@ from server.errors import N_, CsrfFailed, DomainError, ErrorCode
 from server.http import render as r
 from server.http.csrf import FORM_FIELD, HEADER
 from server.http.forms import field_messages
+from server.http.trusted_proxies import client_address
 from server.keys import CATALOGUES, CONFIG, CSRF, SESSIONS
 from server.models import utcnow
 
@@ -36,13 +37,22 @@ def is_api(request: web.Request) -> bool:
 
 
 def client_ip(request: web.Request) -> str:
-    """The client's address: the socket's peer, or the front's word for it.
+    """The client's address, for per-address limits, the audit trail and the door.
 
     Behind ``concord serve --workers N`` every request reaches a worker from
     the front; the front names the client, and a worker believes it only on
-    its private socket (``server/cluster.py``).
+    its private socket (``server/cluster.py``). Otherwise it is the socket's
+    peer, or, when that peer is a trusted reverse proxy, the client the
+    proxies' header names (``server/http/trusted_proxies.py``). Nothing else
+    should read ``request.remote``.
     """
-    return forwarded_client(request) or request.remote or ""
+    named = forwarded_client(request)
+    if named:
+        return named
+    config = request.config_dict[CONFIG]
+    return client_address(
+        request.remote or "", request.headers, config.trusted_proxies, config.trusted_proxy_header
+    )
 
 
 @web.middleware
@@ -143,7 +153,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             new_pre,
             httponly=True,
             samesite="Lax",
-            secure=request.app[CONFIG].cookie_secure,
+            secure=request.app[CONFIG].effective_cookie_secure,
             path="/",
         )
     return response

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from server import cluster
 from server.http import api, api_alerts, api_followups, api_stats
+from server.http.middlewares import client_ip
 from server.http.pages import (
     admin,
     agreements,
@@ -22,6 +23,7 @@ from server.http.pages import (
     experts,
     followups,
     judicial,
+    lan_ca,
     minutes,
     room,
     rota,
@@ -96,6 +98,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(spotchecks.ROUTES)
     app.router.add_routes(followups.ROUTES)
     app.router.add_routes(alerts.ROUTES)
+    app.router.add_routes(lan_ca.ROUTES)
     app.router.add_routes(api_alerts.ROUTES)
     api.setup_api_routes(app)
     app.router.add_routes(api_followups.routes(api.PREFIX))
@@ -118,7 +121,7 @@ async def media_latency(request: web.Request) -> web.Response:
     talking to this process directly (the front of ``--workers N`` keeps
     every ``/_internal/`` path to itself).
     """
-    if not latency.PROBE.enabled or request.remote not in LOOPBACK:
+    if not latency.PROBE.enabled or client_ip(request) not in LOOPBACK:
         raise web.HTTPNotFound()
     return web.json_response(latency.PROBE.snapshot(reset=request.query.get("reset") == "1"))
 

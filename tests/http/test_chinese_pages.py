@@ -64,6 +64,7 @@ NOT_PAGES = {
     "/sessions/{id}/minutes.pdf",
     "/stats.csv",
     "/stats.xlsx",
+    "/ca.crt",
 }
 #: English that a Chinese page shows on purpose, each for a reason:
 #: the link to the English pages is written in English for those who need it, and the

@@ -99,7 +99,7 @@ async def switch_language(request: web.Request) -> web.StreamResponse:
         max_age=365 * 24 * 3600,
         samesite="Lax",
         httponly=True,
-        secure=request.app[CONFIG].cookie_secure,
+        secure=request.app[CONFIG].effective_cookie_secure,
         path="/",
     )
     raise response
