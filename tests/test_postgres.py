@@ -257,7 +257,9 @@ async def test_dispute_flow(pg_url: str) -> None:
                 "risk_alert",
                 "status_changed",
             ]
-            alerts = list(await db.exec(select(RiskAlert).where(RiskAlert.dispute_id == dispute_id)))
+            alerts = list(
+                await db.exec(select(RiskAlert).where(RiskAlert.dispute_id == dispute_id))
+            )
             assert [(a.risk_level, a.route) for a in alerts] == [("high", "deputy_chief")]
             parties = list(await db.exec(select(Party).where(Party.dispute_id == dispute_id)))
             applicant = next(p for p in parties if p.role == "applicant")

@@ -36,8 +36,12 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    #: The round trip this far above the best seen means a standing queue (seconds).
+    #: The round trip this far above the best seen means a standing queue (seconds) ...
     queue_rtt: float = 0.25
+    #: ... when the queue also overflows (some loss) or the estimate falls short of
+    #: what is sent: a round trip that rises alone may be a busy server, not the link.
+    queue_loss: float = 0.02
+    queue_estimate_share: float = 0.85
     #: A receiver estimate below this share of what is sent means the link cannot take it.
     estimate_share: float = 0.6
     #: ... but only once at least this much is being sent (bits/s): an idle link's
@@ -82,6 +86,10 @@ class LinkJudge:
     wait: float = 0.0
     #: Video is back on trial: a failure now lengthens the next wait.
     probing: bool = False
+    #: The latest of each signal, as reports carry one or another.
+    recent_loss: float = 0.0
+    recent_estimate: int | None = None
+    recent_sent: int | None = None
     reason: str = ""
 
     def __post_init__(self) -> None:
@@ -94,10 +102,21 @@ class LinkJudge:
     def congested(self, sample: Feedback) -> str:
         """Why this sample says the link is congested ("" when it does not)."""
         p = self.policy
+        if sample.fraction_lost is not None:
+            self.recent_loss = sample.fraction_lost
+        if sample.estimate_bps is not None:
+            self.recent_estimate = sample.estimate_bps
+        if sample.sent_bps is not None:
+            self.recent_sent = sample.sent_bps
         if sample.rtt is not None:
             if self.best_rtt is None or sample.rtt < self.best_rtt:
                 self.best_rtt = sample.rtt
-            if sample.rtt - self.best_rtt > p.queue_rtt:
+            overflowing = self.recent_loss >= p.queue_loss or (
+                self.recent_estimate is not None
+                and self.recent_sent is not None
+                and self.recent_estimate < p.queue_estimate_share * self.recent_sent
+            )
+            if sample.rtt - self.best_rtt > p.queue_rtt and overflowing:
                 return "queue"
         if (
             sample.estimate_bps is not None

@@ -46,16 +46,22 @@ def test_random_loss_alone_keeps_video_on() -> None:
 def test_a_growing_queue_stops_video_after_it_lasts() -> None:
     judge = started()
     assert feed(judge, 0, 5, rtt=0.05) == []
-    # The round trip climbs 400 ms above the best: a standing queue.
-    changes = feed(judge, 5.5, 10, rtt=0.45)
+    # The round trip climbs 400 ms above the best and the queue overflows a little.
+    changes = feed(judge, 5.5, 10, rtt=0.45, fraction_lost=0.05)
     assert changes == [(5.5 + POLICY.bad_for, Verdict.AUDIO_ONLY)]
     assert judge.reason == "queue"
+
+
+def test_a_round_trip_that_rises_alone_is_a_busy_server_not_the_link() -> None:
+    judge = started()
+    feed(judge, 0, 5, rtt=0.05)
+    assert feed(judge, 5.5, 30, rtt=0.6, fraction_lost=0.0) == []
 
 
 def test_a_short_spike_is_forgiven() -> None:
     judge = started()
     feed(judge, 0, 5, rtt=0.05)
-    assert feed(judge, 5.5, 6.5, rtt=0.6) == []  # 1 s of queue, less than bad_for
+    assert feed(judge, 5.5, 6.5, rtt=0.6, fraction_lost=0.1) == []  # shorter than bad_for
     assert feed(judge, 7, 20, rtt=0.05) == []
 
 
