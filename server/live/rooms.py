@@ -213,7 +213,7 @@ class LiveRooms:
                     on = verdict is Verdict.AUDIO_ONLY
                     self.track(
                         asyncio.create_task(
-                            self._link_changed(live, pid, on, reason), name=f"link-{pid}"
+                            self.link_judged(live, pid, on, reason), name=f"link-{pid}"
                         )
                     )
 
@@ -278,7 +278,7 @@ class LiveRooms:
                 logger.info("room %s: %s signed out", live.session_id, session.pid)
                 await session.channel.end(EndReason.SIGNED_OUT)
 
-    async def _link_changed(self, live: LiveRoom, pid: str, on: bool, reason: str) -> None:
+    async def link_judged(self, live: LiveRoom, pid: str, on: bool, reason: str) -> None:
         """The media server judged ``pid``'s downlink: video off (or back on) for them."""
         try:
             async with live.lock:
