@@ -786,8 +786,12 @@ class PacketFanout:
         self.packets_in = 0
         self.frames_in = 0
         self.keyframes_in = 0
+        #: Packets older than the newest seen: retransmissions that filled a loss
+        #: (the publisher answered the receiver's NACK) or reordering on the way.
+        self.late_packets = 0
         self._video = kind == "video"
         self._ssrc: int | None = None
+        self._newest: int | None = None
 
     def reset(self) -> None:
         """A new publisher receiver: forget the stream seen so far."""
@@ -800,6 +804,11 @@ class PacketFanout:
                 for sink in list(self.sinks):
                     sink.switch(sink.label)
             self._ssrc = packet.ssrc
+            self._newest = None
+        if self._newest is None or 0 < (packet.sequence_number - self._newest) & 0xFFFF < 0x8000:
+            self._newest = packet.sequence_number
+        else:
+            self.late_packets += 1
         keyframe = False
         if self._video:
             keyframe = vp8_keyframe_start(packet.payload)

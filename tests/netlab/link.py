@@ -192,11 +192,13 @@ class Pump:
         self.fd = fd
         self.link = link
         self.loop = loop
+        self.stopped = False
 
     def start(self) -> None:
         self.loop.add_reader(self.fd, self._readable)
 
     def stop(self) -> None:
+        self.stopped = True
         self.loop.remove_reader(self.fd)
 
     def _readable(self) -> None:
@@ -215,6 +217,8 @@ class Pump:
                 self.loop.call_at(leave, self._write, packet)
 
     def _write(self, packet: bytes) -> None:
+        if self.stopped:  # packets still in flight when the link is taken down
+            return
         # A full TUN queue drops the packet, as a full interface queue would.
         with contextlib.suppress(BlockingIOError):
             os.write(self.fd, packet)

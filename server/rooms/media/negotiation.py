@@ -412,5 +412,9 @@ class Subscriber:
                 "verdict": self.link.verdict.value,
                 "reason": self.link.judge.reason,
                 "samples": self.link.samples,
+                "best_rtt": self.link.judge.best_rtt,
+                "loss": self.link.judge.recent_loss,
+                "estimate_bps": self.link.judge.recent_estimate,
+                "sent_bps": self.link.judge.recent_sent,
             },
         }
