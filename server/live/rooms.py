@@ -39,6 +39,7 @@ from server.live.store import RoomStore, Standing
 from server.live.writes import WriteQueue
 from server.models import Dispute, MediationSession, StaffUser, utcnow
 from server.rooms import events as ev
+from server.rooms.link_quality import Verdict
 from server.rooms.media import MediaConfig, MediaServer
 from server.rooms.room import Room
 from server.sessions import invitations
@@ -206,12 +207,22 @@ class LiveRooms:
                 if live is not None:
                     await self.notifier.subscriber_offer(live, pid, sdp)
 
+            def on_link(pid: str, verdict: Verdict, reason: str) -> None:
+                live = self._rooms.get(session_id)
+                if live is not None:
+                    on = verdict is Verdict.AUDIO_ONLY
+                    self.track(
+                        asyncio.create_task(
+                            self.link_judged(live, pid, on, reason), name=f"link-{pid}"
+                        )
+                    )
+
             live = LiveRoom(
                 session_id=session.id,
                 station_id=session.station_id,
                 office_id=session.office_id,
                 room=room,
-                media=MediaServer(self._media_config, on_offer=on_offer),
+                media=MediaServer(self._media_config, on_offer=on_offer, on_link=on_link),
                 chat_times={message.id: at for message, at in restored.chat},
                 writes=WriteQueue(f"room {session.id}"),
                 saved_state=room.live_state(),
@@ -266,6 +277,14 @@ class LiveRooms:
             for session in [s for s in live.sessions.values() if s.staff_id == staff_id]:
                 logger.info("room %s: %s signed out", live.session_id, session.pid)
                 await session.channel.end(EndReason.SIGNED_OUT)
+
+    async def link_judged(self, live: LiveRoom, pid: str, on: bool, reason: str) -> None:
+        """The media server judged ``pid``'s downlink: video off (or back on) for them."""
+        try:
+            async with live.lock:
+                await self.publish(live, live.room.set_link_audio_only(pid, on, reason))
+        except Exception:
+            logger.exception("room %s: link change for %s failed", live.session_id, pid)
 
     async def _agreement_task(self, live: LiveRoom, pids: list[str] | None) -> None:
         """Tell the room about the agreement; a failure is logged, the room goes on."""

@@ -37,7 +37,9 @@ Private attributes used (aiortc 1.16.0, aioice 0.13.0):
   ``RTCRtpSender._send_keyframe``: called for every PLI/FIR the subscriber
   sends, :func:`hook_keyframe_requests` replaces it per instance;
   ``RTCRtpSender._stream_id`` / ``._track_id``: the ``a=msid`` written in
-  offers, :func:`label_sender` sets them.
+  offers, :func:`label_sender` sets them. ``RTCRtpSender._handle_rtcp_packet``
+  (wrapped per instance) and ``__rtt`` (read): :func:`hook_feedback` passes the
+  subscriber's receiver reports and REMB on, for the link-quality rule.
 - Frames, for the benchmark's clients (not the server):
   ``RTCRtpReceiver._RTCRtpReceiver__decoder_queue`` (and ``__decoder_thread``,
   read): :func:`capture_encoded_frames` takes the re-assembled encoded frames
@@ -60,6 +62,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import aioice
@@ -78,7 +81,15 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpSendParameters
-from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+    RtpPacket,
+    unpack_remb_fci,
+)
 from aiortc.sdp import candidate_from_sdp
 from av.packet import Packet
 from av.stream import Stream
@@ -111,6 +122,8 @@ _RX_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 _RX_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
 _RX_SEND_PLI = "_send_rtcp_pli"
 _TX_SEND_KEYFRAME = "_send_keyframe"
+_TX_HANDLE_RTCP = "_handle_rtcp_packet"
+_TX_RTT = "_RTCRtpSender__rtt"
 _TX_STREAM_ID = "_stream_id"
 _TX_TRACK_ID = "_track_id"
 _TX_SEND = "send"
@@ -398,6 +411,57 @@ def hook_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None])
     setattr(sender, _TX_SEND_KEYFRAME, send_keyframe)
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiverFeedback:
+    """What a subscriber's receiver said about one of our senders' streams.
+
+    From a receiver report: ``fraction_lost`` (0..1) and the round trip aiortc
+    worked out from it (seconds, None before the first); from a REMB: the
+    receiver's estimate of what its link can take (bits/s).
+    """
+
+    fraction_lost: float | None = None
+    rtt: float | None = None
+    estimate_bps: int | None = None
+
+
+def hook_feedback(sender: RTCRtpSender, on_feedback: Callable[[ReceiverFeedback], None]) -> None:
+    """Call ``on_feedback`` for each receiver report block and REMB about ``sender``'s SSRC.
+
+    aiortc handles them first (its round-trip estimate needs the report); the
+    callback then reads the result. ``_handle_rtcp_packet`` is wrapped per instance.
+    """
+    handle = getattr(sender, _TX_HANDLE_RTCP, None)
+    if not callable(handle):
+        raise RuntimeError("aiortc changed: RTCRtpSender._handle_rtcp_packet is gone")
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        await handle(packet)
+        feedback: ReceiverFeedback | None = None
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    rtt = getattr(sender, _TX_RTT, None)
+                    feedback = ReceiverFeedback(
+                        fraction_lost=report.fraction_lost / 256,
+                        rtt=float(rtt) if rtt is not None else None,
+                    )
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return
+            if sender._ssrc in ssrcs:
+                feedback = ReceiverFeedback(estimate_bps=int(bitrate))
+        if feedback is not None:
+            try:
+                on_feedback(feedback)
+            except Exception:  # never break aiortc's RTCP handling
+                logger.exception("receiver feedback callback failed")
+
+    setattr(sender, _TX_HANDLE_RTCP, handle_rtcp_packet)
+
+
 def label_sender(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
     """Set the ``a=msid:<stream_id> <track_id>`` the next offer carries for this sender."""
     if not hasattr(sender, _TX_STREAM_ID) or not hasattr(sender, _TX_TRACK_ID):
@@ -471,6 +535,11 @@ class OutboundStream(MediaStreamTrack):
     def label(self) -> str | None:
         """Who the packets come from now (the source participant id), or None."""
         return self._label
+
+    @property
+    def octets_out(self) -> int:
+        """Payload bytes sent so far (what the sender reports count)."""
+        return self._rewriter.octet_count
 
     @property
     def sending(self) -> bool:
@@ -717,8 +786,12 @@ class PacketFanout:
         self.packets_in = 0
         self.frames_in = 0
         self.keyframes_in = 0
+        #: Packets older than the newest seen: retransmissions that filled a loss
+        #: (the publisher answered the receiver's NACK) or reordering on the way.
+        self.late_packets = 0
         self._video = kind == "video"
         self._ssrc: int | None = None
+        self._newest: int | None = None
 
     def reset(self) -> None:
         """A new publisher receiver: forget the stream seen so far."""
@@ -731,6 +804,11 @@ class PacketFanout:
                 for sink in list(self.sinks):
                     sink.switch(sink.label)
             self._ssrc = packet.ssrc
+            self._newest = None
+        if self._newest is None or 0 < (packet.sequence_number - self._newest) & 0xFFFF < 0x8000:
+            self._newest = packet.sequence_number
+        else:
+            self.late_packets += 1
         keyframe = False
         if self._video:
             keyframe = vp8_keyframe_start(packet.payload)

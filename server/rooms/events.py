@@ -176,6 +176,19 @@ class AudioOnlyChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkAudioOnlyChanged:
+    """The server turned a participant's incoming video off (or back on) for their link.
+
+    ``reason``: what the link rule saw (``queue``, ``estimate``, ``loss``; "" when video
+    came back), see ``server/rooms/link_quality.py``.
+    """
+
+    pid: str
+    on: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RoomLocked:
     locked: bool
     by: str
@@ -237,6 +250,7 @@ Event: TypeAlias = (
     | HandRaised
     | SelfStateChanged
     | AudioOnlyChanged
+    | LinkAudioOnlyChanged
     | RoomLocked
     | RoomEnded
     | CaucusOpened

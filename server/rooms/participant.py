@@ -21,6 +21,7 @@ from server.rooms.events import (
     AudioOnlyChanged,
     Event,
     HandRaised,
+    LinkAudioOnlyChanged,
     SelfStateChanged,
     UnmuteRequested,
     VideoAllowed,
@@ -79,6 +80,9 @@ class Participant:
     hand_raised: bool = False
     #: Receive no video (a weak phone connection); the participant still sends.
     audio_only: bool = False
+    #: The server's own audio-only for a link too weak for video (link_quality.py):
+    #: kept apart from the participant's choice, so each is undone on its own.
+    link_audio_only: bool = False
     knock_message: str = ""
     #: Room-clock time of the knock (lobby order) or of a host's entry.
     joined_at: float = 0.0
@@ -154,6 +158,10 @@ class MediaControls(ABC):
     @abstractmethod
     def _admitted(self, pid: str) -> Participant:
         """An admitted participant acting for themself, or NotAllowed."""
+
+    @abstractmethod
+    def _find(self, pid: str) -> Participant | None:
+        """The participant ``pid``, whatever their state, or None."""
 
     @abstractmethod
     def _routes(self) -> frozenset[Route]:
@@ -261,3 +269,16 @@ class MediaControls(ABC):
         before = self._routes()
         p.audio_only = on
         return self._finish(before, [AudioOnlyChanged(pid, on=on)])
+
+    def set_link_audio_only(self, pid: str, on: bool, reason: str = "") -> list[Event]:
+        """The media server judged ``pid``'s downlink (too weak for video, or recovered).
+
+        Not a participant's act: nothing to permit. A participant who left (or is not
+        admitted) is simply not changed.
+        """
+        p = self._find(pid)
+        if p is None or not p.is_active or p.link_audio_only == on:
+            return []
+        before = self._routes()
+        p.link_audio_only = on
+        return self._finish(before, [LinkAudioOnlyChanged(pid, on=on, reason=reason)])

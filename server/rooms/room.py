@@ -566,6 +566,9 @@ class Room(CaucusControls, MediaControls):
             raise NotAllowed(NOT_IN_ROOM)
         return p
 
+    def _find(self, pid: str) -> Participant | None:
+        return self.participants.get(pid)
+
     def _routes(self) -> frozenset[Route]:
         return routes(self)
 

@@ -39,7 +39,8 @@ def routes(room: Room) -> frozenset[Route]:
     2. Nobody receives their own media.
     3. A host mute stops a source's audio everywhere; a host video stop its video.
     4. Two participants exchange media only in the same caucus, or both in none.
-    5. A receiver in audio-only mode gets no video.
+    5. A receiver in audio-only mode gets no video: chosen by the participant, or set
+       by the server while their link is too weak for it (``link_quality.py``).
     """
     if room.ended:
         return frozenset()
@@ -56,7 +57,7 @@ def routes(room: Room) -> frozenset[Route]:
                 continue
             if sends_audio:
                 result.add(Route(source.id, "audio", receiver.id))
-            if sends_video and not receiver.audio_only:  # rule 5
+            if sends_video and not (receiver.audio_only or receiver.link_audio_only):  # rule 5
                 result.add(Route(source.id, "video", receiver.id))
     return frozenset(result)
 

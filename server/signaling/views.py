@@ -43,6 +43,7 @@ def participant_view(
         "self_video_off": person.self_video_off,
         "hand_raised": person.hand_raised,
         "audio_only": person.audio_only,
+        "link_audio_only": person.link_audio_only,
         "unmute_requested": person.unmute_requested,
     }
     if viewer_is_host:

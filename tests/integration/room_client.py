@@ -13,14 +13,20 @@ from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
 
 from server.signaling.messages import PROTOCOL
 from tests.conftest import Client
-from tests.rooms.media_clients import MediaClient
+from tests.rooms.media_clients import HEIGHT, WIDTH, MediaClient
 
 
-async def wait_until(check: Callable[[], bool], within: float = 20.0, what: str = "") -> None:
+async def wait_until(
+    check: Callable[[], bool],
+    within: float = 20.0,
+    what: str = "",
+    report: Callable[[], object] | None = None,
+) -> None:
     deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
+            seen = f" ({report()})" if report is not None else ""
+            raise AssertionError(f"timed out waiting for {what or check}{seen}")
         await asyncio.sleep(0.05)
 
 
@@ -37,6 +43,9 @@ class RoomClient:
         self.ws: ClientWebSocketResponse | None = None
         self.pid = ""
         self.media: MediaClient | None = None
+        #: What this participant's camera sends (heavier for bandwidth tests).
+        self.video_size: tuple[int, int] = (WIDTH, HEIGHT)
+        self.noisy = False
         self.next_id = 0
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.notes: list[dict[str, Any]] = []
@@ -54,7 +63,7 @@ class RoomClient:
         self.pid = joined["data"]["participant_id"]
         self.room = joined["data"]["room"]
         if self.media is None:
-            self.media = MediaClient(self.pid)
+            self.media = MediaClient(self.pid, self.video_size, self.noisy)
         return dict(joined["data"])
 
     async def request(self, type_: str, **fields: Any) -> dict[str, Any]:
@@ -118,7 +127,7 @@ class RoomClient:
                 await self._reader
         if self.media is not None:
             await self.media.close()
-            self.media = MediaClient(self.pid)
+            self.media = MediaClient(self.pid, self.video_size, self.noisy)
 
     async def close(self) -> None:
         for task in list(self._tasks):

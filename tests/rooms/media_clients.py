@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -46,17 +47,24 @@ def client_configuration() -> RTCConfiguration:
 
 
 class PatternVideoTrack(MediaStreamTrack):
-    """Small frames with a bar that moves each frame, paced at ``FPS``."""
+    """Small frames with a bar that moves each frame, paced at ``FPS``.
+
+    ``size`` and ``noisy`` make a heavier stream, as a real camera's is: fresh noise in
+    a quarter of each frame keeps the encoder near its target bitrate (~500 kbit/s).
+    """
 
     kind = "video"
 
-    def __init__(self) -> None:
+    def __init__(self, size: tuple[int, int] = (WIDTH, HEIGHT), noisy: bool = False) -> None:
         super().__init__()
         self._start: float | None = None
         self._count = 0
-        row = bytes((x * 255) // WIDTH for x in range(WIDTH))
+        self._width, self._height = size
+        self._noisy = noisy
+        width = self._width
+        row = bytes((x * 255) // width for x in range(width))
         self._luma = row * 2
-        self._chroma = bytes([128]) * ((WIDTH // 2) * (HEIGHT // 2))
+        self._chroma = bytes([128]) * ((width // 2) * (self._height // 2))
 
     async def recv(self) -> VideoFrame:
         if self.readyState != "live":
@@ -65,9 +73,13 @@ class PatternVideoTrack(MediaStreamTrack):
             self._start = time.monotonic()
         else:
             await asyncio.sleep(max(0.0, self._start + self._count / FPS - time.monotonic()))
-        shift = (self._count * 7) % WIDTH
-        plane = self._luma[shift : shift + WIDTH] * HEIGHT
-        frame = VideoFrame(width=WIDTH, height=HEIGHT, format="yuv420p")
+        width, height = self._width, self._height
+        shift = (self._count * 7) % width
+        plane = self._luma[shift : shift + width] * height
+        if self._noisy:
+            band = height // 4
+            plane = os.urandom(width * band) + plane[width * band :]
+        frame = VideoFrame(width=width, height=height, format="yuv420p")
         frame.planes[0].update(plane)
         frame.planes[1].update(self._chroma)
         frame.planes[2].update(self._chroma)
@@ -189,16 +201,17 @@ class Subscriber:
 
 
 class Publisher:
-    def __init__(self) -> None:
+    def __init__(self, size: tuple[int, int] = (WIDTH, HEIGHT), noisy: bool = False) -> None:
         self.pc: RTCPeerConnection | None = None
-        self.video = PatternVideoTrack()
+        self._video_kind = (size, noisy)
+        self.video = PatternVideoTrack(size, noisy)
         self.audio = AudioStreamTrack()
 
     async def offer(self) -> str:
         """A fresh publisher connection's offer (also how a client restarts ICE here)."""
         if self.pc is not None:
             await self.pc.close()  # this also ends the old tracks
-            self.video = PatternVideoTrack()
+            self.video = PatternVideoTrack(*self._video_kind)
             self.audio = AudioStreamTrack()
         self.pc = RTCPeerConnection(client_configuration())
         self.pc.addTransceiver(self.audio, direction="sendonly")
@@ -220,9 +233,9 @@ class Publisher:
 class MediaClient:
     """One simulated participant: a publisher and a subscriber connection."""
 
-    def __init__(self, pid: str) -> None:
+    def __init__(self, pid: str, size: tuple[int, int] = (WIDTH, HEIGHT), noisy: bool = False):
         self.pid = pid
-        self.publisher = Publisher()
+        self.publisher = Publisher(size, noisy)
         self.subscriber = Subscriber()
 
     def count(self, source: str, kind: str) -> int:

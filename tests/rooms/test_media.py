@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from server.rooms import aiortc_adapter as adapter
+from server.rooms.link_quality import Verdict
 from server.rooms.media import MediaConfig, MediaError, MediaServer, ParticipantMedia
 from server.rooms.routing import MediaKind, Route
 from tests.rooms.media_clients import HOST, MediaClient
@@ -55,6 +57,7 @@ class Harness:
         self.clients: dict[str, MediaClient] = {}
         self.legs: dict[str, ParticipantMedia] = {}  # as the participants' sessions hold them
         self.states: list[tuple[str, str, str]] = []
+        self.links: list[tuple[str, Verdict, str]] = []  # the link rule's verdicts
         self.offers: list[tuple[str, int]] = []
         self.ignore_offers: set[str] = set()  # participants who never answer
         self.answer_delay = 0.0
@@ -65,6 +68,7 @@ class Harness:
             MediaConfig(host_addresses=list(HOST), **config),
             on_offer=self.on_offer,
             on_state=self.on_state,
+            on_link=lambda pid, verdict, reason: self.links.append((pid, verdict, reason)),
         )
 
     async def on_offer(self, pid: str, sdp: str) -> None:
@@ -486,3 +490,39 @@ async def test_unanswered_offer_gives_up_the_connection() -> None:
         assert h.server.stats()["inv-2"]["subscriber"]["connection"] == 2
     finally:
         await h.close()
+
+
+async def test_receiver_reports_reach_the_link_rule_and_a_clean_link_keeps_video(
+    harness: Harness,
+) -> None:
+    """Real aiortc subscribers' RTCP (receiver reports) feed each subscriber's link watch;
+    on loopback nothing is congested, so nobody is moved to audio-only."""
+    await harness.join("inv-1", "inv-2")
+    await harness.route(all_routes(["inv-1", "inv-2"]))
+    await harness.receiving({"inv-1": {"inv-2"}, "inv-2": {"inv-1"}}, frames=10)
+
+    def reported() -> bool:
+        stats = harness.server.stats()
+        return all(stats[pid]["subscriber"]["link"]["samples"] >= 3 for pid in ("inv-1", "inv-2"))
+
+    await wait_until(reported, within=20.0)
+    for pid in ("inv-1", "inv-2"):
+        assert harness.server.stats()[pid]["subscriber"]["link"]["verdict"] == "video"
+    assert harness.links == []
+
+
+async def test_a_link_verdict_reaches_the_media_servers_owner(harness: Harness) -> None:
+    """The watch's verdict (here handed to it as a congested sample would) is passed on
+    with the participant's id and the reason, and a probe timer is set."""
+    await harness.join("inv-1", "inv-2")
+    await harness.route(all_routes(["inv-1", "inv-2"]))
+    await harness.receiving({"inv-2": {"inv-1"}}, frames=3)
+    legs = harness.legs["inv-2"]
+    assert legs.subscriber is not None
+    watch = legs.subscriber.link
+    watch.judge.start(-100.0)  # past the settling time
+    watch.judge.bad_since = -100.0
+    watch.judge.best_rtt = 0.01
+    watch.feedback(adapter.ReceiverFeedback(fraction_lost=0.9))
+    assert harness.links == [("inv-2", Verdict.AUDIO_ONLY, "loss")]
+    assert watch._timer is not None

@@ -19,6 +19,7 @@ from server.rooms.events import (
     Event,
     HandRaised,
     KnockMessagePosted,
+    LinkAudioOnlyChanged,
     ParticipantAdmitted,
     ParticipantConnected,
     ParticipantDeclined,
@@ -472,6 +473,11 @@ def test_hands_self_state_and_audio_only(room: Room) -> None:
     assert OBSERVER not in receivers_of(routes(room), PARTY_A, "video")
     assert OBSERVER in receivers_of(routes(room), PARTY_A, "audio")
     assert room.set_audio_only(OBSERVER, True) == []
+    # The server's audio-only for a weak link: an event of its own, for active people only.
+    changed = room.set_link_audio_only(OBSERVER, True, "queue")
+    assert kinds(changed) == [LinkAudioOnlyChanged]  # already audio-only: routes unchanged
+    assert room.set_link_audio_only(OBSERVER, True, "queue") == []
+    assert room.set_link_audio_only("inv-999", True, "queue") == []
 
 
 PARTICIPANT_ACTIONS: dict[str, Callable[[Room, str], list[Event]]] = {

@@ -124,6 +124,20 @@ def test_audio_only_receiver_gets_no_video_but_still_sends_it() -> None:
     assert receivers_of(table, "inv-1", "video") == {HOST, "inv-2"}
 
 
+def test_a_link_too_weak_for_video_gets_none_and_each_audio_only_is_undone_alone() -> None:
+    room = room_with("inv-1", "inv-2")
+    room.set_link_audio_only("inv-1", True, "queue")
+    assert sources_for(routes(room), "inv-1") == {(HOST, "audio"), ("inv-2", "audio")}
+    # The participant's own choice and the server's are separate: lifting one keeps the other.
+    room.set_audio_only("inv-1", True)
+    room.set_link_audio_only("inv-1", False)
+    assert ("inv-2", "video") not in sources_for(routes(room), "inv-1")
+    room.set_audio_only("inv-1", False)
+    assert ("inv-2", "video") in sources_for(routes(room), "inv-1")
+    # Nobody else is touched.
+    assert ("inv-1", "video") in sources_for(routes(room), "inv-2")
+
+
 def test_caucus_members_hear_only_each_other() -> None:
     room = room_with("inv-1", "inv-2", "inv-3")
     room.open_caucus(HOST, ["inv-1"])
@@ -224,6 +238,7 @@ def random_room(seed: int) -> Room:
         "stop_video",
         "allow_video",
         "audio_only",
+        "link_audio_only",
         "open_caucus",
         "open_caucus",
         "set_members",
@@ -276,6 +291,8 @@ def random_room(seed: int) -> Room:
                 events = room.allow_video(actor, pid)
             elif action == "audio_only":
                 events = room.set_audio_only(pid, rng.random() < 0.5)
+            elif action == "link_audio_only":
+                events = room.set_link_audio_only(pid, rng.random() < 0.5, "queue")
             elif action == "open_caucus":
                 events = room.open_caucus(actor, some)
             elif action == "set_members":
@@ -327,7 +344,9 @@ def expected_routes(room: Room) -> set[Route]:
                 continue
             if not source.audio_muted_by_host:
                 expected.add(Route(source.id, "audio", receiver.id))
-            if not source.video_stopped_by_host and not receiver.audio_only:
+            if not source.video_stopped_by_host and not (
+                receiver.audio_only or receiver.link_audio_only
+            ):
                 expected.add(Route(source.id, "video", receiver.id))
     return expected
 
@@ -352,5 +371,5 @@ def test_random_room_obeys_every_rule(seed: int) -> None:
             assert not source.audio_muted_by_host
         else:
             assert not source.video_stopped_by_host
-            assert not receiver.audio_only
+            assert not receiver.audio_only and not receiver.link_audio_only
     assert set(table) == expected_routes(room)

@@ -38,9 +38,11 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.aiortc_adapter import OutboundStream
+from server.rooms.link_quality import Verdict
 from server.rooms.media import slots as slot_rules
 from server.rooms.media.connections import Connections
 from server.rooms.media.errors import MediaError, Superseded
+from server.rooms.media.link_watch import LinkWatch
 from server.rooms.media.publishing import Source, Sources
 from server.rooms.media.slots import SlotState
 from server.rooms.routing import KINDS, MediaKind
@@ -117,6 +119,7 @@ class Subscriber:
         on_offer: Callable[[str, str], Awaitable[None]],
         is_current: Callable[[Subscriber], bool],
         wanted: Callable[[], Wanted],
+        on_link: Callable[[str, Verdict, str], None] | None = None,
     ) -> None:
         self.pid = pid
         self.pc: RTCPeerConnection | None = None
@@ -137,6 +140,9 @@ class Subscriber:
         self._task: asyncio.Task[None] | None = None
         self._answer: asyncio.Future[BaseException | None] | None = None
         self._offered: list[tuple[SubscriberSlot, str]] = []  # (slot, stream id) in the offer
+        self._on_link = on_link
+        #: What the browser says of its downlink (server/rooms/link_quality.py).
+        self.link = LinkWatch(sent_octets=self._octets_out, on_verdict=self._link_verdict)
 
     @property
     def waits_for_first_offer(self) -> bool:
@@ -174,8 +180,17 @@ class Subscriber:
                     source.sinks.add(track)
             slot.update_live()
 
+    def _octets_out(self) -> int:
+        return sum(track.octets_out for slot in self.slots for track in slot.tracks.values())
+
+    def _link_verdict(self, verdict: Verdict, reason: str) -> None:
+        logger.info("subscriber %s: link verdict %s (%s)", self.pid, verdict, reason or "-")
+        if self._on_link is not None:
+            self._on_link(self.pid, verdict, reason)
+
     def release(self) -> None:
         """Stop feeding the subscriber and end its negotiation (it leaves)."""
+        self.link.close()
         for slot in self.slots:
             slot.stop_feeding()
             for track in slot.tracks.values():
@@ -329,6 +344,7 @@ class Subscriber:
             transceiver = pc.addTransceiver(slot.tracks[kind], direction="sendonly")
             adapter.restrict_codecs(transceiver)
             slot.tracks[kind].attach(transceiver.sender)
+            adapter.hook_feedback(transceiver.sender, self.link.feedback)
             if kind == "video":
                 adapter.hook_keyframe_requests(
                     transceiver.sender, functools.partial(self._keyframe_needed, slot)
@@ -344,6 +360,7 @@ class Subscriber:
             self.pc = None
         self.connection += 1
         self.pending = []
+        self.link.restart()
         self.slots = [
             SubscriberSlot(state, self._keyframe_needed)
             for state in slot_rules.fresh_slots(s.state for s in self.slots)
@@ -391,4 +408,13 @@ class Subscriber:
             "sources": sorted(active),
             **per_kind,
             "frames_from": frames_from,
+            "link": {
+                "verdict": self.link.verdict.value,
+                "reason": self.link.judge.reason,
+                "samples": self.link.samples,
+                "best_rtt": self.link.judge.best_rtt,
+                "loss": self.link.judge.recent_loss,
+                "estimate_bps": self.link.judge.recent_estimate,
+                "sent_bps": self.link.judge.recent_sent,
+            },
         }

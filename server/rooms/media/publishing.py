@@ -136,6 +136,7 @@ class Source:
         out: dict[str, Any] = {
             "frames_in": self.fanout.frames_in,
             "packets_in": self.fanout.packets_in,
+            "late_packets": self.fanout.late_packets,
             "subscribers": len(self.sinks),
         }
         if self.kind == "video":

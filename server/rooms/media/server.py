@@ -23,6 +23,7 @@ from typing import Any
 import aiortc
 
 from server.rooms import aiortc_adapter as adapter
+from server.rooms.link_quality import Verdict
 from server.rooms.media import slots as slot_rules
 from server.rooms.media.config import MediaConfig
 from server.rooms.media.connections import Connections, check_pid
@@ -43,6 +44,7 @@ class MediaServer:
         *,
         on_offer: Callable[[str, str], Awaitable[None]],
         on_state: Callable[[str, str, str], Awaitable[None]] | None = None,
+        on_link: Callable[[str, Verdict, str], None] | None = None,
     ) -> None:
         if not adapter.aiortc_version_supported():
             logger.warning(
@@ -52,6 +54,7 @@ class MediaServer:
             )
         self.config = config
         self._on_offer = on_offer
+        self._on_link = on_link
         self._connections = Connections(config, on_state=on_state)
         self._sources = Sources(
             keyframe_interval=config.keyframe_request_interval, spawn=self._connections.spawn
@@ -170,6 +173,7 @@ class MediaServer:
             on_offer=self._on_offer,
             is_current=lambda sub: not media.closed and media.subscriber is sub,
             wanted=lambda: slot_rules.wanted_by(self._forwarded, pid),
+            on_link=self._on_link,
         )
 
     def _detach(self, media: ParticipantMedia) -> None:

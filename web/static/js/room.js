@@ -1,7 +1,8 @@
 /* Concord room page: the whole client, wired together (docs/room.md, docs/protocol.md).
  *
  * Loaded last, with <script defer>, after room/signal.js, room/media.js,
- * room/speaker.js, room/ui.js, room/host.js, room/agreement.js and room/minutes.js. No inline
+ * room/speaker.js, room/ui.js, room/host.js, room/agreement.js, room/minutes.js and
+ * room/network.js. No inline
  * script or style (CSP).
  *
  * Flow: open the socket → join → lobby (self preview, a message to staff) →
@@ -21,7 +22,7 @@
 
   const NS = window.ConcordRoom;
   const root = document.getElementById("room");
-  if (!root || !NS || !NS.SignalClient || !NS.Publisher || !NS.ui || !NS.HostPanel || !NS.AgreementPanel || !NS.MinutesPanel) {
+  if (!root || !NS || !NS.SignalClient || !NS.Publisher || !NS.ui || !NS.HostPanel || !NS.AgreementPanel || !NS.MinutesPanel || !NS.NetworkWatch) {
     return;
   }
   const ui = NS.ui;
@@ -114,6 +115,10 @@
     lang: root.dataset.lang,
     sessionId: root.dataset.sessionId,
   });
+  const network = new NS.NetworkWatch(() => [
+    state.publisher && state.publisher.pc,
+    state.subscriber && state.subscriber.pc,
+  ]);
   const PANELS = ["chat", "people", "host", "agreement", "minutes"];
 
   /* ---- small helpers ------------------------------------------------------------------ */
@@ -227,6 +232,9 @@
     ui.show(byId("btn-host"), state.isHost && phase === "call");
     if (phase === "call") {
       keepAwake();
+      network.start();
+    } else {
+      network.stop();
     }
   }
 
@@ -390,6 +398,7 @@
       return;
     }
     state.final = true;
+    network.stop();
     clearTimeout(state.reconnectTimer);
     client.onclose = null;
     client.disconnect();
@@ -990,6 +999,7 @@
         state.audioOnly = mine.audio_only;
         root.dataset.audioOnly = state.audioOnly ? "true" : "false";
       }
+      network.setLinkAudioOnly(mine.link_audio_only === true);
       noticeOwnChanges(previous, mine);
     }
     if (state.isHost) {
