@@ -19,8 +19,14 @@ from server.db import SessionFactory
 from server.keys import HUBS
 from server.rooms.routing import routes
 from tests.browser.screens import PHONE, no_horizontal_scroll
-from tests.browser.test_room import TIMEOUT, enter, server, video_plays
-from tests.conftest import PASSWORD, Seed
+from tests.browser.test_room import (
+    TIMEOUT,
+    admitted_party,
+    officer_in_room,
+    server,
+    video_plays,
+)
+from tests.conftest import Seed
 from tests.http.test_door import Booked, book_session
 
 __all__ = ["server"]  # the fixture, used by name
@@ -39,29 +45,10 @@ async def test_the_server_moves_a_weak_link_to_sound_only_and_back(
     booked: Booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
     contexts = [await browser.new_context(viewport=PHONE, locale="zh-CN") for _ in range(2)]
     try:
-        officer = await enter(contexts[0], f"{base}/login")
-        await officer.fill("#f-username", "officer")
-        await officer.fill("#f-password", PASSWORD)
-        await officer.click("button.primary")
-        await officer.goto(f"{base}/sessions/{booked.session_id}/room")
-        await expect(officer.locator("#room")).to_have_attribute(
-            "data-state", "admitted", timeout=TIMEOUT
+        officer, host = await officer_in_room(contexts[0], base, booked.session_id)
+        party, pid = await admitted_party(
+            officer, contexts[1], f"{base}/j/{booked.tokens['applicant']}/room"
         )
-        await officer.click("#join-media")
-        host = await officer.locator("#room").get_attribute("data-participant-id")
-        party = await enter(contexts[1], f"{base}/j/{booked.tokens['applicant']}/room")
-        await expect(party.locator("#room")).to_have_attribute(
-            "data-state", "lobby", timeout=TIMEOUT
-        )
-        pid = await party.locator("#room").get_attribute("data-participant-id")
-        assert host and pid
-        await officer.click("#btn-host")
-        await officer.locator(f'#lobby-list li[data-participant="{pid}"] button.primary').click()
-        await officer.click("#panel-host [data-close-panel]")
-        await expect(party.locator("#room")).to_have_attribute(
-            "data-state", "admitted", timeout=TIMEOUT
-        )
-        await party.click("#join-media")
         await video_plays(party, host)
         await video_plays(officer, pid)
         notice = party.locator("#network-notice")

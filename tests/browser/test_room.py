@@ -55,6 +55,37 @@ async def enter(context: BrowserContext, url: str) -> Page:
     return page
 
 
+async def officer_in_room(context: BrowserContext, base: str, session_id: int) -> tuple[Page, str]:
+    """The presiding officer logs in, opens the room and joins with camera and microphone."""
+    officer = await enter(context, f"{base}/login")
+    await officer.fill("#f-username", "officer")
+    await officer.fill("#f-password", PASSWORD)
+    await officer.click("button.primary")
+    await officer.goto(f"{base}/sessions/{session_id}/room")
+    await expect(officer.locator("#room")).to_have_attribute(
+        "data-state", "admitted", timeout=TIMEOUT
+    )
+    await officer.click("#join-media")
+    pid = await officer.locator("#room").get_attribute("data-participant-id")
+    assert pid
+    return officer, pid
+
+
+async def admitted_party(officer: Page, context: BrowserContext, url: str) -> tuple[Page, str]:
+    """A party opens their link, waits in the lobby, is admitted and joins with media."""
+    page = await enter(context, url)
+    await expect(page.locator("#room")).to_have_attribute("data-state", "lobby", timeout=TIMEOUT)
+    pid = await page.locator("#room").get_attribute("data-participant-id")
+    assert pid
+    await expect(officer.locator("#lobby-count")).to_have_text("1", timeout=TIMEOUT)
+    await officer.click("#btn-host")
+    await officer.locator(f'#lobby-list li[data-participant="{pid}"] button.primary').click()
+    await officer.click("#panel-host [data-close-panel]")
+    await expect(page.locator("#room")).to_have_attribute("data-state", "admitted", timeout=TIMEOUT)
+    await page.click("#join-media")
+    return page, pid
+
+
 async def test_three_browsers_mediate_and_a_caucus_is_private(
     browser: Browser,
     server: tuple[str, object],
@@ -66,38 +97,14 @@ async def test_three_browsers_mediate_and_a_caucus_is_private(
     booked: Booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
     contexts = [await browser.new_context(viewport=PHONE, locale="zh-CN") for _ in range(3)]
     try:
-        officer = await enter(contexts[0], f"{base}/login")
-        await officer.fill("#f-username", "officer")
-        await officer.fill("#f-password", PASSWORD)
-        await officer.click("button.primary")
-        await officer.goto(f"{base}/sessions/{booked.session_id}/room")
-        await expect(officer.locator("#room")).to_have_attribute(
-            "data-state", "admitted", timeout=TIMEOUT
-        )
-        await officer.click("#join-media")
-        host_pid = await officer.locator("#room").get_attribute("data-participant-id")
-        assert host_pid
+        officer, host_pid = await officer_in_room(contexts[0], base, booked.session_id)
 
         parties: dict[str, Page] = {}
         pids: dict[str, str] = {}
         for index, who in enumerate(("applicant", "respondent"), start=1):
-            page = await enter(contexts[index], f"{base}/j/{booked.tokens[who]}/room")
-            await expect(page.locator("#room")).to_have_attribute(
-                "data-state", "lobby", timeout=TIMEOUT
+            parties[who], pids[who] = await admitted_party(
+                officer, contexts[index], f"{base}/j/{booked.tokens[who]}/room"
             )
-            pid = await page.locator("#room").get_attribute("data-participant-id")
-            assert pid
-            await expect(officer.locator("#lobby-count")).to_have_text("1", timeout=TIMEOUT)
-            await officer.click("#btn-host")
-            await officer.locator(
-                f'#lobby-list li[data-participant="{pid}"] button.primary'
-            ).click()
-            await officer.click("#panel-host [data-close-panel]")
-            await expect(page.locator("#room")).to_have_attribute(
-                "data-state", "admitted", timeout=TIMEOUT
-            )
-            await page.click("#join-media")
-            parties[who], pids[who] = page, pid
 
         applicant, respondent = parties["applicant"], parties["respondent"]
         for page, sources in (

@@ -115,8 +115,12 @@ class RoomClient:
         return self.count(source, kind) >= frames
 
     def count(self, source: RoomClient, kind: str) -> int:
+        return self.count_from(source.pid, kind)
+
+    def count_from(self, pid: str, kind: str) -> int:
+        """Frames decoded from participant ``pid`` (who may be in another process)."""
         assert self.media is not None
-        return self.media.count(source.pid, kind)
+        return self.media.count(pid, kind)
 
     async def drop(self) -> None:
         """The network goes away: the socket dies without a goodbye, media stops."""

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,8 @@ class Sitting:
         return {
             "far sees host": self.far.count(f"{self.host.pid}/video"),
             "far sees near": self.far.count(f"{self.near.pid}/video"),
-            "host sees far": self.host.count_of(far),
-            "near sees far": self.near.count_of(far),
+            "host sees far": self.host.count_from(far, "video"),
+            "near sees far": self.near.count_from(far, "video"),
             "near sees host": self.near.count(self.host, "video"),
         }
 
@@ -99,12 +100,8 @@ class Sitting:
         return self.live.media.stats()
 
 
-def _count_of(self: RoomClient, pid: str) -> int:
-    assert self.media is not None
-    return self.media.count(pid, "video")
-
-
-RoomClient.count_of = _count_of  # type: ignore[attr-defined]
+def in_lobby(host: RoomClient, pid: str) -> bool:
+    return any(p["id"] == pid for p in host.room.get("participants", []))
 
 
 @contextlib.asynccontextmanager
@@ -145,12 +142,7 @@ async def sitting(
                 await near.connect()
                 await wait_until(lambda: bool(far.pid), within=30, what="the far party joining")
                 for pid in (near.pid, far.pid):
-                    await wait_until(
-                        lambda pid=pid: any(
-                            p["id"] == pid for p in host.room.get("participants", [])
-                        ),
-                        what="the lobby",
-                    )
+                    await wait_until(partial(in_lobby, host, pid), what="the lobby")
                     admitted = await host.request("admit", participant_id=pid)
                     assert admitted["ok"], admitted
                 await wait_until(lambda: near.got("you_were_admitted"), what="admission")

@@ -9,8 +9,7 @@ import os
 import random
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,10 @@ from tests.netlab.link import (
     Control,
     Impairment,
     Link,
-    LinkClient,
     Shaper,
-    route_through,
     source_address,
 )
-
-CLIENT_NET = "10.81.1.0/24"
+from tests.netlab.topology import CLIENT_NET, Topology, bad_link
 
 
 def ipv4_packet(source: str, size: int = 100) -> bytes:
@@ -144,65 +140,25 @@ print(json.dumps({"sent": i, "rtts": rtts}))
 """
 
 
-def sh(*command: str) -> None:
-    subprocess.run(command, check=True, capture_output=True)
-
-
 @pytest.fixture
-def namespaces() -> Iterator[dict[str, str]]:
-    tag = uuid.uuid4().hex[:6]
-    names = {"client": f"cl-{tag}", "router": f"rt-{tag}", "server": f"sv-{tag}"}
-    for name in names.values():
-        sh("ip", "netns", "add", name)
-    try:
-        c, r, s = names["client"], names["router"], names["server"]
-        sh("ip", "-n", r, "link", "add", "c-side", "type", "veth", "peer", "eth0", "netns", c)
-        sh("ip", "-n", r, "link", "add", "s-side", "type", "veth", "peer", "eth0", "netns", s)
-        for ns, dev, addr in (
-            (c, "eth0", "10.81.1.2/24"),
-            (r, "c-side", "10.81.1.1/24"),
-            (r, "s-side", "10.81.2.1/24"),
-            (s, "eth0", "10.81.2.2/24"),
-        ):
-            sh("ip", "-n", ns, "addr", "add", addr, "dev", dev)
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-        for ns in names.values():
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", c, "route", "add", "default", "via", "10.81.1.1")
-        sh("ip", "-n", s, "route", "add", "default", "via", "10.81.2.1")
-        yield names
-    finally:
-        for name in names.values():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+async def lab(tmp_path: Path) -> AsyncIterator[Topology]:
+    """The bad-link topology with a UDP echo server in the server's namespace."""
+    async with bad_link(tmp_path) as topology:
+        echo = await asyncio.create_subprocess_exec(
+            *topology.exec_in(topology.server, sys.executable, "-c", ECHO)
+        )
+        try:
+            yield topology
+        finally:
+            echo.terminate()
+            await echo.wait()
 
 
-@pytest.fixture
-async def link(namespaces: dict[str, str], tmp_path: Path) -> AsyncIterator[LinkClient]:
-    control = tmp_path / "link.sock"
-    emulator = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", namespaces["router"], sys.executable, "-m", "tests.netlab.link",
-        "--tun", "tun0", "--client", CLIENT_NET, "--control", str(control), "--seed", "3",
-    )  # fmt: skip
-    echo = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", namespaces["server"], sys.executable, "-c", ECHO
-    )
-    client = LinkClient(control)
-    try:
-        await client.connect()
-        route_through(namespaces["router"], tun="tun0", client_side="c-side", server_side="s-side")
-        yield client
-    finally:
-        await client.close()
-        for process in (emulator, echo):
-            process.terminate()
-            await process.wait()
-
-
-async def probe(namespaces: dict[str, str], count: int, gap: float) -> tuple[int, list[float]]:
+async def probe(lab: Topology, count: int, gap: float) -> tuple[int, list[float]]:
     process = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", namespaces["client"], sys.executable, "-c", PROBE,
-        str(count), str(gap), stdout=subprocess.PIPE,
-    )  # fmt: skip
+        *lab.exec_in(lab.client, sys.executable, "-c", PROBE, str(count), str(gap)),
+        stdout=subprocess.PIPE,
+    )
     out, _ = await process.communicate()
     result = json.loads(out)
     return result["sent"], result["rtts"]
@@ -210,38 +166,40 @@ async def probe(namespaces: dict[str, str], count: int, gap: float) -> tuple[int
 
 @needs_root
 async def test_packets_cross_with_the_delay_loss_and_blackhole_asked(
-    namespaces: dict[str, str], link: LinkClient
+    lab: Topology,
 ) -> None:
-    sent, rtts = await probe(namespaces, 20, 0.01)
+    link = lab.link
+    sent, rtts = await probe(lab, 20, 0.01)
     assert len(rtts) == sent and max(rtts) < 0.05  # a clean link first
 
     await link.set(delay_ms=75)  # 150 ms round trip
-    sent, rtts = await probe(namespaces, 20, 0.01)
+    sent, rtts = await probe(lab, 20, 0.01)
     assert len(rtts) == sent
     assert min(rtts) >= 0.150
 
     await link.set(delay_ms=0, loss=0.2)
-    sent, rtts = await probe(namespaces, 300, 0.002)
+    sent, rtts = await probe(lab, 300, 0.002)
     # Each echo crosses twice: about 0.8 * 0.8 = 64 % come back.
     assert 0.5 < len(rtts) / sent < 0.78
     report = await link.report()
     assert report[UP]["counters"]["lost"] > 0 and report[DOWN]["counters"]["lost"] > 0
 
     await link.set(loss=0.0, blackhole=True)
-    sent, rtts = await probe(namespaces, 10, 0.01)
+    sent, rtts = await probe(lab, 10, 0.01)
     assert rtts == []
     await link.set(blackhole=False)
-    sent, rtts = await probe(namespaces, 10, 0.01)
+    sent, rtts = await probe(lab, 10, 0.01)
     assert len(rtts) == sent
 
 
 @needs_root
 async def test_a_slow_link_caps_the_throughput(
-    namespaces: dict[str, str], link: LinkClient
+    lab: Topology,
 ) -> None:
+    link = lab.link
     await link.set("down", rate_kbit=150)
     # 500 probes of 228 bytes on the wire in 0.5 s is about 1.8 Mbit/s asked of the link.
-    sent, rtts = await probe(namespaces, 500, 0.001)
+    sent, rtts = await probe(lab, 500, 0.001)
     report = await link.report()
     down = report[DOWN]["counters"]
     assert down["queue_dropped"] > 0
