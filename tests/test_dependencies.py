@@ -96,7 +96,7 @@ def test_what_the_adapter_reaches_into_is_pinned_exactly_and_installed() -> None
     for name in ADAPTER_PINS:
         specifiers = list(declared[name].specifier)
         assert len(specifiers) == 1 and specifiers[0].operator == "==", (
-            f"{name} must be pinned with == in pyproject.toml (server/rooms/aiortc_adapter.py "
+            f"{name} must be pinned with == in pyproject.toml (server/rooms/aiortc_adapter/ "
             f"uses its internals), not {declared[name].specifier}"
         )
         assert locked[name] == specifiers[0].version, f"{name}: pyproject.toml and lock differ"

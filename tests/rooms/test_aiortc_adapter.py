@@ -1,4 +1,4 @@
-"""Regression test of the hooks ``server/rooms/aiortc_adapter.py`` puts into aiortc.
+"""Regression test of the hooks ``server/rooms/aiortc_adapter/`` puts into aiortc.
 
 The adapter reaches into aiortc 1.16.0 (and aioice) private attributes. If an
 upgrade moves any of them, these tests fail here, loudly, rather than the
@@ -39,6 +39,7 @@ from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
 
 from server.rooms import aiortc_adapter as adapter
+from server.rooms.aiortc_adapter import ice
 from server.rooms.latency import PROBE
 from tests.rooms.media_clients import HOST, PatternVideoTrack, client_configuration
 
@@ -386,7 +387,7 @@ async def test_trickled_candidate_for_a_bundled_section_reaches_the_transport() 
 async def test_receive_buffer_setting_reports_kernel_size() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        assert adapter._set_receive_buffer(sock, BUFFER) >= BUFFER  # noqa: SLF001 (test)
+        assert ice._set_receive_buffer(sock, BUFFER) >= BUFFER  # noqa: SLF001 (test)
     finally:
         sock.close()
 

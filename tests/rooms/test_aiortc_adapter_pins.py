@@ -1,4 +1,4 @@
-"""Each private name ``server/rooms/aiortc_adapter.py`` reaches into, checked by name.
+"""Each private name ``server/rooms/aiortc_adapter/`` reaches into, checked by name.
 
 ``tests/rooms/test_aiortc_adapter.py`` shows the hooks work end to end; this
 says, when an upgrade breaks one, exactly which name moved and which pin in
@@ -24,6 +24,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
 
 from server.rooms import aiortc_adapter as adapter
+from server.rooms.aiortc_adapter import names
 from tests.rooms.media_clients import client_configuration
 
 
@@ -48,9 +49,9 @@ async def objects() -> AsyncIterator[Objects]:
         dtls = sender.transport
         ice = dtls.transport
         gatherer = ice.iceGatherer
-        connection = getattr(gatherer, adapter._GATHERER_CONNECTION, None)
+        connection = getattr(gatherer, names._GATHERER_CONNECTION, None)
         assert isinstance(connection, aioice.Connection), _review(
-            "aiortc", f"RTCIceGatherer.{adapter._GATHERER_CONNECTION} is not an aioice.Connection"
+            "aiortc", f"RTCIceGatherer.{names._GATHERER_CONNECTION} is not an aioice.Connection"
         )
         yield Objects(transceiver.receiver, sender, dtls, ice, gatherer, connection)
     finally:
@@ -59,7 +60,7 @@ async def objects() -> AsyncIterator[Objects]:
 
 def _review(package: str, what: str) -> str:
     return (
-        f"{what} in {package} {version(package)}: server/rooms/aiortc_adapter.py relies on it. "
+        f"{what} in {package} {version(package)}: server/rooms/aiortc_adapter/ relies on it. "
         f"Review the {package} pin in pyproject.toml and requirements.lock (the adapter was "
         f"written against aiortc {adapter.AIORTC_VERSION}) and update the adapter with it."
     )
@@ -75,35 +76,35 @@ def _has(owner: Any, name: str, package: str, *, instance: bool = False) -> None
 
 def test_receiver_names(objects: Objects) -> None:
     for name in (
-        adapter._RX_DECODER_QUEUE,
-        adapter._RX_JITTER_BUFFER,
-        adapter._RX_DECODER_THREAD,
-        adapter._RX_RTX_SSRC,
+        names._RX_DECODER_QUEUE,
+        names._RX_JITTER_BUFFER,
+        names._RX_DECODER_THREAD,
+        names._RX_RTX_SSRC,
     ):
         _has(objects.receiver, name, "aiortc", instance=True)
-    _has(RTCRtpReceiver, adapter._RX_SEND_PLI, "aiortc")
-    assert asyncio.iscoroutinefunction(getattr(RTCRtpReceiver, adapter._RX_SEND_PLI)), _review(
-        "aiortc", f"RTCRtpReceiver.{adapter._RX_SEND_PLI} is no longer a coroutine function"
+    _has(RTCRtpReceiver, names._RX_SEND_PLI, "aiortc")
+    assert asyncio.iscoroutinefunction(getattr(RTCRtpReceiver, names._RX_SEND_PLI)), _review(
+        "aiortc", f"RTCRtpReceiver.{names._RX_SEND_PLI} is no longer a coroutine function"
     )
 
 
 def test_sender_names(objects: Objects) -> None:
     for name in (
-        adapter._TX_SEND_KEYFRAME,
-        adapter._TX_SEND,
-        adapter._TX_SEND_RTCP,
-        adapter._TX_RETRANSMIT,
+        names._TX_SEND_KEYFRAME,
+        names._TX_SEND,
+        names._TX_SEND_RTCP,
+        names._TX_RETRANSMIT,
     ):
         _has(RTCRtpSender, name, "aiortc")
     for name in (
-        adapter._TX_STREAM_ID,
-        adapter._TX_TRACK_ID,
-        adapter._TX_LSR,
-        adapter._TX_LSR_TIME,
-        adapter._TX_NTP_TIMESTAMP,
-        adapter._TX_RTP_TIMESTAMP,
-        adapter._TX_PACKET_COUNT,
-        adapter._TX_OCTET_COUNT,
+        names._TX_STREAM_ID,
+        names._TX_TRACK_ID,
+        names._TX_LSR,
+        names._TX_LSR_TIME,
+        names._TX_NTP_TIMESTAMP,
+        names._TX_RTP_TIMESTAMP,
+        names._TX_PACKET_COUNT,
+        names._TX_OCTET_COUNT,
         "_ssrc",
         "_rtx_ssrc",
     ):
@@ -111,18 +112,18 @@ def test_sender_names(objects: Objects) -> None:
 
 
 def test_transport_names(objects: Objects) -> None:
-    _has(objects.dtls, adapter._DTLS_STATE, "aiortc", instance=True)
-    _has(objects.dtls, adapter._DTLS_TX_SRTP, "aiortc", instance=True)
-    _has(objects.ice, adapter._ICE_CONNECTION, "aiortc", instance=True)
-    _has(objects.ice, adapter._ICE_RECV, "aiortc", instance=True)  # bound in __init__
-    _has(objects.gatherer, adapter._GATHERER_CONNECTION, "aiortc", instance=True)
+    _has(objects.dtls, names._DTLS_STATE, "aiortc", instance=True)
+    _has(objects.dtls, names._DTLS_TX_SRTP, "aiortc", instance=True)
+    _has(objects.ice, names._ICE_CONNECTION, "aiortc", instance=True)
+    _has(objects.ice, names._ICE_RECV, "aiortc", instance=True)  # bound in __init__
+    _has(objects.gatherer, names._GATHERER_CONNECTION, "aiortc", instance=True)
 
 
 def test_aioice_names(objects: Objects) -> None:
-    _has(objects.connection, adapter._ICE_NOMINATED, "aioice", instance=True)
-    _has(objects.connection, adapter._ICE_PROTOCOLS, "aioice", instance=True)
-    _has(aioice.Connection, adapter._ICE_DATA_RECEIVED, "aioice")
-    _has(aioice.Connection, adapter._ICE_GATHER_METHOD, "aioice")
+    _has(objects.connection, names._ICE_NOMINATED, "aioice", instance=True)
+    _has(objects.connection, names._ICE_PROTOCOLS, "aioice", instance=True)
+    _has(aioice.Connection, names._ICE_DATA_RECEIVED, "aioice")
+    _has(aioice.Connection, names._ICE_GATHER_METHOD, "aioice")
 
 
 def test_srtp_and_av_names() -> None:
