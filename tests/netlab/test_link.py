@@ -109,6 +109,7 @@ ECHO = """
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("10.81.2.2", 9000))
+print("ready", flush=True)
 while True:
     data, peer = s.recvfrom(2048)
     s.sendto(data, peer)
@@ -145,9 +146,14 @@ async def lab(tmp_path: Path) -> AsyncIterator[Topology]:
     """The bad-link topology with a UDP echo server in the server's namespace."""
     async with bad_link(tmp_path) as topology:
         echo = await asyncio.create_subprocess_exec(
-            *topology.exec_in(topology.server, sys.executable, "-c", ECHO)
+            *topology.exec_in(topology.server, sys.executable, "-c", ECHO),
+            stdout=subprocess.PIPE,
         )
         try:
+            assert echo.stdout is not None
+            # Probes sent before the echo server is bound would be lost to it, not the link.
+            async with asyncio.timeout(10):
+                assert await echo.stdout.readline() == b"ready\n"
             yield topology
         finally:
             echo.terminate()
