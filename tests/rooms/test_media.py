@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import pytest
+from aiortc.sdp import SessionDescription
 
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.link_quality import Verdict
@@ -170,6 +171,25 @@ async def test_two_clients_exchange_media(harness: Harness) -> None:
     assert b.unlabelled() == 0
     assert ("inv-1", "publisher", "connected") in harness.states
     assert ("inv-1", "subscriber", "connected") in harness.states
+
+
+async def test_the_answer_asks_publishers_for_opus_fec_and_dtx(harness: Harness) -> None:
+    """What a browser's encoder reads from the server's answer; media flows with it."""
+    a, _ = await harness.join("inv-1", "inv-2")
+    pc = a.publisher.pc
+    assert pc is not None
+    opus = [
+        codec
+        for media in SessionDescription.parse(pc.remoteDescription.sdp).media
+        for codec in media.rtp.codecs
+        if codec.mimeType.lower() == "audio/opus"
+    ]
+    assert opus and all(
+        str(c.parameters.get("useinbandfec")) == "1" and str(c.parameters.get("usedtx")) == "1"
+        for c in opus
+    )
+    await harness.route(all_routes(["inv-1", "inv-2"]))
+    await harness.receiving({"inv-1": {"inv-2"}, "inv-2": {"inv-1"}}, frames=5)
 
 
 async def test_three_clients_caucus_stops_and_resumes_forwarding(harness: Harness) -> None:

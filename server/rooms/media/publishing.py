@@ -35,6 +35,7 @@ from server.rooms import aiortc_adapter as adapter
 from server.rooms.aiortc_adapter import Kind, OutboundStream
 from server.rooms.media.connections import Connections
 from server.rooms.media.errors import MediaError
+from server.rooms.media.opus_fmtp import ask_for_opus_fec
 from server.rooms.routing import KINDS
 
 #: Starts a background task owned by the media server.
@@ -234,7 +235,7 @@ class Publisher:
                     adapter.restrict_codecs(pc.addTransceiver(media.kind, direction="recvonly"))
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             connections.configure_ice(pc)
-            await pc.setLocalDescription(await pc.createAnswer())
+            await pc.setLocalDescription(await self._answer(pc))
         except Exception as exc:
             connections.close_later(pc, "refused publisher")
             raise MediaError(f"the publisher offer was refused: {exc}") from exc
@@ -258,10 +259,16 @@ class Publisher:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             self._capture(pc)
-            await pc.setLocalDescription(await pc.createAnswer())
+            await pc.setLocalDescription(await self._answer(pc))
         except Exception as exc:
             raise MediaError(f"the publisher offer was refused: {exc}") from exc
         return str(pc.localDescription.sdp)
+
+    @staticmethod
+    async def _answer(pc: RTCPeerConnection) -> RTCSessionDescription:
+        """aiortc's answer, asking the publisher's Opus encoder for FEC and DTX."""
+        answer = await pc.createAnswer()
+        return RTCSessionDescription(sdp=ask_for_opus_fec(answer.sdp), type=answer.type)
 
     def _capture(self, pc: RTCPeerConnection) -> None:
         """Capture the first audio and the first video receiver of the connection."""
