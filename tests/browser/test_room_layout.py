@@ -20,7 +20,8 @@ from playwright.async_api import Browser, Page, ViewportSize, expect
 from server.app import create_app
 from server.config import Config
 from server.db import SessionFactory
-from tests.conftest import PASSWORD, AiohttpClient, Client, Seed
+from tests.browser.test_room import officer_in_room
+from tests.conftest import AiohttpClient, Client, Seed
 from tests.http.test_door import Booked, book_session
 from tests.integration.room_client import RoomClient, wait_until
 
@@ -98,16 +99,7 @@ async def test_controls_stay_visible_with_two_and_eight_people(
     context = await browser.new_context(viewport=SIZES[0], locale="zh-CN")
     peers: list[RoomClient] = []
     try:
-        officer = await context.new_page()
-        await officer.goto(f"{base}/login")
-        await officer.fill("#f-username", "officer")
-        await officer.fill("#f-password", PASSWORD)
-        await officer.click("button.primary")
-        await officer.goto(f"{base}/sessions/{booked.session_id}/room")
-        await expect(officer.locator("#room")).to_have_attribute(
-            "data-state", "admitted", timeout=TIMEOUT
-        )
-        await officer.click("#join-media")
+        officer, _ = await officer_in_room(context, base, booked.session_id)
         await expect(officer.locator("#controls")).to_be_visible(timeout=TIMEOUT)
 
         # Two people: the officer admits the applicant from the host panel.
