@@ -39,6 +39,7 @@ from server.keys import (
 from server.live.rooms import LiveRooms
 from server.pii import PiiVault
 from server.rooms import latency
+from server.rooms.codecs import VideoCodec
 from server.rooms.media import MediaConfig
 from server.signaling.agreement import AgreementDesk, AgreementSettings
 from server.signaling.endpoint import close_room_sockets
@@ -89,6 +90,7 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
         WireNotifier(desk),
         grace=float(config.room_grace_seconds),
         peers=cluster.Peers(worker) if worker is not None else None,
+        video_codec=VideoCodec(config.video_codec),
     )
     app[AGREEMENT_DESK] = desk
     app[MINUTES_DESK] = MinutesDesk(
