@@ -6,6 +6,9 @@
  * from the page (translated on the server); this file only shows and hides
  * them. Results are also written as data attributes on #device-check:
  *   data-camera / data-microphone: pending | running | ok | fail
+ *   (each check's box has the reason as its data-state: denied | missing |
+ *   busy | insecure | unsupported | fail; the box then shows that reason's
+ *   words and a link to /help/camera at the section for it)
  *   data-speaker: pending | ok | fail
  *   data-network: pending | running | ok | warn | fail
  *   data-ready: "true" when camera, microphone and network pass.
@@ -49,13 +52,40 @@
   var cameraTimer = null;
   var generation = 0; // bumped on every (re)start, so stale callbacks do nothing
 
-  var isWeChat = /MicroMessenger/i.test(navigator.userAgent || "");
+  var agent = navigator.userAgent || "";
+  var isWeChat = /MicroMessenger/i.test(agent);
+  // iPadOS says "Macintosh"; only its touch screen tells it from a Mac.
+  var isIOS = /iPhone|iPad|iPod/i.test(agent) ||
+    (/Macintosh/i.test(agent) && navigator.maxTouchPoints > 1);
+  var isAndroid = /Android/i.test(agent);
   var hasMedia = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  // Over plain http:// (other than localhost) browsers hide getUserMedia altogether.
+  var insecure = window.isSecureContext === false;
   if (isWeChat) {
     byId("wechat-hint").hidden = false;
   }
   if (!hasMedia) {
-    byId("no-media").hidden = false;
+    byId(insecure ? "insecure-page" : "no-media").hidden = false;
+  }
+
+  /* Refusals: the check's value is "fail"; the box keeps the reason to say what to do. */
+  var REFUSALS = ["denied", "missing", "busy", "insecure", "unsupported"];
+
+  /* Which part of /help/camera answers a reason on this phone. */
+  function helpSection(reason) {
+    if (reason === "insecure") {
+      return "https";
+    }
+    if (reason === "missing" || reason === "busy") {
+      return "busy";
+    }
+    if (isWeChat || reason === "unsupported") {
+      return "wechat";
+    }
+    if (isIOS) {
+      return "ios";
+    }
+    return isAndroid ? "android" : "help-top";
   }
 
   function labelFor(state) {
@@ -74,12 +104,21 @@
     for (var i = 0; i < messages.length; i += 1) {
       messages[i].hidden = messages[i].getAttribute("data-when") !== state;
     }
+    var help = box.querySelector(".help-link");
+    if (help) {
+      var refused = REFUSALS.indexOf(state) >= 0;
+      help.hidden = !refused;
+      if (refused) {
+        var link = help.querySelector("a");
+        link.href = link.getAttribute("data-base") + "#" + helpSection(state);
+      }
+    }
     var label = box.querySelector("[data-state-label]");
     if (label) {
       label.textContent = labelFor(state);
       label.setAttribute("data-state", state);
     }
-    var value = state === "denied" || state === "missing" ? "fail" : state;
+    var value = REFUSALS.indexOf(state) >= 0 ? "fail" : state;
     root.setAttribute("data-" + check, value);
     summarise();
   }
@@ -147,9 +186,12 @@
       return "denied";
     }
     if (name === "NotFoundError" || name === "DevicesNotFoundError" ||
-        name === "NotReadableError" || name === "TrackStartError" ||
         name === "OverconstrainedError") {
       return "missing";
+    }
+    // The device exists but cannot be opened: most often another app holds it.
+    if (name === "NotReadableError" || name === "TrackStartError" || name === "AbortError") {
+      return "busy";
     }
     return "fail";
   }
@@ -267,8 +309,8 @@
   async function checkMedia(run) {
     stopMedia();
     if (!hasMedia) {
-      setState("camera", "missing");
-      setState("microphone", "missing");
+      setState("camera", insecure ? "insecure" : "unsupported");
+      setState("microphone", insecure ? "insecure" : "unsupported");
       return;
     }
     setState("camera", "running");
