@@ -7,12 +7,15 @@ give it: without ``--use-fake-ui-for-media-stream`` and with
 (``NotFoundError``); a name that is not localhost over plain http is not a
 secure context (no ``navigator.mediaDevices`` at all). Only "another app holds
 the camera" (``NotReadableError``) is scripted: nothing else can hold a fake
-device. The help page itself must fit a 360 px phone in both languages.
+device. The room's two places that ask for the camera (the lobby's preview
+and "Join with camera and microphone") link there the same way. The help page
+itself must fit a 360 px phone in both languages.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,7 +28,7 @@ from server.lan_cert import make_lan_certificate
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.screens import PHONE, no_horizontal_scroll
 from tests.browser.test_invitations import READY_TIMEOUT_MS, watch_console
-from tests.conftest import Seed
+from tests.conftest import PASSWORD, Seed
 from tests.http.test_door import book_session
 
 pytestmark = pytest.mark.browser
@@ -225,3 +228,48 @@ async def test_the_help_page_fits_a_phone_in_both_languages_with_the_lan_steps(
         assert errors == []
     finally:
         await context.close()
+
+
+async def test_the_room_links_to_help_from_the_lobby_preview_and_the_join_button(
+    launch: Launch, base_url: str, factory: SessionFactory, seed: Seed, config: Config
+) -> None:
+    booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
+    browser = await launch(without=(FAKE_UI,), extra=("--deny-permission-prompts",))
+    iphone = await phone(browser, IPHONE_SAFARI)
+    android = await phone(browser, ANDROID_CHROME)
+    try:
+        # A party waiting in the lobby checks the camera: refused, in Chinese, help for iOS.
+        party = await iphone.new_page()
+        await party.goto(f"{base_url}/j/{booked.tokens['applicant']}/room")
+        await expect(party.locator("#room")).to_have_attribute(
+            "data-state", "lobby", timeout=READY_TIMEOUT_MS
+        )
+        await party.locator("#preview-start").click()
+        await expect(party.locator("#preview-error")).to_contain_text("允许")
+        link = party.locator("#preview-help a")
+        await expect(link).to_have_attribute("href", f"{HELP_PATH}?lang=zh#ios")
+        await no_horizontal_scroll(party)
+        await link.click()
+        await expect(party.locator("#ios")).to_be_in_viewport()
+        await expect(party.locator("html")).to_have_attribute("lang", "zh-CN")
+
+        # The officer, in English, taps "Join with camera and microphone": refused, Android help.
+        officer = await android.new_page()
+        await officer.goto(f"{base_url}/lang/en?next=/login")
+        await officer.fill("#f-username", "officer")
+        await officer.fill("#f-password", PASSWORD)
+        await officer.click("button.primary")
+        await officer.goto(f"{base_url}/sessions/{booked.session_id}/room")
+        await expect(officer.locator("#room")).to_have_attribute(
+            "data-state", "admitted", timeout=READY_TIMEOUT_MS
+        )
+        await officer.locator("#join-media").click()
+        await expect(officer.locator("#prejoin-error")).to_contain_text("You did not allow")
+        link = officer.locator("#prejoin-help a")
+        await expect(link).to_have_attribute("href", f"{HELP_PATH}?lang=en#android")
+        await link.click()
+        await expect(officer.locator("#android")).to_be_in_viewport()
+        await expect(officer.locator("h1")).to_have_text("Camera or microphone not working")
+    finally:
+        await iphone.close()
+        await android.close()

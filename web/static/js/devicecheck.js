@@ -52,12 +52,8 @@
   var cameraTimer = null;
   var generation = 0; // bumped on every (re)start, so stale callbacks do nothing
 
-  var agent = navigator.userAgent || "";
-  var isWeChat = /MicroMessenger/i.test(agent);
-  // iPadOS says "Macintosh"; only its touch screen tells it from a Mac.
-  var isIOS = /iPhone|iPad|iPod/i.test(agent) ||
-    (/Macintosh/i.test(agent) && navigator.maxTouchPoints > 1);
-  var isAndroid = /Android/i.test(agent);
+  var help = window.ConcordCameraHelp; // camerahelp.js, loaded before this file
+  var isWeChat = help.isWeChat;
   var hasMedia = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
   // Over plain http:// (other than localhost) browsers hide getUserMedia altogether.
   var insecure = window.isSecureContext === false;
@@ -70,23 +66,6 @@
 
   /* Refusals: the check's value is "fail"; the box keeps the reason to say what to do. */
   var REFUSALS = ["denied", "missing", "busy", "insecure", "unsupported"];
-
-  /* Which part of /help/camera answers a reason on this phone. */
-  function helpSection(reason) {
-    if (reason === "insecure") {
-      return "https";
-    }
-    if (reason === "missing" || reason === "busy") {
-      return "busy";
-    }
-    if (isWeChat || reason === "unsupported") {
-      return "wechat";
-    }
-    if (isIOS) {
-      return "ios";
-    }
-    return isAndroid ? "android" : "help-top";
-  }
 
   function labelFor(state) {
     if (!labels || !labels.content) {
@@ -104,13 +83,12 @@
     for (var i = 0; i < messages.length; i += 1) {
       messages[i].hidden = messages[i].getAttribute("data-when") !== state;
     }
-    var help = box.querySelector(".help-link");
-    if (help) {
+    var helpLink = box.querySelector(".help-link");
+    if (helpLink) {
       var refused = REFUSALS.indexOf(state) >= 0;
-      help.hidden = !refused;
+      helpLink.hidden = !refused;
       if (refused) {
-        var link = help.querySelector("a");
-        link.href = link.getAttribute("data-base") + "#" + helpSection(state);
+        help.point(helpLink.querySelector("a"), state);
       }
     }
     var label = box.querySelector("[data-state-label]");
