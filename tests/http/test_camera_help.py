@@ -45,6 +45,7 @@ async def test_the_page_is_public_and_in_chinese_by_default(client: Client) -> N
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-cache"
+    assert response.headers["Vary"] == "Cookie"
 
 
 async def test_english_from_the_link_changes_this_page_only(client: Client) -> None:

@@ -84,6 +84,7 @@ async def camera_help(request: web.Request) -> web.StreamResponse:
         {"lang_next": HELP_PATH, "trust": trust_steps() if has_ca else None},
     )
     response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["Vary"] = "Cookie"  # the language comes from the cookie when no lang= is given
     return response
 
 
