@@ -463,13 +463,11 @@
     button.disabled = true;
     const result = await NS.getLocalMedia(true);
     button.disabled = false;
-    const error = byId("preview-error");
     if (!result.stream) {
-      error.textContent = mediaErrorText(result);
-      error.hidden = false;
+      showMediaError("preview-error", "preview-help", result);
       return;
     }
-    error.hidden = true;
+    hideMediaError("preview-error", "preview-help");
     stopStream(state.media.stream);
     state.media.stream = result.stream;
     button.hidden = true;
@@ -511,15 +509,27 @@
     }
   }
 
-  function mediaErrorText(result) {
-    const reason = result.audioError || result.videoError;
-    if (reason === "denied") {
-      return L("media-denied");
-    }
-    if (reason === "unsupported") {
-      return L("media-unsupported");
+  function mediaErrorText(reason) {
+    if (reason === "denied" || reason === "busy" || reason === "insecure" || reason === "unsupported") {
+      return L("media-" + reason);
     }
     return L("media-missing");
+  }
+
+  /* Why nothing started, in words, with the part of /help/camera for this phone and reason. */
+  function showMediaError(errorId, helpId, result) {
+    const reason = result.audioError || result.videoError;
+    const error = byId(errorId);
+    error.textContent = mediaErrorText(reason);
+    error.hidden = false;
+    const help = byId(helpId);
+    window.ConcordCameraHelp.point(help.querySelector("a"), reason);
+    help.hidden = false;
+  }
+
+  function hideMediaError(errorId, helpId) {
+    byId(errorId).hidden = true;
+    byId(helpId).hidden = true;
   }
 
   /* The tap on "Join with camera and microphone" (or microphone only). */
@@ -547,9 +557,7 @@
     });
     if (!stream && result.audioError === "denied") {
       // Speaking is the point of a mediation: ask again rather than enter mute.
-      const error = byId("prejoin-error");
-      error.textContent = mediaErrorText(result);
-      error.hidden = false;
+      showMediaError("prejoin-error", "prejoin-help", result);
       return;
     }
     if (stream && !withVideo) {
@@ -558,7 +566,7 @@
         stream.removeTrack(track);
       });
     }
-    byId("prejoin-error").hidden = true;
+    hideMediaError("prejoin-error", "prejoin-help");
     state.media.stream = stream || null;
     state.media.micOn = !!audioTrack();
     state.media.camOn = !!videoTrack();

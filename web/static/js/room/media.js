@@ -59,12 +59,13 @@
 
   /* Camera and microphone, or the microphone alone if the camera fails.
    * Resolves {stream, videoError, audioError}: stream is null when nothing worked;
-   * the errors are "denied" | "missing" | "busy" | "failed" | "unsupported" | "". */
+   * the errors are "denied" | "missing" | "busy" | "failed" | "insecure" | "unsupported" | "". */
   async function getLocalMedia(wantVideo) {
     const devices = navigator.mediaDevices;
     if (!devices || !devices.getUserMedia) {
-      // Plain http, or an in-app browser without WebRTC capture.
-      return { stream: null, videoError: "unsupported", audioError: "unsupported" };
+      // Plain http (not a secure context), or an in-app browser without WebRTC capture.
+      const reason = window.isSecureContext === false ? "insecure" : "unsupported";
+      return { stream: null, videoError: reason, audioError: reason };
     }
     let videoError = "";
     if (wantVideo) {
