@@ -3,8 +3,10 @@ on both connections, and decodes H.264 forwarded from another browser or an aior
 
 Debian's Chromium offers H.264 (packetization-mode 1, constrained baseline
 42e01f among others) in ``RTCRtpSender.getCapabilities`` and
-``RTCRtpReceiver.getCapabilities``, so the page declares ``["VP8", "H264"]``.
-Media stays on 127.0.0.1.
+``RTCRtpReceiver.getCapabilities``, so the page declares ``["VP8", "H264"]``; a
+page whose receiver capabilities lack H.264 (made so by an init script) is
+refused from an H.264 room with the server's reason on its screen. Media
+stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -147,6 +149,49 @@ async def test_chromium_and_an_h264_only_party_share_h264(
         assert video_codecs(answer) == {"video/h264"}
         assert phone.media is not None
         assert phone.media.subscriber.video_codecs == {"video/h264"}
+    finally:
+        await phone.close()
+        await http.close()
+        await context.close()
+
+
+#: Makes the page's browser look like one without H.264 (as Firefox without its
+#: OpenH264 plugin): the receiver capabilities list VP8 and no H.264.
+WITHOUT_H264 = """(() => {
+  const original = RTCRtpReceiver.getCapabilities.bind(RTCRtpReceiver);
+  RTCRtpReceiver.getCapabilities = (kind) => {
+    const caps = original(kind);
+    if (caps && kind === "video") {
+      caps.codecs = caps.codecs.filter((c) => !/h264/i.test(c.mimeType));
+    }
+    return caps;
+  };
+})();"""
+
+
+async def test_a_page_that_cannot_decode_h264_is_told_why_it_cannot_join(
+    browser: Browser, start: Start, booked: Booked
+) -> None:
+    base, app = await start("vp8")
+    http = aiohttp.ClientSession(base_url=base)
+    phone = RoomClient(http, f"token={booked.tokens['applicant']}")
+    phone.video_codecs = ["H264"]
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    await context.add_init_script(WITHOUT_H264)
+    try:
+        assert (await phone.connect())["video_codec"] == "H264"
+        page = await context.new_page()
+        await page.goto(f"{base}/j/{booked.tokens['respondent']}/room")
+        await expect(page.locator("#room")).to_have_attribute(
+            "data-state", "refused", timeout=TIMEOUT
+        )
+        reason = page.locator("#refused-reason")
+        await expect(reason).to_contain_text("H264")
+        await expect(reason).to_contain_text("此浏览器无法解码")
+        live = app[HUBS].get(booked.session_id)
+        assert live is not None
+        assert live.video_codec.connected == {phone.pid}
+        assert len(live.sessions) == 1
     finally:
         await phone.close()
         await http.close()
