@@ -243,3 +243,12 @@ def test_empty_or_short_secret_file_is_refused(tmp_path: Path, content: str) -> 
     (tmp_path / SECRET_KEY_FILE).write_text(content)
     with pytest.raises(ValueError):
         Config(data_dir=tmp_path).secret()
+
+
+def test_video_codec_preference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The codec a room's first joiner gets when they decode both (server/rooms/codecs.py)."""
+    assert Config().video_codec == "vp8"
+    monkeypatch.setenv("CONCORD_VIDEO_CODEC", "h264")
+    assert Config().video_codec == "h264"
+    with pytest.raises(ValidationError, match="video_codec"):
+        Config(video_codec="av1")
