@@ -344,6 +344,8 @@ class SignalSession:
             # Attached before the join's routes are applied, so they reach this
             # connection; a session the person still had (a new tab) is replaced.
             await live.enter(me, can_decode)
+            if me.media is not None:
+                video_codec = me.media.video_codec  # what both legs negotiate
             self.joined = True
             await self._apply(events)
             minutes = self.minutes.access(live, self.pid, self.identity.actor)
