@@ -5,8 +5,9 @@ Debian's Chromium offers H.264 (packetization-mode 1, constrained baseline
 42e01f among others) in ``RTCRtpSender.getCapabilities`` and
 ``RTCRtpReceiver.getCapabilities``, so the page declares ``["VP8", "H264"]``; a
 page whose receiver capabilities lack H.264 (made so by an init script) is
-refused from an H.264 room with the server's reason on its screen. Media
-stays on 127.0.0.1.
+refused from an H.264 room with the server's reason on its screen; and the
+page declares H.264 only when the browser has the format the server takes
+(packetization-mode 1, constrained baseline). Media stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -195,4 +196,55 @@ async def test_a_page_that_cannot_decode_h264_is_told_why_it_cannot_join(
     finally:
         await phone.close()
         await http.close()
+        await context.close()
+
+
+#: Calls the page's ``decodableVideoCodecs`` with the receiver capabilities given.
+DECLARED_FOR = """(codecs) => {
+  const original = RTCRtpReceiver.getCapabilities;
+  RTCRtpReceiver.getCapabilities = () => ({ codecs: codecs, headerExtensions: [] });
+  try {
+    return window.ConcordRoom.decodableVideoCodecs();
+  } finally {
+    RTCRtpReceiver.getCapabilities = original;
+  }
+}"""
+
+
+def h264(fmtp: str) -> dict[str, object]:
+    return {"mimeType": "video/H264", "clockRate": 90000, "sdpFmtpLine": fmtp}
+
+
+VP8_CAP = {"mimeType": "video/VP8", "clockRate": 90000}
+
+
+async def test_the_page_declares_only_the_h264_the_server_can_take(
+    browser: Browser, start: Start, booked: Booked
+) -> None:
+    base, _ = await start("vp8")
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{base}/j/{booked.tokens['applicant']}/room")
+        await expect(page.locator("#room")).to_have_attribute(
+            "data-state", "lobby", timeout=TIMEOUT
+        )
+        # Debian's Chromium itself.
+        assert await page.evaluate("window.ConcordRoom.decodableVideoCodecs()") == ["VP8", "H264"]
+        cases: list[tuple[list[dict[str, object]], list[str]]] = [
+            # Safari: constrained baseline and high.
+            (
+                [h264("packetization-mode=1;profile-level-id=42e01f"), VP8_CAP],
+                ["VP8", "H264"],
+            ),
+            # Another constrained-baseline level is still that profile.
+            ([h264("profile-level-id=42c01e;packetization-mode=1")], ["H264"]),
+            # Baseline (not constrained), or single-NAL mode only: not what is forwarded.
+            ([VP8_CAP, h264("packetization-mode=1;profile-level-id=42001f")], ["VP8"]),
+            ([h264("packetization-mode=0;profile-level-id=42e01f")], []),
+            ([h264("packetization-mode=1;profile-level-id=640c1f")], []),
+        ]
+        for codecs, declared in cases:
+            assert await page.evaluate(DECLARED_FOR, codecs) == declared, codecs
+    finally:
         await context.close()

@@ -119,14 +119,18 @@
     return new RTCPeerConnection({ iceServers: iceServers || [], bundlePolicy: "max-bundle" });
   }
 
-  /* The H.264 the server forwards: packetization-mode=1, and constrained
-   * baseline first (profile-level-id 42e01f, what every phone decodes). */
+  /* The H.264 the server forwards: packetization-mode=1 and the constrained
+   * baseline profile (the server negotiates profile-level-id 42e01f and
+   * refuses other profiles: baseline 42001f, main, high); level 3.1 first. */
   function h264Rank(codec) {
     const fmtp = (codec.sdpFmtpLine || "").toLowerCase();
     if (!/^video\/h264$/i.test(codec.mimeType) || fmtp.indexOf("packetization-mode=1") < 0) {
       return -1;
     }
-    return fmtp.indexOf("profile-level-id=42e01f") >= 0 ? 1 : 0;
+    if (fmtp.indexOf("profile-level-id=42e01f") >= 0) {
+      return 1;
+    }
+    return /profile-level-id=42(e0|c0|40)/.test(fmtp) ? 0 : -1;
   }
 
   /* The entries of a capability list for the room's codec ("VP8" or "H264"), best first. */
