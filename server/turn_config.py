@@ -140,7 +140,8 @@ def render(settings: TurnServerSettings, written_at: datetime) -> str:
     """The whole ``turnserver.conf``."""
     s = settings
     lines = [
-        f"# coturn configuration written by `concord turn-config` at {written_at:%Y-%m-%d %H:%M %Z}.",
+        "# coturn configuration written by `concord turn-config` at "
+        f"{written_at:%Y-%m-%d %H:%M %Z}.",
         "# It holds the TURN shared secret: keep it readable by root and the turnserver",
         "# group only (chmod 640). Concord's turn_secret must be the same string.",
         "",
