@@ -41,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help=f"where to write it ('-': standard output; default: DATA_DIR/{DEFAULT_FILE})",
     )
     turn.add_argument(
+        "--listening-port", type=int, default=3478, help="TURN on UDP and TCP (default: 3478)"
+    )
+    turn.add_argument(
         "--tls-port", type=int, default=443, help="TURN over TLS listens here (default: 443)"
     )
     turn.add_argument("--no-tls", action="store_true", help="no TURN over TLS (UDP/TCP only)")
@@ -127,6 +130,7 @@ def build(config: Config, args: argparse.Namespace, secret: str) -> str:
         secret=secret,
         realm=config.effective_turn_realm,
         media_addresses=media_addresses(args.media_address or config.ice_host_addresses),
+        listening_port=args.listening_port,
         tls_port=None if args.no_tls else args.tls_port,
         cert_path=cert,
         key_path=key,
@@ -160,7 +164,8 @@ def suggested_urls(config: Config, args: argparse.Namespace) -> list[str]:
     if config.turn_urls:
         return list(config.turn_urls)
     host = config.effective_turn_realm
-    urls = [f"turn:{host}:3478?transport=udp", f"turn:{host}:3478?transport=tcp"]
+    port = args.listening_port
+    urls = [f"turn:{host}:{port}?transport=udp", f"turn:{host}:{port}?transport=tcp"]
     if not args.no_tls:
         urls.append(f"turns:{host}:{args.tls_port}?transport=tcp")
     return urls
@@ -200,10 +205,11 @@ def next_steps(
             "Set the TURN URLs browsers are given:",
             f"  CONCORD_TURN_URLS='{_json_list(urls)}'",
         ]
-    open_tcp = "3478" if args.no_tls else f"3478 and {args.tls_port}"
+    port = args.listening_port
+    open_tcp = f"{port}" if args.no_tls else f"{port} and {args.tls_port}"
     lines += [
         "",
-        f"Firewall: open UDP 3478, TCP {open_tcp}, and UDP {args.min_port}-{args.max_port} "
+        f"Firewall: open UDP {port}, TCP {open_tcp}, and UDP {args.min_port}-{args.max_port} "
         "(relay ports) to coturn.",
     ]
     if not (args.media_address or config.ice_host_addresses):
