@@ -16,11 +16,13 @@ what is named, so its direct path to the media server is dropped (counted) and I
 must select the relayed pair; media must flow both ways.
 
 1. Only the TURN server's address (and Concord's signalling port): TURN over UDP.
-2. Only TCP 443 (and signalling): TURN over TLS on 443, every UDP packet dropped.
+2. Only TCP 443 (and signalling): TURN over TLS on 443, every UDP packet dropped;
+   with the aiortc client, then with Debian's Chromium (given all three TURN URLs).
 
 The figure printed (``-s``) is the relay join time: from the far party's ``join``
 request to its first decoded video frame (and from its admission, which the mediator
-gives at once, to that frame). Chromium is not run here: the aiortc client is.
+gives at once, to that frame); for Chromium, from opening the page to the mediator's
+video playing.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,17 +45,22 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import async_playwright, expect
 from pydantic import SecretStr
 
 from server.app import create_app
 from server.cli import build_parser
 from server.config import Config
 from server.db import SessionFactory
+from server.keys import TURN
 from server.lan_cert import make_lan_certificate
+from server.turn import TurnIssuer
 from server.turn_config_command import build
 from tests import coturn
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.test_room import PHONE, TIMEOUT, video_plays
 from tests.conftest import Seed
-from tests.http.test_door import book_session
+from tests.http.test_door import Booked, book_session
 from tests.integration.room_client import RoomClient, wait_until
 from tests.integration.test_crash import login
 from tests.netlab.inside import inside
@@ -171,27 +179,26 @@ def coturn_file(tmp_path: Path, log: Path) -> Path:
 
 
 @dataclass
-class Relayed:
+class Station:
+    """Concord in the server namespace with the mediator in its room, coturn in the router."""
+
     topology: Topology
+    url: str
+    booked: Booked
     host: RoomClient
-    far: FarParty
     coturn: coturn.Coturn
+    issuer: TurnIssuer
+    ca: Path
 
 
 @contextlib.asynccontextmanager
-async def relayed_room(
-    tmp_path: Path,
-    config: Config,
-    factory: SessionFactory,
-    seed: Seed,
-    turn_url: str,
-    allowed: str,
-) -> AsyncIterator[Relayed]:
-    """The mediator beside the server, the far party behind its firewall, both publishing."""
+async def station(
+    tmp_path: Path, config: Config, factory: SessionFactory, seed: Seed, allowed: str
+) -> AsyncIterator[Station]:
+    """Everything but the far party; the client's firewall lets out ``allowed`` only."""
     booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
     log = tmp_path / "coturn.log"
     conf = coturn_file(tmp_path, log)
-    ca = tmp_path / "pki" / "ca.crt"
     async with bad_link(tmp_path) as topology:
         saved_host = list(media_clients.HOST)
         with inside(topology.server):
@@ -208,6 +215,8 @@ async def relayed_room(
                         }
                     )
                 )
+                issuer = app[TURN]
+                assert issuer is not None
                 server = TestServer(app, host=SERVER_ADDRESS, port=0)
                 await server.start_server()
                 assert server.port is not None
@@ -216,36 +225,71 @@ async def relayed_room(
                 staff = aiohttp.ClientSession(
                     base_url=url, cookie_jar=aiohttp.CookieJar(unsafe=True)
                 )
-                far_process = await asyncio.create_subprocess_exec(
-                    *topology.exec_in(
-                        topology.client, sys.executable, "-m", "tests.netlab.turn_party",
-                        url, booked.tokens["applicant"], CLIENT_ADDRESS, "--turn-url", turn_url,
-                    ),
-                    cwd=REPO, stdout=asyncio.subprocess.PIPE,
-                    # aiortc checks the TURN server's certificate against the default CAs.
-                    env={**os.environ, "SSL_CERT_FILE": str(ca)},
-                )  # fmt: skip
-                far = FarParty(far_process)
-                far.reader = asyncio.create_task(far.read())
                 host = RoomClient(staff, f"session={booked.session_id}")
                 try:
                     await login(staff, "officer")
                     await host.connect()
                     await host.publish()
-                    await wait_until(lambda: bool(far.pid), within=30, what="the far party")
-                    await wait_until(partial(in_lobby, host, far.pid), what="the lobby")
-                    admitted = await host.request("admit", participant_id=far.pid)
-                    assert admitted["ok"], admitted
-                    yield Relayed(topology, host, far, turn_server)
+                    yield Station(
+                        topology,
+                        url,
+                        booked,
+                        host,
+                        turn_server,
+                        issuer,
+                        tmp_path / "pki" / "ca.crt",
+                    )
                 finally:
-                    far_process.terminate()
-                    await far_process.wait()
-                    if far.reader is not None:
-                        far.reader.cancel()
                     await host.close()
                     await staff.close()
                     await server.close()
                     media_clients.HOST[:] = saved_host
+
+
+async def admit(s: Station, pid: str) -> None:
+    await wait_until(partial(in_lobby, s.host, pid), what="the lobby")
+    admitted = await s.host.request("admit", participant_id=pid)
+    assert admitted["ok"], admitted
+
+
+@dataclass
+class Relayed:
+    topology: Topology
+    host: RoomClient
+    far: FarParty
+    coturn: coturn.Coturn
+
+
+@contextlib.asynccontextmanager
+async def relayed_room(
+    tmp_path: Path,
+    config: Config,
+    factory: SessionFactory,
+    seed: Seed,
+    turn_url: str,
+    allowed: str,
+) -> AsyncIterator[Relayed]:
+    """The mediator beside the server, the far party (aiortc) behind its firewall."""
+    async with station(tmp_path, config, factory, seed, allowed) as s:
+        far_process = await asyncio.create_subprocess_exec(
+            *s.topology.exec_in(
+                s.topology.client, sys.executable, "-m", "tests.netlab.turn_party",
+                s.url, s.booked.tokens["applicant"], CLIENT_ADDRESS, "--turn-url", turn_url,
+            ),
+            cwd=REPO, stdout=asyncio.subprocess.PIPE,
+            # aiortc checks the TURN server's certificate against the default CAs.
+            env={**os.environ, "SSL_CERT_FILE": str(s.ca)},
+        )  # fmt: skip
+        far = FarParty(far_process)
+        far.reader = asyncio.create_task(far.read())
+        try:
+            await wait_until(lambda: bool(far.pid), within=30, what="the far party")
+            await admit(s, far.pid)
+            yield Relayed(s.topology, s.host, far, s.coturn)
+        finally:
+            far_process.terminate()
+            await far_process.wait()
+            far.reader.cancel()
 
 
 async def media_both_ways(r: Relayed, frames: int = 15) -> dict[str, int]:
@@ -330,3 +374,63 @@ async def test_a_client_with_only_tcp_443_open_gets_media_through_turn_over_tls(
         sessions = allocations(r)
         assert sessions and all(re.search(r"method=TLSv1\.[23]", s) for s in sessions), sessions
         assert r.coturn.complaints() == []
+
+
+@pytest.mark.browser
+async def test_chromium_with_only_tcp_443_open_gets_media_through_turn_over_tls(
+    tmp_path: Path, config: Config, factory: SessionFactory, seed: Seed
+) -> None:
+    """Debian's Chromium in the client namespace: it is given all three TURN URLs and
+    finds the one way out, TLS on 443."""
+    async with station(
+        tmp_path, config, factory, seed, allowed=f"ip daddr {TURN_ADDRESS} tcp dport 443"
+    ) as s:
+        args = [
+            *CHROMIUM_ARGS,
+            # The room is served over plain HTTP inside the namespaces: let it have the camera.
+            f"--unsafely-treat-insecure-origin-as-secure={s.url}",
+            # The TURN server's certificate is the test's own CA's.
+            "--ignore-certificate-errors",
+        ]
+        # The Playwright driver, and so Chromium, start in the client's namespace.
+        with inside(s.topology.client):
+            playwright = await async_playwright().start()
+        try:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+            context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+            page = await context.new_page()
+            joining = time.monotonic()
+            await page.goto(f"{s.url}/j/{s.booked.tokens['applicant']}/room")
+            room = page.locator("#room")
+            await expect(room).to_have_attribute("data-state", "lobby", timeout=TIMEOUT)
+            pid = await room.get_attribute("data-participant-id")
+            assert pid
+            await admit(s, pid)
+            await expect(room).to_have_attribute("data-state", "admitted", timeout=TIMEOUT)
+            await page.click("#join-media")
+            await video_plays(page, s.host.pid)
+            first_frame = time.monotonic() - joining
+            await wait_until(
+                lambda: s.host.count_from(pid, "video") >= 15,
+                within=60,
+                what="the mediator decoding Chromium's video through the relay",
+            )
+            tag = s.issuer.tag(pid)
+            tls_sessions = [
+                line
+                for line in s.coturn.log_text().splitlines()
+                if f":{tag}>" in line and "new," in line and re.search(r"method=TLSv1\.[23]", line)
+            ]
+            print(
+                f"\nTURN relay (Chromium, TLS on TCP 443): page opened → mediator's video "
+                f"playing {first_frame:.2f} s (lobby and admission included); UDP dropped: "
+                f"{dropped(s.topology, 'direct media')} to the media server, "
+                f"{dropped(s.topology, 'other udp')} elsewhere"
+            )
+            assert tls_sessions, s.coturn.log_text()[-3000:]
+            assert dropped(s.topology, "direct media") + dropped(s.topology, "other udp") > 0
+            assert s.coturn.complaints() == []
+            await context.close()
+            await browser.close()
+        finally:
+            await playwright.stop()
