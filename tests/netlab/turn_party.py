@@ -65,17 +65,22 @@ async def run(url: str, token: str, address: str, turn_url: str) -> None:
         print(json.dumps({"pid": party.pid, "admission": joined["admission"]}), flush=True)
         await wait_until(lambda: party.got("you_were_admitted"), within=60, what="admission")
         admitted = time.monotonic()
-        await party.publish()
         assert party.media is not None
         media = party.media
-        first_frame: float | None = None
+        first_frame: list[float] = []
+
+        def videos() -> int:
+            return sum(n for (_, kind), n in media.subscriber.counts.items() if kind == "video")
+
+        async def watch_first_frame() -> None:
+            while not videos():  # noqa: ASYNC110 (a plain Counter: no event to wait on)
+                await asyncio.sleep(0.01)
+            first_frame.append(time.monotonic())
+
+        watcher = asyncio.create_task(watch_first_frame())  # from before publishing
+        await party.publish()
         try:
             while True:
-                video = sum(
-                    n for (src, kind), n in media.subscriber.counts.items() if kind == "video"
-                )
-                if first_frame is None and video > 0:
-                    first_frame = time.monotonic()
                 line = {
                     "t": round(time.monotonic() - joining, 3),
                     "counts": {
@@ -85,17 +90,17 @@ async def run(url: str, token: str, address: str, turn_url: str) -> None:
                     },
                     "publisher_pair": selected_pair(media.publisher.pc),
                     "subscriber_pair": selected_pair(media.subscriber.pc),
-                    "join_to_first_frame": None
-                    if first_frame is None
-                    else round(first_frame - joining, 3),
-                    "admitted_to_first_frame": None
-                    if first_frame is None
-                    else round(first_frame - admitted, 3),
+                    "join_to_first_frame": round(first_frame[0] - joining, 3)
+                    if first_frame
+                    else None,
+                    "admitted_to_first_frame": round(first_frame[0] - admitted, 3)
+                    if first_frame
+                    else None,
                 }
                 print(json.dumps(line), flush=True)
-                # Often until the first frame (its time is the figure), then once a second.
-                await asyncio.sleep(0.02 if first_frame is None else 1.0)
+                await asyncio.sleep(1.0)
         finally:
+            watcher.cancel()
             await party.close()
 
 
