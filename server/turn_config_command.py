@@ -205,6 +205,7 @@ def next_steps(
             "Set the TURN URLs browsers are given:",
             f"  CONCORD_TURN_URLS='{_json_list(urls)}'",
         ]
+    lines += port_mismatches(config, args)
     port = args.listening_port
     open_tcp = f"{port}" if args.no_tls else f"{port} and {args.tls_port}"
     lines += [
@@ -218,6 +219,24 @@ def next_steps(
             "reach the media server only at a public address (or give --media-address)."
         )
     return "\n".join(lines)
+
+
+def port_mismatches(config: Config, args: argparse.Namespace) -> list[str]:
+    """Warnings for configured TURN URLs that name a port or TLS this file does not serve."""
+    from server.turn import parse_turn_url
+
+    warnings: list[str] = []
+    for text in config.turn_urls:
+        url = parse_turn_url(text)
+        if url.secure and args.no_tls:
+            warnings.append(f"Warning: turn_urls has {text}, but this file has no TLS (--no-tls).")
+        elif url.secure and url.port != args.tls_port:
+            warnings.append(f"Warning: turn_urls has {text}, but TLS listens on {args.tls_port}.")
+        elif not url.secure and url.port != args.listening_port:
+            warnings.append(
+                f"Warning: turn_urls has {text}, but TURN listens on {args.listening_port}."
+            )
+    return [""] + warnings if warnings else []
 
 
 def _json_list(items: list[str]) -> str:

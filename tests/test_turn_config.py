@@ -157,6 +157,24 @@ def test_with_no_secret_set_one_is_made_and_the_operator_told_how_to_set_it(
     Config(data_dir=tmp_path, turn_secret=secret, turn_urls=["turn:concord.example.cn:3478"])
 
 
+def test_turn_urls_that_the_file_does_not_serve_are_pointed_out(
+    tmp_path: Path, environment: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    environment.update(
+        {
+            "CONCORD_DATA_DIR": str(tmp_path),
+            "CONCORD_TURN_SECRET": SECRET,
+            "CONCORD_TURN_URLS": '["turn:t.example.cn:3479", "turns:t.example.cn:5349", '
+            '"turn:t.example.cn:3478?transport=tcp"]',
+        }
+    )
+    assert main(["turn-config", "--no-tls"]) == 0
+    out = capsys.readouterr().out
+    assert "turn:t.example.cn:3479, but TURN listens on 3478" in out
+    assert "turns:t.example.cn:5349, but this file has no TLS" in out
+    assert "transport=tcp, but" not in out
+
+
 def test_tls_without_a_certificate_is_refused_with_the_way_out(
     tmp_path: Path, environment: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
