@@ -116,7 +116,7 @@ def turn_issuer(config: Config) -> TurnIssuer | None:
     Only browsers get them: the media server keeps ``ice_servers`` alone (see
     server/turn.py for why it needs no relay).
     """
-    if config.turn_secret is None or not config.turn_urls:
+    if not config.turn_enabled or config.turn_secret is None:
         return None
     return TurnIssuer(
         secret=config.turn_secret.get_secret_value().encode(),
