@@ -32,6 +32,7 @@ from server.keys import (
     MINUTES_DESK,
     ROOM_SOCKETS,
     SESSIONS,
+    TURN,
     TZ,
     VAULT,
     WORKS,
@@ -44,6 +45,7 @@ from server.signaling.agreement import AgreementDesk, AgreementSettings
 from server.signaling.endpoint import close_room_sockets
 from server.signaling.minutes import MinutesDesk
 from server.signaling.notify import WireNotifier
+from server.turn import TurnIssuer
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +110,21 @@ async def _agreements(app: web.Application) -> AsyncIterator[None]:
     await works.close()
 
 
+def turn_issuer(config: Config) -> TurnIssuer | None:
+    """Per-participant TURN credentials when a TURN server is configured (server/turn.py).
+
+    Only browsers get them: the media server keeps ``ice_servers`` alone (see
+    server/turn.py for why it needs no relay).
+    """
+    if not config.turn_enabled or config.turn_secret is None:
+        return None
+    return TurnIssuer(
+        secret=config.turn_secret.get_secret_value().encode(),
+        urls=tuple(config.turn_urls),
+        lifetime_seconds=config.turn_credential_minutes * 60,
+    )
+
+
 def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.Application:
     """The whole app; ``worker`` makes it one of several behind the front (server/cluster.py)."""
     stack = [
@@ -133,6 +150,7 @@ def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.A
     app[VAULT] = PiiVault(secret)
     app[CSRF] = CsrfGuard(secret)
     app[CATALOGUES] = Catalogues()
+    app[TURN] = turn_issuer(config)
     app[JINJA] = make_environment(tz)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)

@@ -294,9 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--revision", default="head", help="target revision (default: head)")
     mig.set_defaults(func=cmd_migrate)
 
-    from server import lan_cert_command
+    from server import lan_cert_command, turn_config_command
 
     lan_cert_command.add_parser(sub)
+    turn_config_command.add_parser(sub)
 
     demo = sub.add_parser("demo", help="add demo data once (station, offices, staff, disputes)")
     demo.set_defaults(func=cmd_demo)

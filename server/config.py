@@ -16,7 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -314,6 +314,81 @@ class Config(BaseSettings):
     def effective_cookie_secure(self) -> bool:
         """Secure cookies when asked, when serving HTTPS, or when people reach an https:// URL."""
         return self.cookie_secure or self.tls_enabled or self.public_url.startswith("https://")
+
+    # TURN relay for people behind strict NATs and UDP-blocking firewalls (server/turn.py)
+    turn_secret: SecretStr | None = Field(
+        default=None,
+        description="coturn's static-auth-secret (use-auth-secret): each participant gets "
+        "credentials made with it; empty: no TURN. `concord turn-config` writes the coturn file.",
+    )
+    turn_urls: list[str] = Field(
+        default_factory=list,
+        description="The TURN server's URLs as browsers take them, e.g. "
+        "turn:turn.example.cn:3478?transport=udp, turn:turn.example.cn:3478?transport=tcp, "
+        "turns:turn.example.cn:443?transport=tcp.",
+    )
+    turn_credential_minutes: int = Field(
+        default=240,
+        ge=5,
+        le=24 * 60,
+        description="How long a participant's TURN credentials are valid from joining "
+        "(a page that rejoins gets new ones).",
+    )
+    turn_realm: str = Field(
+        default="",
+        description="coturn's realm; empty: the host of public_url, else the host setting.",
+    )
+
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_urls(cls, value: list[str]) -> list[str]:
+        from server.turn import parse_turn_url
+
+        for item in value:
+            parse_turn_url(item)  # a TurnUrlError (ValueError) names the bad URL
+        return [item.strip() for item in value]
+
+    @field_validator("turn_secret")
+    @classmethod
+    def _turn_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from server.turn import check_secret
+
+        if value is None or not value.get_secret_value():
+            return None
+        check_secret(value.get_secret_value())
+        return value
+
+    @field_validator("turn_realm")
+    @classmethod
+    def _turn_realm(cls, value: str) -> str:
+        from server.turn import check_realm
+
+        return check_realm(value) if value else value
+
+    @model_validator(mode="after")
+    def _turn_pair(self) -> Config:
+        if self.turn_urls and self.turn_secret is None:
+            raise ValueError(
+                "turn_urls are set but turn_secret is not: set CONCORD_TURN_SECRET to coturn's "
+                "static-auth-secret (`concord turn-config` makes one)"
+            )
+        if self.turn_secret is not None and not self.turn_urls:
+            raise ValueError(
+                "turn_secret is set but turn_urls is empty: list the TURN server's URLs, e.g. "
+                "'[\"turn:turn.example.cn:3478?transport=udp\"]'"
+            )
+        return self
+
+    @property
+    def turn_enabled(self) -> bool:
+        return self.turn_secret is not None and bool(self.turn_urls)
+
+    @property
+    def effective_turn_realm(self) -> str:
+        """coturn's realm: the setting, else the public URL's host, else ``host`` (or concord)."""
+        from server.turn import default_realm
+
+        return self.turn_realm or default_realm(self.public_url, self.host)
 
 
 def load_config(config_file: str | None = None, **overrides: Any) -> Config:

@@ -33,6 +33,7 @@ from server.signaling.agreement import AgreementDesk, field_messages
 from server.signaling.connection import SignalConnection
 from server.signaling.minutes import MinutesDesk
 from server.signaling.views import chat_lines, room_view
+from server.turn import TurnIssuer, participant_ice_servers
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class SignalSession:
         minutes: MinutesDesk,
         identity: Identity,
         ice_servers: list[dict[str, Any]],
+        *,
+        turn: TurnIssuer | None = None,
     ) -> None:
         self.conn = conn
         self.rooms = rooms
@@ -105,6 +108,8 @@ class SignalSession:
         self.identity = identity
         self.pid = identity.candidate.id
         self.ice_servers = ice_servers
+        #: Mints this participant's own TURN credentials at each join (server/turn.py).
+        self.turn = turn
         self.joined = False
         self.session = ParticipantSession(
             pid=self.pid,
@@ -347,7 +352,7 @@ class SignalSession:
                 "participant_id": self.pid,
                 "protocol": m.PROTOCOL,
                 "admission": person.admission.value,
-                "ice_servers": self.ice_servers,
+                "ice_servers": participant_ice_servers(self.ice_servers, self.turn, self.pid),
                 "room": room_view(
                     live.room, self.pid, full_names=me.full_names, chat_times=live.chat_times
                 ),
