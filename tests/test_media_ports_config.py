@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from server.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +76,26 @@ def test_a_bad_range_from_the_environment_is_refused(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CONCORD_MEDIA_PORT_MAX", "forty thousand")
     with pytest.raises(ValidationError, match="media_port_max"):
         Config()
+
+
+def test_concord_says_what_is_wrong_without_a_traceback(tmp_path: Path) -> None:
+    """As an operator sees it: `concord serve` with half a range stops at once, exit 2."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORD_")}
+    env |= {"CONCORD_DATA_DIR": str(tmp_path / "data"), "CONCORD_MEDIA_PORT_MIN": "40000"}
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "serve"],
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result
+    assert result.stderr.splitlines() == [
+        "concord: the settings are not valid:",
+        "  media_port_min and media_port_max go together: set both or neither "
+        "(media_port_min=40000, media_port_max=None)",
+    ]
+    assert not (tmp_path / "data").exists()  # stopped before touching anything
