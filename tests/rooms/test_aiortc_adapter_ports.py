@@ -263,3 +263,24 @@ async def test_server_reflexive_candidates_come_from_the_ranged_socket(
         assert responder.asked == [("127.0.0.1", host.port)]
     finally:
         await pc.close()
+
+
+async def test_a_silent_stun_server_leaves_the_host_candidate() -> None:
+    """No answer: gathering still ends (after aioice's 5 s), with the host candidate alone."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    ports = PortRange(*free_udp_block(4))
+    pc = RTCPeerConnection(
+        RTCConfiguration(iceServers=[RTCIceServer(f"stun:127.0.0.1:{silent.getsockname()[1]}")])
+    )
+    try:
+        pc.addTransceiver("audio", direction="sendonly")
+        adapter.configure_ice(pc, HOST, BUFFER, ports=ports)
+        async with asyncio.timeout(60):
+            await pc.setLocalDescription(await pc.createOffer())
+        candidates = adapter.local_candidates(pc)
+        assert [c.type for c in candidates] == ["host"]
+        assert candidates[0].port in ports
+    finally:
+        await pc.close()
+        silent.close()

@@ -121,20 +121,35 @@ async def _candidates_in_range(
     hosts = await _host_protocols(connection, component, addresses, ports)
     protocols: list[Any] = getattr(connection, _ICE_PROTOCOLS)
     protocols += hosts
-    candidates: list[aioice.Candidate] = [protocol.local_candidate for protocol in hosts]
-    reflexive: list[asyncio.Task[tuple[aioice.Candidate, None]]] = []
-    if connection.stun_server is not None:
-        ask = getattr(aioice.ice, _ICE_SERVER_REFLEXIVE)
-        for protocol in hosts:
-            if socket.AF_INET == protocol.transport.get_extra_info("socket").family:
-                reflexive.append(asyncio.create_task(ask(protocol, connection.stun_server)))
-    relayed = await original(component=component, addresses=[], timeout=timeout)
-    if reflexive:
-        done, pending = await asyncio.wait(reflexive, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        candidates += [task.result()[0] for task in done if task.exception() is None]
-    return candidates + relayed
+    reflexive, relayed = await asyncio.gather(
+        _reflexive_candidates(connection, hosts, timeout),
+        original(component=component, addresses=[], timeout=timeout),
+    )
+    return [protocol.local_candidate for protocol in hosts] + reflexive + relayed
+
+
+async def _reflexive_candidates(
+    connection: aioice.Connection,
+    hosts: list[Any],
+    timeout: int,  # noqa: ASYNC109 (aioice's signature)
+) -> list[aioice.Candidate]:
+    """The STUN server's view of each IPv4 host socket, as aioice asks it (within ``timeout``)."""
+    if connection.stun_server is None:
+        return []
+    ask = getattr(aioice.ice, _ICE_SERVER_REFLEXIVE)
+    tasks: list[asyncio.Task[tuple[aioice.Candidate, None]]] = [
+        asyncio.create_task(ask(protocol, connection.stun_server))
+        for protocol in hosts
+        if protocol.transport.get_extra_info("socket").family == socket.AF_INET
+    ]
+    if not tasks:
+        return []
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=timeout)
+    finally:
+        for task in tasks:
+            task.cancel()  # those still asking: no answer in time (or we were cancelled)
+    return [task.result()[0] for task in done if task.exception() is None]
 
 
 async def _host_protocols(
