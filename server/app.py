@@ -40,7 +40,7 @@ from server.keys import (
 from server.live.rooms import LiveRooms
 from server.pii import PiiVault
 from server.rooms import latency
-from server.rooms.media import MediaConfig
+from server.rooms.media import MediaConfig, PortRange
 from server.signaling.agreement import AgreementDesk, AgreementSettings
 from server.signaling.endpoint import close_room_sockets
 from server.signaling.minutes import MinutesDesk
@@ -87,7 +87,11 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
     )
     hubs = LiveRooms(
         app[SESSIONS],
-        MediaConfig(ice_servers=list(config.ice_servers), host_addresses=config.ice_host_addresses),
+        MediaConfig(
+            ice_servers=list(config.ice_servers),
+            host_addresses=config.ice_host_addresses,
+            port_range=PortRange(*config.media_ports) if config.media_ports else None,
+        ),
         WireNotifier(desk),
         grace=float(config.room_grace_seconds),
         peers=cluster.Peers(worker) if worker is not None else None,

@@ -21,10 +21,21 @@ MAX_WORKERS = 64
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The settings, with the data directory made private before any command writes in it."""
+    from pydantic import ValidationError
+
     from server.config import load_config
     from server.datadir import make_private
 
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except ValidationError as exc:
+        # A setting an operator got wrong: what is wrong, not a traceback.
+        print("concord: the settings are not valid:", file=sys.stderr)
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            print(f"  {where + ': ' if where else ''}{message}", file=sys.stderr)
+        raise SystemExit(2) from None
     make_private(config)
     return config
 

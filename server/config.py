@@ -40,6 +40,9 @@ LAN_CA_KEY_FILE = "ca.key"
 LAN_CERT_FILE = "server.crt"
 LAN_KEY_FILE = "server.key"
 Language = Literal["zh", "en"]
+#: Bounds of the media UDP port range: not the system's ports.
+MEDIA_PORT_FLOOR = 1024
+MEDIA_PORT_CEILING = 65535
 
 
 class Config(BaseSettings):
@@ -379,6 +382,40 @@ class Config(BaseSettings):
             )
         return self
 
+    # Media through firewalls: the UDP ports of the media server's sockets
+    media_port_min: int | None = Field(
+        default=None,
+        description="First UDP port of the media range (with media_port_max); "
+        "empty: any port the system picks.",
+    )
+    media_port_max: int | None = Field(
+        default=None,
+        description="Last UDP port of the media range, included. Each participant uses "
+        "two ports per ICE host address while in a room.",
+    )
+
+    @model_validator(mode="after")
+    def _media_ports(self) -> Config:
+        low, high = self.media_port_min, self.media_port_max
+        if (low is None) != (high is None):
+            raise ValueError(
+                "media_port_min and media_port_max go together: set both or neither "
+                f"(media_port_min={low}, media_port_max={high})"
+            )
+        if low is None or high is None:
+            return self
+        for name, port in (("media_port_min", low), ("media_port_max", high)):
+            if not MEDIA_PORT_FLOOR <= port <= MEDIA_PORT_CEILING:
+                raise ValueError(
+                    f"{name}={port} is outside {MEDIA_PORT_FLOOR}..{MEDIA_PORT_CEILING} "
+                    "(ports below 1024 are the system's)"
+                )
+        if low > high:
+            raise ValueError(
+                f"media_port_min={low} is above media_port_max={high}: the range is empty"
+            )
+        return self
+
     @property
     def turn_enabled(self) -> bool:
         return self.turn_secret is not None and bool(self.turn_urls)
@@ -389,6 +426,13 @@ class Config(BaseSettings):
         from server.turn import default_realm
 
         return self.turn_realm or default_realm(self.public_url, self.host)
+
+    @property
+    def media_ports(self) -> tuple[int, int] | None:
+        """The media UDP port range (first, last, both included), or None for any port."""
+        if self.media_port_min is None or self.media_port_max is None:
+            return None
+        return self.media_port_min, self.media_port_max
 
 
 def load_config(config_file: str | None = None, **overrides: Any) -> Config:

@@ -26,7 +26,7 @@ from server.errors import N_, DomainError, ErrorCode
 from server.live.room import LiveRoom
 from server.live.rooms import LiveRooms
 from server.live.session import EndReason, ParticipantSession
-from server.rooms.media import MediaError, ParticipantMedia
+from server.rooms.media import MediaError, MediaPortsExhausted, ParticipantMedia
 from server.rooms.participant import Participant
 from server.signaling import messages as m
 from server.signaling.agreement import AgreementDesk, field_messages
@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 BAD_REQUEST = N_("This request is not valid.")
 MEDIA_REFUSED = N_("The media description was not accepted.")
+NO_MEDIA_PORT = N_(
+    "The server has no free media connection right now (too many at once). Try again in a minute."
+)
 INTERNAL = N_("Something went wrong on our side. It has been logged.")
 
 
@@ -144,6 +147,13 @@ class SignalSession:
             await self.conn.send(_error(request.id, "not_joined", _message(exc)))
         except DomainError as exc:
             await self.conn.send(_error(request.id, str(exc.code), _message(exc), _fields(exc)))
+        except MediaPortsExhausted as exc:
+            logger.warning("room %s: no media port for %s: %s", self.live.session_id, self.pid, exc)
+            await self.conn.send(
+                _error(
+                    request.id, str(ErrorCode.MEDIA_PORTS_EXHAUSTED), i18n.gettext(NO_MEDIA_PORT)
+                )
+            )
         except MediaError as exc:
             logger.info("room %s: media refused %s: %s", self.live.session_id, self.pid, exc)
             await self.conn.send(
