@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from aiortc import (
     RTCConfiguration,
+    RTCIceServer,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCSessionDescription,
@@ -41,11 +42,14 @@ from server.rooms import aiortc_adapter as adapter
 from server.rooms.codecs import VideoCodec
 
 HOST = ["127.0.0.1"]
+#: STUN/TURN servers of the clients' connections, as a page takes the join reply's
+#: ``ice_servers``; none unless a test sets them (never aiortc's public default).
+ICE_SERVERS: list[RTCIceServer] = []
 WIDTH, HEIGHT, FPS = 160, 120, 15
 
 
 def client_configuration() -> RTCConfiguration:
-    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    return RTCConfiguration(iceServers=list(ICE_SERVERS), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class PatternVideoTrack(MediaStreamTrack):

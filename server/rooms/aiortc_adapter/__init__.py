@@ -49,10 +49,13 @@ Private attributes used (aiortc 1.16.0, aioice 0.13.0):
   connection, the public ``Connection.get_component_candidates`` so host
   candidates come from configured addresses (aioice skips 127.0.0.1 when it
   gathers by itself), and raises ``SO_RCVBUF`` on the sockets it opened.
+  With a media port range it binds the host candidates' sockets itself
+  (``ports``) and wraps them in ``aioice.ice.StunProtocol``, asking the STUN
+  server through ``aioice.ice.server_reflexive_candidate`` as aioice would.
 
 Modules, by side: ``names`` (the pinned release and every private name),
 ``codecs``, ``receiving`` (the publisher's side), ``sending`` (the subscriber's
-side) and ``ice``. Everything the rest of the project uses is imported from here.
+side), ``ice`` and ``ports``. Everything the rest of the project uses is imported from here.
 """
 
 from server.rooms.aiortc_adapter.codecs import (
@@ -82,6 +85,7 @@ from server.rooms.aiortc_adapter.names import (
     Kind,
     aiortc_version_supported,
 )
+from server.rooms.aiortc_adapter.ports import NoFreePort, PortRange, bind_in_range
 from server.rooms.aiortc_adapter.receiving import (
     FrameCallback,
     PacketCallback,
@@ -112,13 +116,16 @@ __all__ = [
     "VIDEO_MIME",
     "FrameCallback",
     "Kind",
+    "NoFreePort",
     "OutboundStream",
     "PacketCallback",
     "PacketFanout",
+    "PortRange",
     "PromptJitterBuffer",
     "ReceiverFeedback",
     "add_bundled_candidate",
     "aiortc_version_supported",
+    "bind_in_range",
     "candidate_ufrag",
     "capture_encoded_frames",
     "codec_preferences",

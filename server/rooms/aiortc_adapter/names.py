@@ -61,6 +61,8 @@ _STAMPS_MARK = "_concord_arrivals"
 _GATHERER_CONNECTION = "_connection"
 _ICE_PROTOCOLS = "_protocols"
 _ICE_GATHER_METHOD = "get_component_candidates"  # public, overridden per instance
+_ICE_STUN_PROTOCOL = "StunProtocol"  # aioice.ice's datagram protocol, on our own sockets
+_ICE_SERVER_REFLEXIVE = "server_reflexive_candidate"  # aioice.ice's STUN query
 _HOOK_MARK = "_concord_hooked"
 
 

@@ -41,8 +41,9 @@ The modules, by what they hold:
 - :mod:`~server.rooms.media.config` and :mod:`~server.rooms.media.errors`.
 """
 
+from server.rooms.aiortc_adapter.ports import PortRange
 from server.rooms.media.config import MediaConfig
-from server.rooms.media.errors import MediaError
+from server.rooms.media.errors import MediaError, MediaPortsExhausted
 from server.rooms.media.negotiation import SlotInfo, SubscriberOffer
 from server.rooms.media.participant_media import ParticipantMedia
 from server.rooms.media.server import MediaServer
@@ -50,8 +51,10 @@ from server.rooms.media.server import MediaServer
 __all__ = [
     "MediaConfig",
     "MediaError",
+    "MediaPortsExhausted",
     "MediaServer",
     "ParticipantMedia",
+    "PortRange",
     "SlotInfo",
     "SubscriberOffer",
 ]

@@ -318,7 +318,9 @@ class Subscriber:
             slot.state = slot.state.offering()
             slot.update_live()
         connections.configure_ice(pc)
-        await pc.setLocalDescription(await pc.createOffer())
+        await connections.set_local_description(
+            pc, await pc.createOffer(), f"subscriber {self.pid}"
+        )
         sdp = str(pc.localDescription.sdp)
         infos = tuple(
             SlotInfo(

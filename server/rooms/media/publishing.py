@@ -36,7 +36,7 @@ from server.rooms import aiortc_adapter as adapter
 from server.rooms.aiortc_adapter import Kind, OutboundStream
 from server.rooms.codecs import VideoCodec
 from server.rooms.media.connections import Connections
-from server.rooms.media.errors import MediaError
+from server.rooms.media.errors import MediaError, MediaPortsExhausted
 from server.rooms.media.opus_fmtp import ask_for_opus_fec
 from server.rooms.routing import KINDS
 
@@ -242,7 +242,12 @@ class Publisher:
                     )
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             connections.configure_ice(pc)
-            await pc.setLocalDescription(await self._answer(pc))
+            await connections.set_local_description(
+                pc, await self._answer(pc), f"publisher {self.pid}"
+            )
+        except MediaPortsExhausted:
+            connections.close_later(pc, "publisher without a port")
+            raise
         except Exception as exc:
             connections.close_later(pc, "refused publisher")
             raise MediaError(f"the publisher offer was refused: {exc}") from exc

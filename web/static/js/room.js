@@ -604,6 +604,7 @@
     } catch (error) {
       // The watchdog publishes again when the socket is back.
       console.warn("concord: publishing failed", error);
+      noticeServerFull(error);
     }
   }
 
@@ -630,7 +631,16 @@
     state.publisher.options.videoCodec = state.videoCodec;
     state.publisher.restart().catch((error) => {
       console.warn("concord: publisher restart failed", error);
+      noticeServerFull(error);
     });
+  }
+
+  /* No free media port on the server for now (docs/operations.md): say so, in the
+   * server's words; the watchdog keeps trying. */
+  function noticeServerFull(error) {
+    if (error && error.code === "media_ports_exhausted") {
+      ui.toast(error.message, null, { kind: "warn", key: "media-ports" });
+    }
   }
 
   function ensureSubscriber() {
