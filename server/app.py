@@ -40,6 +40,7 @@ from server.keys import (
 from server.live.rooms import LiveRooms
 from server.pii import PiiVault
 from server.rooms import latency
+from server.rooms.codecs import VideoCodec
 from server.rooms.media import MediaConfig, PortRange
 from server.signaling.agreement import AgreementDesk, AgreementSettings
 from server.signaling.endpoint import close_room_sockets
@@ -95,6 +96,7 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
         WireNotifier(desk),
         grace=float(config.room_grace_seconds),
         peers=cluster.Peers(worker) if worker is not None else None,
+        video_codec=VideoCodec(config.video_codec),
     )
     app[AGREEMENT_DESK] = desk
     app[MINUTES_DESK] = MinutesDesk(

@@ -148,6 +148,15 @@ class Config(BaseSettings):
         description="每周研判: a high-risk dispute with no outcome after this many days is listed.",
     )
 
+    # -- video codec (server/rooms/codecs.py) --
+    video_codec: Literal["vp8", "h264"] = Field(
+        default="vp8",
+        description=(
+            "The video codec a room prefers when its first participant decodes both VP8 and "
+            "H.264; later joiners must decode the room's codec."
+        ),
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:

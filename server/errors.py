@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     MINUTES_UNKNOWN_SPEAKER = "minutes_unknown_speaker"
     MINUTES_CONFLICT = "minutes_conflict"
     MEDIA_PORTS_EXHAUSTED = "media_ports_exhausted"
+    CODEC_UNSUPPORTED = "codec_unsupported"
     INTERNAL_ERROR = "internal_error"
 
 

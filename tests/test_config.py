@@ -269,3 +269,12 @@ def test_the_turn_realm_defaults_to_the_public_host(tmp_path: Path) -> None:
     config = Config(data_dir=tmp_path, public_url="https://concord.example.cn")
     assert config.effective_turn_realm == "concord.example.cn"
     assert Config(data_dir=tmp_path, turn_realm="turn.x.cn").effective_turn_realm == "turn.x.cn"
+
+
+def test_video_codec_preference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The codec a room's first joiner gets when they decode both (server/rooms/codecs.py)."""
+    assert Config().video_codec == "vp8"
+    monkeypatch.setenv("CONCORD_VIDEO_CODEC", "h264")
+    assert Config().video_codec == "h264"
+    with pytest.raises(ValidationError, match="video_codec"):
+        Config(video_codec="av1")

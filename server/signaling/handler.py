@@ -26,6 +26,7 @@ from server.errors import N_, DomainError, ErrorCode
 from server.live.room import LiveRoom
 from server.live.rooms import LiveRooms
 from server.live.session import EndReason, ParticipantSession
+from server.rooms.codecs import decodable
 from server.rooms.media import MediaError, MediaPortsExhausted, ParticipantMedia
 from server.rooms.participant import Participant
 from server.signaling import messages as m
@@ -346,7 +347,10 @@ class SignalSession:
         if self.joined:
             raise NotJoined(N_("You have already joined."))
         live, me = self.live, self.session
+        can_decode = decodable(request.video_codecs)
         async with live.lock:
+            # Refused before anything changes: the room's media is one codec.
+            video_codec = live.video_codec.choose(self.pid, can_decode)
             events = live.room.join(self.identity.candidate)
             person = live.room.participants[self.pid]
             me.generation = person.generation
@@ -354,7 +358,9 @@ class SignalSession:
                 events += live.room.knock_message(self.pid, request.knock_message)
             # Attached before the join's routes are applied, so they reach this
             # connection; a session the person still had (a new tab) is replaced.
-            await live.enter(me)
+            await live.enter(me, can_decode)
+            if me.media is not None:
+                video_codec = me.media.video_codec  # what both legs negotiate
             self.joined = True
             await self._apply(events)
             minutes = self.minutes.access(live, self.pid, self.identity.actor)
@@ -363,6 +369,7 @@ class SignalSession:
                 "protocol": m.PROTOCOL,
                 "admission": person.admission.value,
                 "ice_servers": participant_ice_servers(self.ice_servers, self.turn, self.pid),
+                "video_codec": video_codec.display_name,
                 "room": room_view(
                     live.room, self.pid, full_names=me.full_names, chat_times=live.chat_times
                 ),

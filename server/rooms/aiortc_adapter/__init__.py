@@ -58,7 +58,13 @@ Modules, by side: ``names`` (the pinned release and every private name),
 side), ``ice`` and ``ports``. Everything the rest of the project uses is imported from here.
 """
 
-from server.rooms.aiortc_adapter.codecs import codec_preferences, is_vp8_keyframe, restrict_codecs
+from server.rooms.aiortc_adapter.codecs import (
+    KEYFRAME_START,
+    codec_preferences,
+    forwarded_mime,
+    is_vp8_keyframe,
+    restrict_codecs,
+)
 from server.rooms.aiortc_adapter.ice import (
     add_bundled_candidate,
     candidate_ufrag,
@@ -72,8 +78,10 @@ from server.rooms.aiortc_adapter.names import (
     AIORTC_VERSION,
     CLOCK_RATES,
     FORWARDED_MIME,
+    H264_PROFILE_LEVEL_ID,
     HISTORY_SIZE,
     MID_EXTENSION,
+    VIDEO_MIME,
     Kind,
     aiortc_version_supported,
 )
@@ -101,8 +109,11 @@ __all__ = [
     "AIORTC_VERSION",
     "CLOCK_RATES",
     "FORWARDED_MIME",
+    "H264_PROFILE_LEVEL_ID",
     "HISTORY_SIZE",
+    "KEYFRAME_START",
     "MID_EXTENSION",
+    "VIDEO_MIME",
     "FrameCallback",
     "Kind",
     "NoFreePort",
@@ -119,6 +130,7 @@ __all__ = [
     "capture_encoded_frames",
     "codec_preferences",
     "configure_ice",
+    "forwarded_mime",
     "hook_feedback",
     "hook_keyframe_requests",
     "is_capturing",

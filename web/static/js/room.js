@@ -65,6 +65,7 @@
     selfId: "",
     room: null,
     iceServers: [],
+    videoCodec: "VP8", // the room's, from the join's reply
     isHost: false,
     everJoined: false,
     final: false,
@@ -302,7 +303,12 @@
   async function join() {
     let data;
     try {
-      data = await client.request("join", state.knockText ? { knock_message: state.knockText } : {});
+      const fields = state.knockText ? { knock_message: state.knockText } : {};
+      const decodable = NS.decodableVideoCodecs();
+      if (decodable !== null) {
+        fields.video_codecs = decodable;
+      }
+      data = await client.request("join", fields);
     } catch (error) {
       if (error.fromServer) {
         refuse(error);
@@ -317,6 +323,10 @@
     state.selfId = data.participant_id || state.selfId;
     root.dataset.participantId = state.selfId;
     state.iceServers = Array.isArray(data.ice_servers) ? data.ice_servers : [];
+    state.videoCodec = data.video_codec === "H264" ? "H264" : "VP8";
+    if (state.subscriber !== null) {
+      state.subscriber.options.videoCodec = state.videoCodec; // for its next connection
+    }
     state.everJoined = true;
     agreement.setEditor(data.can_draft_agreement === true);
     state.minutes = data.minutes || null;
@@ -578,6 +588,7 @@
   function makePublisher() {
     return new NS.Publisher({
       iceServers: state.iceServers,
+      videoCodec: state.videoCodec,
       request: (type, fields, timeoutMs) => client.request(type, fields, timeoutMs),
       onState: (value) => onConnectionState("publisher", value),
     });
@@ -617,6 +628,7 @@
     health.startedAt = Date.now();
     health.badSince = 0;
     state.publisher.options.iceServers = state.iceServers;
+    state.publisher.options.videoCodec = state.videoCodec;
     state.publisher.restart().catch((error) => {
       console.warn("concord: publisher restart failed", error);
       noticeServerFull(error);
@@ -635,6 +647,7 @@
     if (state.subscriber === null) {
       state.subscriber = new NS.Subscriber({
         iceServers: state.iceServers,
+        videoCodec: state.videoCodec,
         request: (type, fields, timeoutMs) => client.request(type, fields, timeoutMs),
         onState: (value) => onConnectionState("subscriber", value),
         onTracks: onTracks,
