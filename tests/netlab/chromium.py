@@ -53,16 +53,31 @@ RECORD_PEER_CONNECTIONS = """
   const Native = window.RTCPeerConnection;
   if (!Native || window.__recordedPeerConnections) { return; }
   const made = [];
+  const events = [];
   window.__recordedPeerConnections = made;
+  window.__recordedEvents = events;
+  const note = (what) => events.push([Math.round(performance.now()), what]);
   class Recorded extends Native {
-    constructor(...args) { super(...args); made.push(this); }
+    constructor(...args) {
+      super(...args);
+      const index = made.length;
+      made.push(this);
+      this.addEventListener("iceconnectionstatechange", () => {
+        note(index + " ice " + this.iceConnectionState);
+      });
+    }
   }
   window.RTCPeerConnection = Recorded;
+  window.addEventListener("online", () => note("online"));
+  window.addEventListener("offline", () => note("offline"));
+  if (navigator.connection) {
+    navigator.connection.addEventListener("change", () => note("connection change"));
+  }
 })();
 """
 
-#: Per recorded connection: its index, role (a connection with a sending track is the
-#: publisher), state, descriptions and the counters the tests read.
+#: Per recorded connection: its index, role, state, descriptions, the local address of
+#: its selected candidate pair and the counters the tests read.
 _REPORT = """
 async () => {
   const out = [];
@@ -73,7 +88,8 @@ async () => {
       index: i,
       state: pc.connectionState,
       ice: pc.iceConnectionState,
-      role: pc.getTransceivers().some((t) => t.direction === "sendonly")
+      // The room page offers on its publisher connection and answers on its subscriber one.
+      role: pc.localDescription && pc.localDescription.type === "offer"
         ? "publisher" : "subscriber",
       local: pc.localDescription ? pc.localDescription.sdp : "",
       remote: pc.remoteDescription ? pc.remoteDescription.sdp : "",
@@ -97,8 +113,9 @@ async () => {
           entry.outbound.push({
             kind: s.kind, packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded || 0,
           });
-        } else if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
-          const local = report.get(s.localCandidateId);
+        } else if (s.type === "transport" && s.selectedCandidatePairId) {
+          const pair = report.get(s.selectedCandidatePairId);
+          const local = pair ? report.get(pair.localCandidateId) : null;
           entry.pair = local ? local.address || local.ip || "" : "";
         }
       });
@@ -139,3 +156,17 @@ class FrameTally:
             frames = sum(s["framesDecoded"] for s in entry["inbound"] if s["kind"] == "video")
             self.seen[entry["index"]] = max(frames, self.seen.get(entry["index"], 0))
         return sum(self.seen.values())
+
+
+async def page_events(page: Page, since_ms: float = 0.0) -> list[tuple[int, str]]:
+    """What the page saw (peer connections' ICE states, online/offline), with the page's
+    ``performance.now()`` in ms, from ``since_ms`` on."""
+    events: list[tuple[int, str]] = await page.evaluate(
+        "(since) => (window.__recordedEvents || []).filter((e) => e[0] >= since)", since_ms
+    )
+    return events
+
+
+async def page_clock(page: Page) -> float:
+    clock: float = await page.evaluate("() => performance.now()")
+    return clock

@@ -22,18 +22,32 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, async_playwright, expect
 
 from server.app import create_app
 from server.config import Config
 from server.db import SessionFactory
 from tests.browser.screens import PHONE
-from tests.browser.test_room import admitted_party, officer_in_room, video_plays
+from tests.browser.test_room import TIMEOUT, admitted_party, officer_in_room, video_plays
 from tests.conftest import Seed
 from tests.http.test_door import Booked, book_session
-from tests.netlab.chromium import FrameTally, launch_in, media_report, record_peer_connections
+from tests.netlab.chromium import (
+    FrameTally,
+    launch_in,
+    media_report,
+    page_clock,
+    page_events,
+    record_peer_connections,
+)
 from tests.netlab.inside import inside
-from tests.netlab.topology import SERVER_ADDRESS, Topology, bad_link, is_root
+from tests.netlab.topology import (
+    CLIENT_ADDRESS,
+    SERVER_ADDRESS,
+    Topology,
+    bad_link,
+    is_root,
+    sh,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -49,6 +63,9 @@ pytestmark = [
 TARGET_SECONDS = 2.0
 #: New frames that count as video flowing again (not one straggler).
 FRAMES_BACK = 5
+#: The party's address after its network changes, and its way out (the router).
+NEW_CLIENT_ADDRESS = "10.81.1.3"
+CLIENT_GATEWAY = "10.81.1.1"
 
 
 @dataclass
@@ -65,9 +82,8 @@ class BrowserRoom:
         self.officer_frames = FrameTally(self.officer)
         self.party_frames = FrameTally(self.party)
 
-    async def party_state(self) -> str:
-        value = await self.party.locator("#room").get_attribute("data-state")
-        return value or ""
+    def pages(self) -> dict[str, Page]:
+        return {"officer": self.officer, "party": self.party}
 
 
 @contextlib.asynccontextmanager
@@ -116,6 +132,7 @@ class Recovery:
     party_s: float | None = None
     states: list[str] = field(default_factory=list)
     connections: list[str] = field(default_factory=list)
+    media: list[str] = field(default_factory=list)
 
     @property
     def back_s(self) -> float | None:
@@ -129,9 +146,12 @@ async def watch_page(room: BrowserRoom, into: Recovery, stop: asyncio.Event) -> 
     while not stop.is_set():
         attributes = await room.party.evaluate(
             "() => { const r = document.getElementById('room');"
-            " return [r.dataset.state || '', r.dataset.connection || '']; }"
+            " return [r.dataset.state || '', r.dataset.connection || '',"
+            " (r.dataset.publisher || '') + '/' + (r.dataset.subscriber || '')]; }"
         )
-        for seen, value in zip((into.states, into.connections), attributes, strict=True):
+        for seen, value in zip(
+            (into.states, into.connections, into.media), attributes, strict=True
+        ):
             if not seen or seen[-1] != value:
                 seen.append(value)
         with contextlib.suppress(TimeoutError):
@@ -175,6 +195,7 @@ async def disturbed(
         stop.set()
         await watcher
     result.states, result.connections = page_seen.states, page_seen.connections
+    result.media = page_seen.media
     return result
 
 
@@ -185,12 +206,20 @@ def describe(result: Recovery) -> str:
     return (
         f"officer decodes the party again after {seconds(result.officer_s)}, "
         f"the party decodes the officer after {seconds(result.party_s)}; "
-        f"page states {result.states}, socket {result.connections}"
+        f"page states {result.states}, socket {result.connections}, "
+        f"publisher/subscriber {result.media}"
     )
 
 
-async def publisher_connections(page: Page) -> list[dict[str, Any]]:
-    return [e for e in await media_report(page) if e["role"] == "publisher"]
+def latest(report: list[dict[str, Any]], role: str) -> dict[str, Any]:
+    """The page's newest connection of ``role`` (older ones were replaced)."""
+    return [e for e in report if e["role"] == role][-1]
+
+
+async def current_addresses(page: Page) -> dict[str, str]:
+    """The local address each of the page's current two connections sends from."""
+    report = await media_report(page)
+    return {role: latest(report, role)["pair"] or "" for role in ("publisher", "subscriber")}
 
 
 async def test_a_five_second_blackhole_the_page_comes_back_without_the_lobby(
@@ -206,13 +235,111 @@ async def test_a_five_second_blackhole_the_page_comes_back_without_the_lobby(
         async def restore() -> None:
             await link.set(blackhole=False)
 
+        clock = await page_clock(room.party)
         result = await disturbed(room, blackhole, restore)
         counters = (await link.report())["up"]["counters"]
+        report = await media_report(room.party)
         print(
             f"\n5 s blackhole ({counters['blackholed']} packets up dropped): {describe(result)}; "
-            f"publisher connections so far {len(await publisher_connections(room.party))}"
+            f"the page made {len(report)} peer connections in all; its events (ms) "
+            f"{[(round(t - clock), e) for t, e in await page_events(room.party, clock)]}"
         )
         assert "lobby" not in result.states, result.states
         assert result.back_s is not None, describe(result)
         assert result.back_s <= 10.0, describe(result)
         print(json.dumps({"blackhole_back_s": round(result.back_s, 2)}))
+
+
+async def test_a_new_address_the_page_comes_back_without_the_lobby(
+    tmp_path: Path, config: Config, factory: SessionFactory, seed: Seed
+) -> None:
+    async with browser_room(tmp_path, config, factory, seed) as room:
+        client = room.topology.client
+
+        async def move() -> None:
+            # As a phone moving from Wi-Fi to 4G: the old address is gone at once,
+            # every socket bound to it is dead, and a new address takes its place.
+            sh("ip", "-n", client, "addr", "del", f"{CLIENT_ADDRESS}/24", "dev", "eth0")
+            sh("ip", "-n", client, "addr", "add", f"{NEW_CLIENT_ADDRESS}/24", "dev", "eth0")
+            sh("ip", "-n", client, "route", "replace", "default", "via", CLIENT_GATEWAY)
+
+        async def nothing() -> None:
+            return None
+
+        clock = await page_clock(room.party)
+        result = await disturbed(room, move, nothing)
+        addresses = await current_addresses(room.party)
+        print(
+            f"\naddress {CLIENT_ADDRESS} -> {NEW_CLIENT_ADDRESS}: {describe(result)}; "
+            f"the page's connections now send from {addresses}; its events (ms) "
+            f"{[(round(t - clock), e) for t, e in await page_events(room.party, clock)]}"
+        )
+        assert "lobby" not in result.states, result.states
+        assert result.back_s is not None, describe(result)
+        assert result.back_s <= 10.0, describe(result)
+        assert addresses == {"publisher": NEW_CLIENT_ADDRESS, "subscriber": NEW_CLIENT_ADDRESS}
+        print(json.dumps({"new_address_back_s": round(result.back_s, 2)}))
+
+
+def audio_in(report: list[dict[str, Any]]) -> dict[str, float]:
+    """Received audio on the page's current subscriber connection, summed over sources."""
+    inbound = [s for s in latest(report, "subscriber")["inbound"] if s["kind"] == "audio"]
+    fields = ("packetsReceived", "packetsLost", "totalSamplesReceived", "concealedSamples")
+    totals = {name: float(sum(s[name] for s in inbound)) for name in fields}
+    fec = [s["fecPacketsReceived"] for s in inbound if s["fecPacketsReceived"] is not None]
+    totals["fecPacketsReceived"] = float(sum(fec)) if fec else -1.0
+    return totals
+
+
+def opus_fmtp(sdp: str) -> str:
+    """The ``a=fmtp`` parameters of the first Opus payload type in ``sdp``."""
+    lines = sdp.splitlines()
+    opus = next(line.split(":", 1)[1].split(" ")[0] for line in lines if "opus/48000" in line)
+    return next((line.split(" ", 1)[1] for line in lines if line.startswith(f"a=fmtp:{opus} ")), "")
+
+
+async def test_twenty_percent_loss_fec_is_negotiated_the_notice_shows_and_sound_flows(
+    tmp_path: Path, config: Config, factory: SessionFactory, seed: Seed
+) -> None:
+    async with browser_room(tmp_path, config, factory, seed) as room:
+        publisher = latest(await media_report(room.party), "publisher")
+        offered, answered = opus_fmtp(publisher["local"]), opus_fmtp(publisher["remote"])
+        assert "useinbandfec=1" in offered.split(";"), offered
+        assert "useinbandfec=1" in answered.split(";"), answered
+
+        notice = room.party.locator("#network-notice")
+        await expect(notice).to_be_hidden()
+        await room.topology.link.set(loss=0.2)
+        await expect(notice).to_have_attribute("data-state", "weak", timeout=TIMEOUT)
+        await expect(notice).to_be_visible()
+
+        window = 10.0
+        before = {who: audio_in(await media_report(p)) for who, p in room.pages().items()}
+        await asyncio.sleep(window)
+        after = {who: audio_in(await media_report(p)) for who, p in room.pages().items()}
+        link = await room.topology.link.report()
+        figures: dict[str, dict[str, float]] = {}
+        for who in after:
+            delta = {k: after[who][k] - before[who][k] for k in after[who]}
+            samples = delta["totalSamplesReceived"]
+            figures[who] = {
+                "packets_per_s": round(delta["packetsReceived"] / window, 1),
+                "lost_share": round(
+                    delta["packetsLost"]
+                    / max(1.0, delta["packetsLost"] + delta["packetsReceived"]),
+                    3,
+                ),
+                "concealed_share": round(delta["concealedSamples"] / samples, 3) if samples else -1,
+                "fec_packets": delta["fecPacketsReceived"]
+                if after[who]["fecPacketsReceived"] >= 0
+                else -1,
+            }
+        print(
+            f"\n20 % loss both ways (link lost {link['up']['counters']['lost']} up, "
+            f"{link['down']['counters']['lost']} down); Opus fmtp offered {offered!r}, "
+            f"answered {answered!r}; audio received over {window:.0f} s: {json.dumps(figures)}"
+        )
+        # Sound keeps coming both ways, through the loss.
+        for who, seen in figures.items():
+            assert seen["packets_per_s"] >= 10, (who, figures)
+            assert 0 < seen["concealed_share"] < 1, (who, figures)

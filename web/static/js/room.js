@@ -38,6 +38,11 @@
   // A publisher that never connects (no answer, lost offer) is republished after this.
   const PUBLISH_STALL_MS = 15000;
   const LEAVE_TIMEOUT_MS = 3000;
+  // When a media connection breaks, the socket is asked a `ping`; no answer in this
+  // long and it is dropped and opened again at once. A socket on an address that
+  // went away (a phone between networks) otherwise looks open for minutes, and
+  // every request of the watchdog's (a new publisher offer) would wait on it.
+  const SOCKET_PROBE_MS = 1500;
   const CHAT_TOAST_CHARS = 60;
 
   const SCREENS = {
@@ -89,6 +94,7 @@
     audioOnly: false,
     unmuteAsked: false, // a host asked us to speak (unmute_requested), not yet accepted
     connectFailures: 0, // sockets in a row that did not open
+    probing: false, // a ping of the socket is out
     chatSeen: new Set(),
     chatOldest: null, // the oldest line id shown: where the next history page ends
     chatMore: false, // older lines remain on the server
@@ -647,6 +653,7 @@
     if (value === "failed" || value === "disconnected") {
       if (health.badSince === 0) {
         health.badSince = Date.now();
+        probeSocket();
       }
     } else if (value === "connected") {
       health.badSince = 0;
@@ -655,6 +662,30 @@
       health.badSince = 0;
     }
     renderBanner();
+  }
+
+  /* Media stopped: does the socket still carry anything? If its ping goes unanswered
+   * it is dead or the network is down; either way a new socket is tried at once (it
+   * cannot open before the network is back), and the join that follows republishes. */
+  function probeSocket() {
+    if (state.probing || state.final || state.leaving || !client.connected) {
+      return;
+    }
+    state.probing = true;
+    client
+      .request("ping", {}, SOCKET_PROBE_MS)
+      .catch((error) => {
+        // "disconnected": the socket closed meanwhile and onclose reconnects.
+        if (error.code === "timeout" && client.connected && !state.final && !state.leaving) {
+          console.warn("concord: the socket answers nothing, connecting again");
+          client.disconnect();
+          state.reconnectAttempt = 0;
+          connect();
+        }
+      })
+      .finally(() => {
+        state.probing = false;
+      });
   }
 
   /* Once a second: restart connections that stay broken. A phone that changes
