@@ -68,6 +68,19 @@ RECORD_PEER_CONNECTIONS = """
     }
   }
   window.RTCPeerConnection = Recorded;
+  const NativeSocket = window.WebSocket;
+  let sockets = 0;
+  class RecordedSocket extends NativeSocket {
+    constructor(...args) {
+      super(...args);
+      const index = sockets;
+      sockets += 1;
+      note("socket " + index + " new");
+      this.addEventListener("open", () => note("socket " + index + " open"));
+      this.addEventListener("close", (e) => note("socket " + index + " closed " + e.code));
+    }
+  }
+  window.WebSocket = RecordedSocket;
   window.addEventListener("online", () => note("online"));
   window.addEventListener("offline", () => note("offline"));
   if (navigator.connection) {
@@ -159,7 +172,8 @@ class FrameTally:
 
 
 async def page_events(page: Page, since_ms: float = 0.0) -> list[tuple[int, str]]:
-    """What the page saw (peer connections' ICE states, online/offline), with the page's
+    """What the page saw (peer connections' ICE states, its sockets opening and closing,
+    online/offline), with the page's
     ``performance.now()`` in ms, from ``since_ms`` on."""
     events: list[tuple[int, str]] = await page.evaluate(
         "(since) => (window.__recordedEvents || []).filter((e) => e[0] >= since)", since_ms

@@ -133,6 +133,8 @@ class Recovery:
     states: list[str] = field(default_factory=list)
     connections: list[str] = field(default_factory=list)
     media: list[str] = field(default_factory=list)
+    #: Both sides still decoded new video a few seconds after coming back.
+    steady: bool = False
 
     @property
     def back_s(self) -> float | None:
@@ -190,7 +192,11 @@ async def disturbed(
         await disturb()
         await restore()
         result = await time_back(room)
-        await asyncio.sleep(1.0)  # the page settles: a later trip to the lobby would show
+        # Video keeps flowing afterwards (a connection torn down later would stop it),
+        # and a later trip to the lobby would show in the states watched.
+        await asyncio.sleep(2.0)
+        steady = await time_back(room, within=10.0)
+        result.steady = steady.back_s is not None
     finally:
         stop.set()
         await watcher
@@ -207,7 +213,7 @@ def describe(result: Recovery) -> str:
         f"officer decodes the party again after {seconds(result.officer_s)}, "
         f"the party decodes the officer after {seconds(result.party_s)}; "
         f"page states {result.states}, socket {result.connections}, "
-        f"publisher/subscriber {result.media}"
+        f"publisher/subscriber {result.media}, video still flowing 2 s later: {result.steady}"
     )
 
 
@@ -246,6 +252,7 @@ async def test_a_five_second_blackhole_the_page_comes_back_without_the_lobby(
         )
         assert "lobby" not in result.states, result.states
         assert result.back_s is not None, describe(result)
+        assert result.steady, describe(result)
         assert result.back_s <= 10.0, describe(result)
         print(json.dumps({"blackhole_back_s": round(result.back_s, 2)}))
 
@@ -276,6 +283,7 @@ async def test_a_new_address_the_page_comes_back_without_the_lobby(
         )
         assert "lobby" not in result.states, result.states
         assert result.back_s is not None, describe(result)
+        assert result.steady, describe(result)
         assert result.back_s <= 10.0, describe(result)
         assert addresses == {"publisher": NEW_CLIENT_ADDRESS, "subscriber": NEW_CLIENT_ADDRESS}
         print(json.dumps({"new_address_back_s": round(result.back_s, 2)}))
