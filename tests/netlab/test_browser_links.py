@@ -59,8 +59,12 @@ pytestmark = [
     ),
 ]
 
-#: The issue's target for being back after the link returns (or the address changes).
+#: The target for being back after the link returns (or the address changes). Printed,
+#: not asserted: on this loaded 2-core machine the blackhole took 1.3-2.0 s and the
+#: address change 4.8-6.1 s (the party's new subscriber connection waits 1.5-3 s for a
+#: DTLS retransmission), so the tests assert LOOSE_BOUND_SECONDS instead.
 TARGET_SECONDS = 2.0
+LOOSE_BOUND_SECONDS = 10.0
 #: New frames that count as video flowing again (not one straggler).
 FRAMES_BACK = 5
 #: The party's address after its network changes, and its way out (the router).
@@ -253,8 +257,15 @@ async def test_a_five_second_blackhole_the_page_comes_back_without_the_lobby(
         assert "lobby" not in result.states, result.states
         assert result.back_s is not None, describe(result)
         assert result.steady, describe(result)
-        assert result.back_s <= 10.0, describe(result)
-        print(json.dumps({"blackhole_back_s": round(result.back_s, 2)}))
+        assert result.back_s <= LOOSE_BOUND_SECONDS, describe(result)
+        print(
+            json.dumps(
+                {
+                    "blackhole_back_s": round(result.back_s, 2),
+                    "within_target": result.back_s <= TARGET_SECONDS,
+                }
+            )
+        )
 
 
 async def test_a_new_address_the_page_comes_back_without_the_lobby(
@@ -284,9 +295,16 @@ async def test_a_new_address_the_page_comes_back_without_the_lobby(
         assert "lobby" not in result.states, result.states
         assert result.back_s is not None, describe(result)
         assert result.steady, describe(result)
-        assert result.back_s <= 10.0, describe(result)
+        assert result.back_s <= LOOSE_BOUND_SECONDS, describe(result)
         assert addresses == {"publisher": NEW_CLIENT_ADDRESS, "subscriber": NEW_CLIENT_ADDRESS}
-        print(json.dumps({"new_address_back_s": round(result.back_s, 2)}))
+        print(
+            json.dumps(
+                {
+                    "new_address_back_s": round(result.back_s, 2),
+                    "within_target": result.back_s <= TARGET_SECONDS,
+                }
+            )
+        )
 
 
 def audio_in(report: list[dict[str, Any]]) -> dict[str, float]:
@@ -351,3 +369,8 @@ async def test_twenty_percent_loss_fec_is_negotiated_the_notice_shows_and_sound_
         for who, seen in figures.items():
             assert seen["packets_per_s"] >= 10, (who, figures)
             assert 0 < seen["concealed_share"] < 1, (who, figures)
+        # The party's encoder, told of the loss on its uplink by the server's receiver
+        # reports, sends in-band FEC, and the officer's decoder uses it. (The officer's
+        # own uplink is clean, so nothing asks its encoder for FEC.)
+        if figures["officer"]["fec_packets"] >= 0:
+            assert figures["officer"]["fec_packets"] > 0, figures
