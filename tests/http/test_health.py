@@ -12,6 +12,7 @@ from server.config import Config
 from server.keys import ENGINE, HUBS
 from server.migrate import alembic_config
 from server.readiness import sqlite_file
+from server.signaling.messages import PROTOCOL
 from tests.conftest import AiohttpClient, Client, Seed
 from tests.metrics.scrape import scrape
 
@@ -66,6 +67,27 @@ async def test_allowed_networks_are_configurable(
     await scrape(app, {"X-Forwarded-For": PROXY_CLIENT})
     # Loopback is no longer in the list.
     assert (await app.get("/metrics")).status == 404
+
+
+async def test_a_refused_room_socket_is_counted_by_code(client: Client) -> None:
+    refused = await client.get(
+        "/ws/room?token=no-such-link",
+        headers={
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Protocol": PROTOCOL,
+        },
+    )
+    assert refused.status == 403
+    error = (await refused.json())["error"]
+    assert (error["code"], error["message"]) == (
+        "not_allowed",
+        "this link or session does not open a room now",
+    )
+    metrics = await scrape(client)
+    assert metrics.value("concord_signaling_errors_total", code="not_allowed") == 1
 
 
 def test_metrics_allow_rejects_what_is_not_an_address(config: Config) -> None:
