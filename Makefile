@@ -34,8 +34,9 @@ PYTEST_ARGS ?=
 SERVER_APT_PACKAGES := libharfbuzz-subset0 fonts-noto-cjk fontconfig poppler-utils
 # ... and what the test suite needs on top: Chromium for the browser tests
 # (Playwright drives /usr/bin/chromium), PostgreSQL for the postgres tests,
-# nginx for the reverse-proxy test (deploy/nginx/concord.conf in front of Concord).
-TEST_APT_PACKAGES := $(SERVER_APT_PACKAGES) chromium postgresql nginx
+# nginx for the reverse-proxy test (deploy/nginx/concord.conf in front of Concord),
+# Firefox ESR for the room test beside Chromium (driven through Marionette).
+TEST_APT_PACKAGES := $(SERVER_APT_PACKAGES) chromium postgresql nginx firefox-esr
 
 APT_SERVER_STAMP := $(STAMPS)/.apt-server
 APT_TEST_STAMP := $(STAMPS)/.apt-test
