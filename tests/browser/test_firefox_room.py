@@ -1,0 +1,210 @@
+"""A party on Firefox ESR joins a mediation with the officer on Chromium, both ways.
+
+The party opens their personal link in Debian's firefox-esr (tests/browser/firefox.py),
+goes from the door to the lobby, is admitted by the officer, and joins with the fake
+camera. The officer's Chromium decodes the party's video (the tile plays, and its
+receiver's ``framesDecoded`` grows), and Firefox plays the officer's video.
+
+Firefox gathers no loopback candidates (tests/browser/firefox.py), so the whole test runs
+in a network namespace it makes: loopback plus a veth pair that lives only inside it,
+10.84.0.2/24 with a default route into the pair (Firefox's ICE fails at once without one).
+Server, Chromium and Firefox start in it; nothing they send can leave it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from server.app import create_app
+from server.config import Config
+from server.db import SessionFactory
+from tests.browser import firefox as ff
+from tests.browser.conftest import AiohttpServer
+from tests.browser.screens import PHONE
+from tests.browser.test_room import TIMEOUT, admit, officer_in_room, video_plays
+from tests.conftest import Seed
+from tests.http.test_door import TITLE, Booked, book_session
+from tests.netlab.inside import inside
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not ff.installed(),
+        reason=f"firefox-esr is not installed ({ff.FIREFOX} missing; apt-get install firefox-esr)",
+    ),
+    pytest.mark.skipif(
+        os.geteuid() != 0, reason="the Firefox room test makes a network namespace: needs root"
+    ),
+]
+
+TIMEOUT_S = TIMEOUT / 1000
+NAMESPACE_ADDRESS = "10.84.0.2"
+NAMESPACE_GATEWAY = "10.84.0.1"
+
+
+@pytest.fixture(autouse=True)
+def private_network() -> Iterator[str]:
+    """The test's thread in a network namespace of its own until the test has ended.
+
+    Autouse, so it is set up before the server and browser fixtures (which then open
+    their sockets and start their processes inside) and torn down after them.
+    """
+    name = f"concord-firefox-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        for command in (
+            ["link", "set", "lo", "up"],
+            # Both ends inside: the default route leads nowhere but satisfies Firefox.
+            ["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+            ["addr", "add", f"{NAMESPACE_ADDRESS}/24", "dev", "v0"],
+            ["link", "set", "v0", "up"],
+            ["link", "set", "v1", "up"],
+            ["route", "add", "default", "via", NAMESPACE_GATEWAY, "dev", "v0"],
+        ):
+            subprocess.run(["ip", "-n", name, *command], check=True, capture_output=True)
+        with inside(name):
+            yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+# The room page keeps its peer connections to itself; this records them before its
+# scripts run, so the test can read the receivers' statistics.
+RECORD_CONNECTIONS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  const made = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) { super(...args); made.push(this); }
+  };
+  Object.defineProperty(window, "__concordConnections", { value: made });
+})();
+"""
+
+# framesDecoded of the inbound video stream that feeds the tile of a participant.
+FRAMES_DECODED = """async (pid) => {
+  const video = document.querySelector('video[data-participant="' + pid + '"]');
+  const track = video && video.srcObject && video.srcObject.getVideoTracks()[0];
+  if (!track) return 0;
+  for (const pc of window.__concordConnections) {
+    for (const receiver of pc.getReceivers()) {
+      if (receiver.track !== track) continue;
+      let frames = 0;
+      (await receiver.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+      });
+      return frames;
+    }
+  }
+  return 0;
+}"""
+
+# Frames Firefox presents in a participant's tile over one second, counted by
+# requestVideoFrameCallback (getVideoPlaybackQuality counts nothing for a MediaStream).
+PRESENTED = """
+const video = document.querySelector('video[data-participant="' + arguments[0] + '"]');
+if (!video) return null;
+return new Promise((resolve) => {
+  const start = performance.now();
+  let callbacks = 0;
+  const finish = () => resolve({callbacks: callbacks, width: video.videoWidth,
+                                height: video.videoHeight, time: video.currentTime});
+  const step = () => {
+    callbacks += 1;
+    if (performance.now() - start >= 1000) finish(); else video.requestVideoFrameCallback(step);
+  };
+  video.requestVideoFrameCallback(step);
+  setTimeout(finish, 5000);
+});
+"""
+
+
+@pytest.fixture
+async def server(
+    private_network: str, aiohttp_server: AiohttpServer, config: Config, seed: Seed
+) -> AsyncIterator[str]:
+    """test_room.py's server (its base URL), with media on the namespace's address."""
+    app = create_app(config.model_copy(update={"ice_host_addresses": [NAMESPACE_ADDRESS]}))
+    running = await aiohttp_server(app)
+    yield str(running.make_url("")).rstrip("/")
+
+
+async def frames_decoded(page: Page, pid: str) -> int:
+    return int(await page.evaluate(FRAMES_DECODED, pid))
+
+
+async def firefox_plays(browser: ff.Firefox, pid: str) -> dict[str, float]:
+    """Firefox's tile of ``pid`` plays: it has a size, its time runs, and frames keep coming."""
+    await browser.wait_for(
+        "const v = document.querySelector('video[data-participant=\"' + arguments[0] + '\"]');"
+        "return !!v && v.videoWidth > 0 && v.currentTime > 0.2 && !v.paused;",
+        pid,
+        within=TIMEOUT_S,
+        what=f"no video from {pid}",
+    )
+    first = await browser.run(PRESENTED, pid)
+    second = await browser.run(PRESENTED, pid)
+    assert first["callbacks"] > 1 and second["callbacks"] > 1, f"{pid} froze: {first} {second}"
+    assert second["time"] > first["time"], f"Firefox's tile of {pid} stopped: {first} {second}"
+    return dict(second)
+
+
+async def test_a_firefox_party_joins_publishes_and_receives(
+    browser: Browser,
+    server: str,
+    factory: SessionFactory,
+    seed: Seed,
+    config: Config,
+) -> None:
+    base = server
+    booked: Booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    await context.add_init_script(RECORD_CONNECTIONS)
+    try:
+        officer, host_pid = await officer_in_room(context, base, booked.session_id)
+        async with ff.firefox(PHONE["width"], PHONE["height"]) as party:
+            # The door: the party's own invitation, then into the room's lobby.
+            await party.navigate(f"{base}/j/{booked.tokens['applicant']}")
+            await party.wait_for(
+                "const e = document.getElementById('case-title');"
+                "return !!e && e.textContent.trim() === arguments[0];",
+                TITLE,
+                within=TIMEOUT_S,
+                what="the door shows no case title",
+            )
+            await party.click("#enter-room")
+            await party.wait_attribute("#room", "data-state", "lobby", within=TIMEOUT_S)
+            pid = await party.attribute("#room", "data-participant-id")
+            assert pid
+
+            await admit(officer, pid)
+            await party.wait_attribute("#room", "data-state", "admitted", within=TIMEOUT_S)
+            await party.click("#join-media")
+            await party.wait_attribute("#room", "data-media", "started", within=TIMEOUT_S)
+
+            # Publishes: the officer's Chromium decodes Firefox's camera.
+            await video_plays(officer, pid)
+            width = await officer.evaluate(
+                "(pid) => document.querySelector('video[data-participant=\"' + pid + '\"]')"
+                ".videoWidth",
+                pid,
+            )
+            assert width > 0
+            before = await frames_decoded(officer, pid)
+            await asyncio.sleep(1.0)
+            after = await frames_decoded(officer, pid)
+            assert before > 0 and after > before, f"framesDecoded {before} then {after}"
+
+            # Receives: Firefox plays the officer's video.
+            await firefox_plays(party, host_pid)
+            await expect(officer.locator("#room")).to_have_attribute("data-state", "admitted")
+    finally:
+        await context.close()
