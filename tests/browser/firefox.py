@@ -158,6 +158,8 @@ PREFS: dict[str, bool | int | str] = {
     "network.proxy.ssl_port": DEAD_PROXY_PORT,
     "network.proxy.share_proxy_settings": True,
     "network.proxy.allow_hijacking_localhost": False,
+    # A refused proxy must not make Firefox try the direct route instead.
+    "network.proxy.failover_direct": False,
 }
 
 
@@ -206,6 +208,8 @@ class Firefox:
             "XDG_CACHE_HOME": str(self.root / "cache"),
             "XDG_CONFIG_HOME": str(self.root / "config"),
             "MOZ_CRASHREPORTER_DISABLE": "1",
+        # Release builds ignore services.settings.server unless this is set.
+        "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1",
         }
         with open(self.root / "firefox.log", "wb") as log:
             return subprocess.Popen(
