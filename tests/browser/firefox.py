@@ -61,6 +61,10 @@ PREFS: dict[str, bool | int | str] = {
     # A fake camera (moving colours) and microphone (a tone), granted without a prompt.
     "media.navigator.streams.fake": True,
     "media.navigator.permission.disabled": True,
+    # No sound server here: without a mock audio device every AudioContext stays
+    # "suspended" and the door's microphone meter reads silence (Chromium has its own
+    # fake output in headless mode).
+    "media.cubeb.force_mock_context": True,
     "media.autoplay.default": 0,
     "media.autoplay.blocking_policy": 0,
     # ICE: no default STUN server, and no mDNS names for host candidates (resolving
@@ -208,8 +212,8 @@ class Firefox:
             "XDG_CACHE_HOME": str(self.root / "cache"),
             "XDG_CONFIG_HOME": str(self.root / "config"),
             "MOZ_CRASHREPORTER_DISABLE": "1",
-        # Release builds ignore services.settings.server unless this is set.
-        "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1",
+            # Release builds ignore services.settings.server unless this is set.
+            "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1",
         }
         with open(self.root / "firefox.log", "wb") as log:
             return subprocess.Popen(

@@ -1,22 +1,19 @@
-"""A party on Firefox ESR joins a mediation with the officer on Chromium, both ways.
+"""Firefox ESR at the door and in the room, beside the officer's Chromium.
 
-The party opens their personal link in Debian's firefox-esr (tests/browser/firefox.py),
-goes from the door to the lobby, is admitted by the officer, and joins with the fake
-camera. The officer's Chromium decodes the party's video (the tile plays, and its
-receiver's ``framesDecoded`` grows), and Firefox plays the officer's video.
+A party runs the door's device check on Debian's firefox-esr (tests/browser/firefox.py),
+which meanwhile sends nothing beyond the test's network. Then a party opens their personal
+link in Firefox, goes from the door to the lobby, is admitted by the officer, and joins
+with the fake camera. The officer's Chromium decodes the party's video (the tile plays,
+and its receiver's ``framesDecoded`` grows), and Firefox plays the officer's video.
 
-Firefox gathers no loopback candidates (tests/browser/firefox.py), so the whole test runs
-in a network namespace it makes: loopback plus a veth pair that lives only inside it,
-10.84.0.2/24 with a default route into the pair (Firefox's ICE fails at once without one).
+Firefox gathers no loopback candidates (tests/browser/firefox.py), so each test runs in a
+network namespace it makes (tests/browser/private_network.py), with media on its 10.84.0.2.
 Server, Chromium and Firefox start in it; nothing they send can leave it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
@@ -28,11 +25,11 @@ from server.config import Config
 from server.db import SessionFactory
 from tests.browser import firefox as ff
 from tests.browser.conftest import AiohttpServer
+from tests.browser.private_network import ADDRESS, PrivateNetwork, is_root, private_network
 from tests.browser.screens import PHONE
 from tests.browser.test_room import TIMEOUT, admit, officer_in_room, video_plays
 from tests.conftest import Seed
 from tests.http.test_door import TITLE, Booked, book_session
-from tests.netlab.inside import inside
 
 pytestmark = [
     pytest.mark.browser,
@@ -41,39 +38,49 @@ pytestmark = [
         reason=f"firefox-esr is not installed ({ff.FIREFOX} missing; apt-get install firefox-esr)",
     ),
     pytest.mark.skipif(
-        os.geteuid() != 0, reason="the Firefox room test makes a network namespace: needs root"
+        not is_root(), reason="the Firefox tests run in a network namespace they make: needs root"
     ),
 ]
 
 TIMEOUT_S = TIMEOUT / 1000
-NAMESPACE_ADDRESS = "10.84.0.2"
-NAMESPACE_GATEWAY = "10.84.0.1"
 
 
 @pytest.fixture(autouse=True)
-def private_network() -> Iterator[str]:
+def network() -> Iterator[PrivateNetwork]:
     """The test's thread in a network namespace of its own until the test has ended.
 
     Autouse, so it is set up before the server and browser fixtures (which then open
     their sockets and start their processes inside) and torn down after them.
     """
-    name = f"concord-firefox-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    with private_network() as made:
+        yield made
+
+
+@pytest.fixture
+async def server(
+    network: PrivateNetwork, aiohttp_server: AiohttpServer, config: Config, seed: Seed
+) -> AsyncIterator[str]:
+    """test_room.py's server (its base URL), with media on the namespace's address."""
+    app = create_app(config.model_copy(update={"ice_host_addresses": [ADDRESS]}))
+    running = await aiohttp_server(app)
+    yield str(running.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def proxy_requests(network: PrivateNetwork) -> AsyncIterator[list[str]]:
+    """First lines of the requests that reach Firefox's proxy (none should: all is local)."""
+    seen: list[str] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append((await reader.readline()).decode(errors="replace").strip())
+        writer.close()
+
+    trap = await asyncio.start_server(refuse, "127.0.0.1", ff.DEAD_PROXY_PORT)
     try:
-        for command in (
-            ["link", "set", "lo", "up"],
-            # Both ends inside: the default route leads nowhere but satisfies Firefox.
-            ["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
-            ["addr", "add", f"{NAMESPACE_ADDRESS}/24", "dev", "v0"],
-            ["link", "set", "v0", "up"],
-            ["link", "set", "v1", "up"],
-            ["route", "add", "default", "via", NAMESPACE_GATEWAY, "dev", "v0"],
-        ):
-            subprocess.run(["ip", "-n", name, *command], check=True, capture_output=True)
-        with inside(name):
-            yield name
+        yield seen
     finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+        trap.close()
+        await trap.wait_closed()
 
 
 # The room page keeps its peer connections to itself; this records them before its
@@ -127,16 +134,6 @@ return new Promise((resolve) => {
 """
 
 
-@pytest.fixture
-async def server(
-    private_network: str, aiohttp_server: AiohttpServer, config: Config, seed: Seed
-) -> AsyncIterator[str]:
-    """test_room.py's server (its base URL), with media on the namespace's address."""
-    app = create_app(config.model_copy(update={"ice_host_addresses": [NAMESPACE_ADDRESS]}))
-    running = await aiohttp_server(app)
-    yield str(running.make_url("")).rstrip("/")
-
-
 async def frames_decoded(page: Page, pid: str) -> int:
     return int(await page.evaluate(FRAMES_DECODED, pid))
 
@@ -157,9 +154,43 @@ async def firefox_plays(browser: ff.Firefox, pid: str) -> dict[str, float]:
     return dict(second)
 
 
+async def test_a_firefox_party_checks_its_devices_and_stays_off_the_network(
+    network: PrivateNetwork,
+    server: str,
+    proxy_requests: list[str],
+    factory: SessionFactory,
+    seed: Seed,
+    config: Config,
+) -> None:
+    """The door's check passes on Firefox; no frame leaves v0 and its proxy is never asked."""
+    booked: Booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
+    async with ff.firefox(PHONE["width"], PHONE["height"]) as party:
+        await party.navigate(f"{server}/j/{booked.tokens['respondent']}")
+        await party.wait_attribute("#device-check", "data-ready", "false", within=TIMEOUT_S)
+        await party.click("#start-check")
+        for check in ("camera", "microphone", "network"):
+            await party.wait_attribute("#device-check", f"data-{check}", "ok", within=TIMEOUT_S)
+        await party.wait_attribute("#device-check", "data-ready", "true", within=TIMEOUT_S)
+        assert await party.run("return document.getElementById('camera-preview').videoWidth") > 0
+        await party.wait_for(
+            "return document.getElementById('mic-bar').style.width !== '';",
+            within=TIMEOUT_S,
+            what="the microphone meter never moved",
+        )
+        await party.click("#play-tone")
+        await party.click("#heard-yes")
+        await party.wait_attribute("#device-check", "data-speaker", "ok", within=TIMEOUT_S)
+        # Firefox's own background work (updates, remote settings, telemetry) starts
+        # within seconds of launch; give it time to show itself.
+        await asyncio.sleep(5.0)
+    assert network.frames_out() == [], "Firefox sent something beyond the namespace's subnet"
+    assert proxy_requests == [], "Firefox asked for something on the network"
+
+
 async def test_a_firefox_party_joins_publishes_and_receives(
     browser: Browser,
     server: str,
+    proxy_requests: list[str],
     factory: SessionFactory,
     seed: Seed,
     config: Config,
@@ -208,3 +239,4 @@ async def test_a_firefox_party_joins_publishes_and_receives(
             await expect(officer.locator("#room")).to_have_attribute("data-state", "admitted")
     finally:
         await context.close()
+    assert proxy_requests == [], "Firefox asked for something on the network"
