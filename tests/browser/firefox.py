@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -73,6 +74,8 @@ PREFS: dict[str, bool | int | str] = {
     "media.peerconnection.ice.obfuscate_host_addresses": False,
     "media.peerconnection.ice.link_local": False,
     "intl.accept_languages": "zh-CN, zh",
+    # The pages' console goes to Firefox's output (firefox.log), where tests read errors.
+    "devtools.console.stdout.content": True,
     # No first-run, welcome, what's-new or default-browser pages.
     "browser.startup.homepage_override.mstone": "ignore",
     "browser.startup.homepage": "about:blank",
@@ -308,12 +311,37 @@ class Firefox:
             what=f"{css} never had {name}={value!r}",
         )
 
+    def page_errors(self, origin: str) -> list[str]:
+        """Uncaught errors of pages at ``origin`` and console.error calls from pages.
+
+        Read from Firefox's output (``devtools.console.stdout.content``); an entry runs
+        from its first line to the next unindented one. Firefox's own console errors
+        (their stacks are in chrome:// or resource:// code) are left out.
+        """
+        entries: list[list[str]] = []
+        for line in self._log_text().splitlines():
+            if line[:1].isspace() and entries:
+                entries[-1].append(line)
+            else:
+                entries.append([line])
+        errors: list[str] = []
+        for entry in entries:
+            text = "\n".join(entry)
+            if entry[0].startswith("JavaScript error: " + origin):
+                errors.append(text)
+            elif entry[0].startswith("console.error:") and not re.search(
+                r"chrome://|resource://", text
+            ):
+                errors.append(text)
+        return errors
+
+    def _log_text(self) -> str:
+        log = self.root / "firefox.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
     def log_tail(self, lines: int = 40) -> str:
         """The end of Firefox's own output, for a failure message."""
-        log = self.root / "firefox.log"
-        if not log.exists():
-            return ""
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(self._log_text().splitlines()[-lines:])
 
     def close(self) -> None:
         """End the session, kill the process group, remove the profile: each step always runs."""

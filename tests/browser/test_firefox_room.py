@@ -183,6 +183,7 @@ async def test_a_firefox_party_checks_its_devices_and_stays_off_the_network(
         # Firefox's own background work (updates, remote settings, telemetry) starts
         # within seconds of launch; give it time to show itself.
         await asyncio.sleep(5.0)
+        assert party.page_errors(server) == []
     assert network.frames_out() == [], "Firefox sent something beyond the namespace's subnet"
     assert proxy_requests == [], "Firefox asked for something on the network"
 
@@ -237,6 +238,7 @@ async def test_a_firefox_party_joins_publishes_and_receives(
             # Receives: Firefox plays the officer's video.
             await firefox_plays(party, host_pid)
             await expect(officer.locator("#room")).to_have_attribute("data-state", "admitted")
+            assert party.page_errors(base) == []
     finally:
         await context.close()
     assert proxy_requests == [], "Firefox asked for something on the network"
