@@ -273,6 +273,18 @@ class Firefox:
         """
         return await self.call(self.client.execute_script, script, list(args))
 
+    async def fits_its_width(self) -> None:
+        """The page has loaded and scrolls no wider than the window."""
+        await self.wait_for(
+            "return document.readyState === 'complete';", within=PAGE_LOAD_TIMEOUT_S, what="load"
+        )
+        width, inner = await self.run(
+            "return [document.documentElement.scrollWidth, window.innerWidth];"
+        )
+        assert width <= inner, (
+            f"{await self.call(self.client.get_url)} is {width}px wide in {inner}"
+        )
+
     async def click(self, css: str) -> None:
         def click() -> None:
             self.client.find_element(By.CSS_SELECTOR, css).click()
@@ -384,7 +396,8 @@ def active_port(profile: Path, process: subprocess.Popen[bytes]) -> int:
 async def firefox(width: int = 360, height: int = 740) -> AsyncIterator[Firefox]:
     """A Firefox for the length of the block; closed (killed, profile removed) however it ends.
 
-    Process and session are in the network namespace of the calling thread.
+    Process and session are in the network namespace of the calling thread. Headless
+    Firefox makes no window narrower than 500 px, so a phone's 360 becomes 500.
     """
     browser = Firefox(width, height)
     try:

@@ -180,6 +180,7 @@ async def test_a_firefox_party_checks_its_devices_and_stays_off_the_network(
         await party.click("#play-tone")
         await party.click("#heard-yes")
         await party.wait_attribute("#device-check", "data-speaker", "ok", within=TIMEOUT_S)
+        await party.fits_its_width()
         # Firefox's own background work (updates, remote settings, telemetry) starts
         # within seconds of launch; give it time to show itself.
         await asyncio.sleep(5.0)
@@ -237,6 +238,7 @@ async def test_a_firefox_party_joins_publishes_and_receives(
 
             # Receives: Firefox plays the officer's video.
             await firefox_plays(party, host_pid)
+            await party.fits_its_width()
             await expect(officer.locator("#room")).to_have_attribute("data-state", "admitted")
             assert party.page_errors(base) == []
     finally:
