@@ -14,9 +14,9 @@ port.
 
 Firefox 153 gathers no loopback ICE candidates, ``media.peerconnection.ice.loopback`` or
 not (measured: only the default route's interface), so on the host its media would use the
-machine's own network address. The room test runs it in a network namespace of its own
-instead: the process and its Marionette connection live in the namespace of the thread
-that creates the :class:`Firefox`.
+machine's own network address. The tests run it in a network namespace of their own
+instead (tests/browser/private_network.py): the process and its Marionette connection live
+in the namespace of the thread that creates the :class:`Firefox`.
 
 Marionette's client is blocking while the Concord server under test runs in the test's
 own event loop, so every call goes to one worker thread (:meth:`Firefox.call`), in order.
@@ -51,7 +51,10 @@ FIREFOX = shutil.which("firefox-esr") or "/usr/bin/firefox-esr"
 STARTUP_TIMEOUT_S = 60.0
 # How long a navigation or a script may take before Marionette gives up on it.
 PAGE_LOAD_TIMEOUT_S = 30.0
-# A port nothing listens on: the proxy for any request that is not to loopback.
+# A reply slower than this means Firefox hangs (marionette_driver's default is 6 minutes).
+SOCKET_TIMEOUT_S = PAGE_LOAD_TIMEOUT_S + 30.0
+# The proxy for any request that is not to loopback: nothing listens on it, except a test
+# that wants to catch such requests.
 DEAD_PROXY_PORT = 9
 
 T = TypeVar("T")
@@ -247,7 +250,12 @@ class Firefox:
 
     def _open_session(self) -> Marionette:
         port = active_port(self.profile, self.process)
-        client = Marionette(host="127.0.0.1", port=port, startup_timeout=int(STARTUP_TIMEOUT_S))
+        client = Marionette(
+            host="127.0.0.1",
+            port=port,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            startup_timeout=int(STARTUP_TIMEOUT_S),
+        )
         client.start_session()
         client.timeout.page_load = PAGE_LOAD_TIMEOUT_S
         client.timeout.script = PAGE_LOAD_TIMEOUT_S
@@ -356,12 +364,15 @@ class Firefox:
         return "\n".join(self._log_text().splitlines()[-lines:])
 
     def close(self) -> None:
-        """End the session, kill the process group, remove the profile: each step always runs."""
+        """Drop the session, kill the process group, remove the profile: each step always runs.
+
+        The session is not ended politely: the process is killed anyway, and a hung
+        Firefox would keep a polite goodbye waiting.
+        """
         try:
             if self._client is not None:
-                self._client.cleanup()
-        except Exception:  # noqa: BLE001 - a dead browser must not stop the kill below
-            pass
+                self._client.delete_session(send_request=False)  # closes the socket
+                self._client.cleanup_ran = True  # nothing left for Marionette.__del__ to do
         finally:
             self._thread.shutdown(wait=False, cancel_futures=True)
             kill(self.process)
