@@ -32,6 +32,7 @@ from server.keys import (
     MINUTES_DESK,
     ROOM_SOCKETS,
     SESSIONS,
+    TURN,
     TZ,
     VAULT,
     WORKS,
@@ -39,11 +40,13 @@ from server.keys import (
 from server.live.rooms import LiveRooms
 from server.pii import PiiVault
 from server.rooms import latency
-from server.rooms.media import MediaConfig
+from server.rooms.codecs import VideoCodec
+from server.rooms.media import MediaConfig, PortRange
 from server.signaling.agreement import AgreementDesk, AgreementSettings
 from server.signaling.endpoint import close_room_sockets
 from server.signaling.minutes import MinutesDesk
 from server.signaling.notify import WireNotifier
+from server.turn import TurnIssuer
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +88,15 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
     )
     hubs = LiveRooms(
         app[SESSIONS],
-        MediaConfig(ice_servers=list(config.ice_servers), host_addresses=config.ice_host_addresses),
+        MediaConfig(
+            ice_servers=list(config.ice_servers),
+            host_addresses=config.ice_host_addresses,
+            port_range=PortRange(*config.media_ports) if config.media_ports else None,
+        ),
         WireNotifier(desk),
         grace=float(config.room_grace_seconds),
         peers=cluster.Peers(worker) if worker is not None else None,
+        video_codec=VideoCodec(config.video_codec),
     )
     app[AGREEMENT_DESK] = desk
     app[MINUTES_DESK] = MinutesDesk(
@@ -106,6 +114,21 @@ async def _agreements(app: web.Application) -> AsyncIterator[None]:
     app[WORKS] = works
     yield
     await works.close()
+
+
+def turn_issuer(config: Config) -> TurnIssuer | None:
+    """Per-participant TURN credentials when a TURN server is configured (server/turn.py).
+
+    Only browsers get them: the media server keeps ``ice_servers`` alone (see
+    server/turn.py for why it needs no relay).
+    """
+    if not config.turn_enabled or config.turn_secret is None:
+        return None
+    return TurnIssuer(
+        secret=config.turn_secret.get_secret_value().encode(),
+        urls=tuple(config.turn_urls),
+        lifetime_seconds=config.turn_credential_minutes * 60,
+    )
 
 
 def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.Application:
@@ -133,6 +156,7 @@ def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.A
     app[VAULT] = PiiVault(secret)
     app[CSRF] = CsrfGuard(secret)
     app[CATALOGUES] = Catalogues()
+    app[TURN] = turn_issuer(config)
     app[JINJA] = make_environment(tz)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)

@@ -21,10 +21,21 @@ MAX_WORKERS = 64
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The settings, with the data directory made private before any command writes in it."""
+    from pydantic import ValidationError
+
     from server.config import load_config
     from server.datadir import make_private
 
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except ValidationError as exc:
+        # A setting an operator got wrong: what is wrong, not a traceback.
+        print("concord: the settings are not valid:", file=sys.stderr)
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            print(f"  {where + ': ' if where else ''}{message}", file=sys.stderr)
+        raise SystemExit(2) from None
     make_private(config)
     return config
 
@@ -294,9 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--revision", default="head", help="target revision (default: head)")
     mig.set_defaults(func=cmd_migrate)
 
-    from server import lan_cert_command
+    from server import lan_cert_command, turn_config_command
 
     lan_cert_command.add_parser(sub)
+    turn_config_command.add_parser(sub)
 
     demo = sub.add_parser("demo", help="add demo data once (station, offices, staff, disputes)")
     demo.set_defaults(func=cmd_demo)

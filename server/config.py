@@ -16,7 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +40,9 @@ LAN_CA_KEY_FILE = "ca.key"
 LAN_CERT_FILE = "server.crt"
 LAN_KEY_FILE = "server.key"
 Language = Literal["zh", "en"]
+#: Bounds of the media UDP port range: not the system's ports.
+MEDIA_PORT_FLOOR = 1024
+MEDIA_PORT_CEILING = 65535
 
 
 class Config(BaseSettings):
@@ -143,6 +146,15 @@ class Config(BaseSettings):
         ge=1,
         le=90,
         description="每周研判: a high-risk dispute with no outcome after this many days is listed.",
+    )
+
+    # -- video codec (server/rooms/codecs.py) --
+    video_codec: Literal["vp8", "h264"] = Field(
+        default="vp8",
+        description=(
+            "The video codec a room prefers when its first participant decodes both VP8 and "
+            "H.264; later joiners must decode the room's codec."
+        ),
     )
 
     @field_validator("database_url")
@@ -314,6 +326,122 @@ class Config(BaseSettings):
     def effective_cookie_secure(self) -> bool:
         """Secure cookies when asked, when serving HTTPS, or when people reach an https:// URL."""
         return self.cookie_secure or self.tls_enabled or self.public_url.startswith("https://")
+
+    # TURN relay for people behind strict NATs and UDP-blocking firewalls (server/turn.py)
+    turn_secret: SecretStr | None = Field(
+        default=None,
+        description="coturn's static-auth-secret (use-auth-secret): each participant gets "
+        "credentials made with it; empty: no TURN. `concord turn-config` writes the coturn file.",
+    )
+    turn_urls: list[str] = Field(
+        default_factory=list,
+        description="The TURN server's URLs as browsers take them, e.g. "
+        "turn:turn.example.cn:3478?transport=udp, turn:turn.example.cn:3478?transport=tcp, "
+        "turns:turn.example.cn:443?transport=tcp.",
+    )
+    turn_credential_minutes: int = Field(
+        default=240,
+        ge=5,
+        le=24 * 60,
+        description="How long a participant's TURN credentials are valid from joining "
+        "(a page that rejoins gets new ones).",
+    )
+    turn_realm: str = Field(
+        default="",
+        description="coturn's realm; empty: the host of public_url, else the host setting.",
+    )
+
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_urls(cls, value: list[str]) -> list[str]:
+        from server.turn import parse_turn_url
+
+        for item in value:
+            parse_turn_url(item)  # a TurnUrlError (ValueError) names the bad URL
+        return [item.strip() for item in value]
+
+    @field_validator("turn_secret")
+    @classmethod
+    def _turn_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from server.turn import check_secret
+
+        if value is None or not value.get_secret_value():
+            return None
+        check_secret(value.get_secret_value())
+        return value
+
+    @field_validator("turn_realm")
+    @classmethod
+    def _turn_realm(cls, value: str) -> str:
+        from server.turn import check_realm
+
+        return check_realm(value) if value else value
+
+    @model_validator(mode="after")
+    def _turn_pair(self) -> Config:
+        if self.turn_urls and self.turn_secret is None:
+            raise ValueError(
+                "turn_urls are set but turn_secret is not: set CONCORD_TURN_SECRET to coturn's "
+                "static-auth-secret (`concord turn-config` makes one)"
+            )
+        if self.turn_secret is not None and not self.turn_urls:
+            raise ValueError(
+                "turn_secret is set but turn_urls is empty: list the TURN server's URLs, e.g. "
+                "'[\"turn:turn.example.cn:3478?transport=udp\"]'"
+            )
+        return self
+
+    # Media through firewalls: the UDP ports of the media server's sockets
+    media_port_min: int | None = Field(
+        default=None,
+        description="First UDP port of the media range (with media_port_max); "
+        "empty: any port the system picks.",
+    )
+    media_port_max: int | None = Field(
+        default=None,
+        description="Last UDP port of the media range, included. Each participant uses "
+        "two ports per ICE host address while in a room.",
+    )
+
+    @model_validator(mode="after")
+    def _media_ports(self) -> Config:
+        low, high = self.media_port_min, self.media_port_max
+        if (low is None) != (high is None):
+            raise ValueError(
+                "media_port_min and media_port_max go together: set both or neither "
+                f"(media_port_min={low}, media_port_max={high})"
+            )
+        if low is None or high is None:
+            return self
+        for name, port in (("media_port_min", low), ("media_port_max", high)):
+            if not MEDIA_PORT_FLOOR <= port <= MEDIA_PORT_CEILING:
+                raise ValueError(
+                    f"{name}={port} is outside {MEDIA_PORT_FLOOR}..{MEDIA_PORT_CEILING} "
+                    "(ports below 1024 are the system's)"
+                )
+        if low > high:
+            raise ValueError(
+                f"media_port_min={low} is above media_port_max={high}: the range is empty"
+            )
+        return self
+
+    @property
+    def turn_enabled(self) -> bool:
+        return self.turn_secret is not None and bool(self.turn_urls)
+
+    @property
+    def effective_turn_realm(self) -> str:
+        """coturn's realm: the setting, else the public URL's host, else ``host`` (or concord)."""
+        from server.turn import default_realm
+
+        return self.turn_realm or default_realm(self.public_url, self.host)
+
+    @property
+    def media_ports(self) -> tuple[int, int] | None:
+        """The media UDP port range (first, last, both included), or None for any port."""
+        if self.media_port_min is None or self.media_port_max is None:
+            return None
+        return self.media_port_min, self.media_port_max
 
 
 def load_config(config_file: str | None = None, **overrides: Any) -> Config:

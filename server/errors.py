@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     MINUTES_SIGNED_OFF = "minutes_signed_off"
     MINUTES_UNKNOWN_SPEAKER = "minutes_unknown_speaker"
     MINUTES_CONFLICT = "minutes_conflict"
+    MEDIA_PORTS_EXHAUSTED = "media_ports_exhausted"
+    CODEC_UNSUPPORTED = "codec_unsupported"
     INTERNAL_ERROR = "internal_error"
 
 

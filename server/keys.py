@@ -18,6 +18,7 @@ from server.pii import PiiVault
 from server.signaling.agreement import AgreementDesk
 from server.signaling.connection import SignalConnection
 from server.signaling.minutes import MinutesDesk
+from server.turn import TurnIssuer
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -34,3 +35,5 @@ MINUTES_DESK = web.AppKey("minutes_desk", MinutesDesk)
 #: Every open room socket, joined or not: told 1001 when the server stops.
 ROOM_SOCKETS = web.AppKey[set[SignalConnection]]("room_sockets")
 WORKS = web.AppKey("agreement_works", AgreementWorks)
+#: Mints each participant's TURN credentials; None when no TURN server is configured.
+TURN = web.AppKey[TurnIssuer | None]("turn_issuer")

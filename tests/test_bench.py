@@ -399,3 +399,18 @@ async def test_the_latency_probe_is_read_and_reset_and_a_404_is_not_available(
         )
         assert await room.read_latency(http, str(empty.make_url(""))) is None
     assert resets == ["1"]
+
+
+@pytest.mark.parametrize("script", ["room", "agreements", "closed_loop", "minutes_paper"])
+def test_each_bench_runs_as_a_script_and_as_a_module_from_anywhere(
+    script: str, tmp_path: Path
+) -> None:
+    """``python bench/room.py`` once failed with ``No module named 'bench'``."""
+    root = Path(__file__).resolve().parent.parent
+    for command in (
+        [sys.executable, str(root / "bench" / f"{script}.py"), "--help"],
+        [sys.executable, "-m", f"bench.{script}", "--help"],
+    ):
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "usage:" in done.stdout

@@ -243,3 +243,38 @@ def test_empty_or_short_secret_file_is_refused(tmp_path: Path, content: str) -> 
     (tmp_path / SECRET_KEY_FILE).write_text(content)
     with pytest.raises(ValueError):
         Config(data_dir=tmp_path).secret()
+
+
+def test_turn_needs_both_a_secret_and_urls(tmp_path: Path) -> None:
+    urls = ["turn:turn.example.cn:3478?transport=udp"]
+    secret = "x" * 40
+    both = Config(data_dir=tmp_path, turn_secret=secret, turn_urls=urls)
+    assert both.turn_enabled and both.turn_credential_minutes == 240
+    assert not Config(data_dir=tmp_path).turn_enabled
+    with pytest.raises(ValidationError, match="turn_secret is not"):
+        Config(data_dir=tmp_path, turn_urls=urls)
+    with pytest.raises(ValidationError, match="turn_urls is empty"):
+        Config(data_dir=tmp_path, turn_secret=secret)
+    with pytest.raises(ValidationError, match="not a TURN URL"):
+        Config(data_dir=tmp_path, turn_secret=secret, turn_urls=["stun:x.cn"])
+    with pytest.raises(ValidationError, match="at least 32"):
+        Config(data_dir=tmp_path, turn_secret="short", turn_urls=urls)
+    with pytest.raises(ValidationError, match="host name"):
+        Config(data_dir=tmp_path, turn_realm="a b")
+    with pytest.raises(ValidationError, match="greater than or equal to 5"):
+        Config(data_dir=tmp_path, turn_credential_minutes=1)
+
+
+def test_the_turn_realm_defaults_to_the_public_host(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path, public_url="https://concord.example.cn")
+    assert config.effective_turn_realm == "concord.example.cn"
+    assert Config(data_dir=tmp_path, turn_realm="turn.x.cn").effective_turn_realm == "turn.x.cn"
+
+
+def test_video_codec_preference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The codec a room's first joiner gets when they decode both (server/rooms/codecs.py)."""
+    assert Config().video_codec == "vp8"
+    monkeypatch.setenv("CONCORD_VIDEO_CODEC", "h264")
+    assert Config().video_codec == "h264"
+    with pytest.raises(ValidationError, match="video_codec"):
+        Config(video_codec="av1")

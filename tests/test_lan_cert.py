@@ -36,7 +36,9 @@ from tests.conftest import Client
 LAN = "192.168.1.20"
 
 
-def verify_for(name: x509.GeneralName, chain: list[x509.Certificate], ca: x509.Certificate) -> None:
+def verify_for(
+    name: x509.DNSName | x509.IPAddress, chain: list[x509.Certificate], ca: x509.Certificate
+) -> None:
     store = verification.Store([ca])
     verifier = verification.PolicyBuilder().store(store).build_server_verifier(name)
     verifier.verify(chain[0], chain[1:])

@@ -28,6 +28,8 @@ STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.MINUTES_SIGNED_OFF: 409,
     ErrorCode.MINUTES_UNKNOWN_SPEAKER: 422,
     ErrorCode.MINUTES_CONFLICT: 409,
+    ErrorCode.CODEC_UNSUPPORTED: 409,
+    ErrorCode.MEDIA_PORTS_EXHAUSTED: 503,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

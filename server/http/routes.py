@@ -16,6 +16,7 @@ from server.http.pages import (
     alerts,
     auth,
     calendar,
+    camera_help,
     criminal,
     disputes,
     door,
@@ -88,6 +89,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(calendar.ROUTES)
     app.router.add_routes(sessions.ROUTES)
     app.router.add_routes(door.ROUTES)
+    app.router.add_routes(camera_help.ROUTES)
     app.router.add_routes(room.ROUTES)
     app.router.add_routes(signing.ROUTES)
     app.router.add_routes(agreements.ROUTES)

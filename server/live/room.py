@@ -6,7 +6,8 @@ the room's decisions, the ordered write queue that persists them, and the
 media server that forwards what ``routing.routes`` allows. ``LiveRooms``
 (``server.live.rooms``) acts on it; the one rule it keeps itself is that a
 session is in ``sessions`` exactly while its media legs are attached
-(``enter`` and ``drop``), so no connection's media outlives it.
+(``enter`` and ``drop``), so no connection's media outlives it; and the
+room's video codec (``server.rooms.codecs``) counts exactly those sessions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from server.live.lock import RoomLock
 from server.live.session import EndReason, ParticipantSession
 from server.live.writes import WriteQueue
+from server.rooms.codecs import UNDECLARED, RoomVideoCodec, VideoCodec
 from server.rooms.media import MediaServer
 from server.rooms.room import Room
 from server.rooms.state import LiveState
@@ -47,23 +49,35 @@ class LiveRoom:
     #: The live state last handed to ``writes``, and its write number.
     saved_state: LiveState = field(default_factory=LiveState)
     state_revision: int = 0
+    #: The one video codec of the connected sessions' media (``server.rooms.codecs``).
+    video_codec: RoomVideoCodec = field(default_factory=RoomVideoCodec)
 
     def session(self, pid: str) -> ParticipantSession | None:
         """The connected session of ``pid``, if any."""
         return self.sessions.get(pid)
 
-    async def enter(self, session: ParticipantSession) -> ParticipantSession | None:
+    async def enter(
+        self, session: ParticipantSession, can_decode: frozenset[VideoCodec] = UNDECLARED
+    ) -> ParticipantSession | None:
         """``session`` becomes its participant's one session, with fresh media legs.
 
         A session the same person still had (a new tab, a reconnect before the
         old socket died) is ended as replaced, its legs closed, and returned.
+        The legs use the room's video codec, which the session's browser must
+        decode (``can_decode``): check with ``video_codec.choose`` first, since
+        a refusal here (``CodecUnsupported``) comes after the replaced session ended.
         """
         previous = self.sessions.get(session.pid)
         replaced = previous if previous is not None and previous is not session else None
         if replaced is not None:
             await self.drop(replaced)
             await replaced.channel.end(EndReason.REPLACED)
-        session.media = await self.media.attach(session.pid)
+        codec = self.video_codec.admit(session.pid, can_decode)
+        try:
+            session.media = await self.media.attach(session.pid, codec)
+        except BaseException:
+            self.video_codec.release(session.pid)
+            raise
         self.sessions[session.pid] = session
         return replaced
 
@@ -77,6 +91,7 @@ class LiveRoom:
         current = self.sessions.get(session.pid) is session
         if current:
             del self.sessions[session.pid]
+            self.video_codec.release(session.pid)
         if session.media is not None:
             await session.media.close()
         return current

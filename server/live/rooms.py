@@ -39,6 +39,7 @@ from server.live.store import RoomStore, Standing
 from server.live.writes import WriteQueue
 from server.models import Dispute, MediationSession, StaffUser, utcnow
 from server.rooms import events as ev
+from server.rooms.codecs import RoomVideoCodec, VideoCodec
 from server.rooms.link_quality import Verdict
 from server.rooms.media import MediaConfig, MediaServer
 from server.rooms.room import Room
@@ -93,8 +94,11 @@ class LiveRooms:
         *,
         grace: float,
         peers: Peers | None = None,
+        video_codec: VideoCodec = VideoCodec.VP8,
     ) -> None:
         self._factory = factory
+        #: The station's preferred video codec, for each room's first joiner.
+        self._video_codec = video_codec
         #: The other workers, when this process is one of several; None in a single process.
         self._peers = peers
         self._media_config = media_config
@@ -227,6 +231,7 @@ class LiveRooms:
                 writes=WriteQueue(f"room {session.id}"),
                 saved_state=room.live_state(),
                 state_revision=restored.revision,
+                video_codec=RoomVideoCodec(self._video_codec),
             )
             self._rooms[session.id] = live
             logger.info("room %s: opened (host %s)", session.id, host.username if host else "?")

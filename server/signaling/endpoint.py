@@ -22,7 +22,7 @@ from server.http.middlewares import client_ip, origin_allowed
 from server.http.pages import door
 from server.http.ratelimit import address_key
 from server.ids import parse_id
-from server.keys import AGREEMENT_DESK, CONFIG, HUBS, MINUTES_DESK, ROOM_SOCKETS, SESSIONS
+from server.keys import AGREEMENT_DESK, CONFIG, HUBS, MINUTES_DESK, ROOM_SOCKETS, SESSIONS, TURN
 from server.models import Expert, MediationSession, StaffUser, utcnow
 from server.rooms.participant import Participant
 from server.rooms.roles import role_for_invitation, staff_claim
@@ -126,7 +126,14 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     try:
         minutes = request.app[MINUTES_DESK]
         await SignalSession(
-            conn, rooms, live, desk, minutes, identity, list(config.ice_servers)
+            conn,
+            rooms,
+            live,
+            desk,
+            minutes,
+            identity,
+            list(config.ice_servers),
+            turn=request.app[TURN],
         ).run()
     finally:
         sockets.discard(conn)

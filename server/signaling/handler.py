@@ -26,18 +26,23 @@ from server.errors import N_, DomainError, ErrorCode
 from server.live.room import LiveRoom
 from server.live.rooms import LiveRooms
 from server.live.session import EndReason, ParticipantSession
-from server.rooms.media import MediaError, ParticipantMedia
+from server.rooms.codecs import decodable
+from server.rooms.media import MediaError, MediaPortsExhausted, ParticipantMedia
 from server.rooms.participant import Participant
 from server.signaling import messages as m
 from server.signaling.agreement import AgreementDesk, field_messages
 from server.signaling.connection import SignalConnection
 from server.signaling.minutes import MinutesDesk
 from server.signaling.views import chat_lines, room_view
+from server.turn import TurnIssuer, participant_ice_servers
 
 logger = logging.getLogger(__name__)
 
 BAD_REQUEST = N_("This request is not valid.")
 MEDIA_REFUSED = N_("The media description was not accepted.")
+NO_MEDIA_PORT = N_(
+    "The server has no free media connection right now (too many at once). Try again in a minute."
+)
 INTERNAL = N_("Something went wrong on our side. It has been logged.")
 
 
@@ -96,6 +101,8 @@ class SignalSession:
         minutes: MinutesDesk,
         identity: Identity,
         ice_servers: list[dict[str, Any]],
+        *,
+        turn: TurnIssuer | None = None,
     ) -> None:
         self.conn = conn
         self.rooms = rooms
@@ -105,6 +112,8 @@ class SignalSession:
         self.identity = identity
         self.pid = identity.candidate.id
         self.ice_servers = ice_servers
+        #: Mints this participant's own TURN credentials at each join (server/turn.py).
+        self.turn = turn
         self.joined = False
         self.session = ParticipantSession(
             pid=self.pid,
@@ -139,6 +148,13 @@ class SignalSession:
             await self.conn.send(_error(request.id, "not_joined", _message(exc)))
         except DomainError as exc:
             await self.conn.send(_error(request.id, str(exc.code), _message(exc), _fields(exc)))
+        except MediaPortsExhausted as exc:
+            logger.warning("room %s: no media port for %s: %s", self.live.session_id, self.pid, exc)
+            await self.conn.send(
+                _error(
+                    request.id, str(ErrorCode.MEDIA_PORTS_EXHAUSTED), i18n.gettext(NO_MEDIA_PORT)
+                )
+            )
         except MediaError as exc:
             logger.info("room %s: media refused %s: %s", self.live.session_id, self.pid, exc)
             await self.conn.send(
@@ -331,7 +347,10 @@ class SignalSession:
         if self.joined:
             raise NotJoined(N_("You have already joined."))
         live, me = self.live, self.session
+        can_decode = decodable(request.video_codecs)
         async with live.lock:
+            # Refused before anything changes: the room's media is one codec.
+            video_codec = live.video_codec.choose(self.pid, can_decode)
             events = live.room.join(self.identity.candidate)
             person = live.room.participants[self.pid]
             me.generation = person.generation
@@ -339,7 +358,9 @@ class SignalSession:
                 events += live.room.knock_message(self.pid, request.knock_message)
             # Attached before the join's routes are applied, so they reach this
             # connection; a session the person still had (a new tab) is replaced.
-            await live.enter(me)
+            await live.enter(me, can_decode)
+            if me.media is not None:
+                video_codec = me.media.video_codec  # what both legs negotiate
             self.joined = True
             await self._apply(events)
             minutes = self.minutes.access(live, self.pid, self.identity.actor)
@@ -347,7 +368,8 @@ class SignalSession:
                 "participant_id": self.pid,
                 "protocol": m.PROTOCOL,
                 "admission": person.admission.value,
-                "ice_servers": self.ice_servers,
+                "ice_servers": participant_ice_servers(self.ice_servers, self.turn, self.pid),
+                "video_codec": video_codec.display_name,
                 "room": room_view(
                     live.room, self.pid, full_names=me.full_names, chat_times=live.chat_times
                 ),

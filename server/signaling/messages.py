@@ -42,6 +42,19 @@ class Join(_Request):
 
     type: Literal["join"]
     knock_message: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    video_codecs: (
+        Annotated[
+            list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]],
+            Field(max_length=32),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            "The video codecs this browser can decode (e.g. ['VP8', 'H264'], from "
+            "RTCRtpReceiver.getCapabilities('video')); absent: VP8 only (older pages)."
+        ),
+    )
 
 
 class PublishOffer(_Request):

@@ -229,6 +229,7 @@ async def page_urls(client: Client, demo: DemoResult) -> dict[str, list[tuple[st
         "/sessions/{id}": [("officer", f"/sessions/{session_id}")],
         "/disputes/{id}/sessions/new": [("officer", f"/disputes/{booked_dispute}/sessions/new")],
         "/j/": [("", "/j/")],
+        "/help/camera": [("", "/help/camera")],
         "/j/{token}": [("", f"/j/{token}"), ("", "/j/" + "x" * 43)],
         "/j/{token}/room": [("", f"/j/{token}/room")],
         "/sessions/{id}/room": [("officer", f"/sessions/{session_id}/room")],

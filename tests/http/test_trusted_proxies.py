@@ -101,7 +101,7 @@ def test_the_setting_takes_addresses_and_networks_only() -> None:
     with pytest.raises(ValidationError, match="not an IP address or network"):
         Config(trusted_proxies=["nginx.local"])
     with pytest.raises(ValidationError):
-        Config(trusted_proxy_header="x-real-ip")  # type: ignore[arg-type]
+        Config(trusted_proxy_header="x-real-ip")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
 
+from server.rooms.codecs import VideoCodec
 from server.signaling.messages import PROTOCOL
 from tests.conftest import Client
 from tests.rooms.media_clients import HEIGHT, WIDTH, MediaClient
@@ -46,6 +47,10 @@ class RoomClient:
         #: What this participant's camera sends (heavier for bandwidth tests).
         self.video_size: tuple[int, int] = (WIDTH, HEIGHT)
         self.noisy = False
+        #: What the join declares this participant decodes (None: nothing, as older pages).
+        self.video_codecs: list[str] | None = None
+        #: The room's video codec, from the join's reply: what the media client sends.
+        self.video_codec = VideoCodec.VP8
         self.next_id = 0
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.notes: list[dict[str, Any]] = []
@@ -55,16 +60,28 @@ class RoomClient:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def connect(self) -> dict[str, Any]:
+        joined = await self.try_connect()
+        assert joined["ok"], joined
+        return dict(joined["data"])
+
+    async def try_connect(self) -> dict[str, Any]:
+        """Open the socket and join; the response, whether the join succeeded or not."""
         self.ws = await self.client.ws_connect(f"/ws/room?{self.query}", protocols=(PROTOCOL,))
         self.close_code = None
         self._reader = asyncio.create_task(self._read())
-        joined = await self.request("join")
-        assert joined["ok"], joined
+        declared = {} if self.video_codecs is None else {"video_codecs": self.video_codecs}
+        joined = await self.request("join", **declared)
+        if not joined["ok"]:
+            return joined
         self.pid = joined["data"]["participant_id"]
         self.room = joined["data"]["room"]
-        if self.media is None:
-            self.media = MediaClient(self.pid, self.video_size, self.noisy)
-        return dict(joined["data"])
+        codec = VideoCodec(joined["data"]["video_codec"].lower())
+        if self.media is None or codec is not self.video_codec:
+            if self.media is not None:
+                await self.media.close()
+            self.media = MediaClient(self.pid, self.video_size, self.noisy, codec)
+        self.video_codec = codec
+        return joined
 
     async def request(self, type_: str, **fields: Any) -> dict[str, Any]:
         assert self.ws is not None
@@ -131,7 +148,7 @@ class RoomClient:
                 await self._reader
         if self.media is not None:
             await self.media.close()
-            self.media = MediaClient(self.pid, self.video_size, self.noisy)
+            self.media = MediaClient(self.pid, self.video_size, self.noisy, self.video_codec)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -50,7 +50,7 @@ class Front:
     https_url: str
     http_url: str
     direct_url: str
-    session: Callable[[str], aiohttp.ClientSession]
+    session: Callable[..., aiohttp.ClientSession]
     prefix: Path
 
     @property

@@ -5,7 +5,8 @@ A :class:`MediaClient` holds the two connections a browser holds:
 - a publisher connection that offers one send-only audio track (silence,
   Opus-encoded by aiortc) and one send-only video track (small frames with a
   moving pattern, VP8-encoded by aiortc, which like Chrome sends keyframes
-  only when asked);
+  only when asked; or H.264, encoded by libx264 through PyAV, when the client
+  is made with ``video_codec=VideoCodec.H264``: it then offers H.264 only);
 - a subscriber connection that answers the server's offers and *decodes*
   what it receives, counting decoded frames per source and kind.
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 
 from aiortc import (
     RTCConfiguration,
+    RTCIceServer,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCSessionDescription,
@@ -37,13 +39,17 @@ from aiortc.sdp import SessionDescription
 from av import VideoFrame
 
 from server.rooms import aiortc_adapter as adapter
+from server.rooms.codecs import VideoCodec
 
 HOST = ["127.0.0.1"]
+#: STUN/TURN servers of the clients' connections, as a page takes the join reply's
+#: ``ice_servers``; none unless a test sets them (never aiortc's public default).
+ICE_SERVERS: list[RTCIceServer] = []
 WIDTH, HEIGHT, FPS = 160, 120, 15
 
 
 def client_configuration() -> RTCConfiguration:
-    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    return RTCConfiguration(iceServers=list(ICE_SERVERS), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class PatternVideoTrack(MediaStreamTrack):
@@ -110,6 +116,17 @@ def parse_slots(sdp: str) -> dict[str, Slot]:
     return slots
 
 
+def video_codecs_in(sdp: str) -> set[str]:
+    """The video codecs (lower-case MIME types, RTX left out) an active m-section of ``sdp`` has."""
+    return {
+        codec.mimeType.lower()
+        for media in SessionDescription.parse(sdp).media
+        if media.kind == "video" and media.direction != "inactive"
+        for codec in media.rtp.codecs
+        if codec.mimeType.lower() != "video/rtx"
+    }
+
+
 class Subscriber:
     """Answers the server's offers; decodes and counts frames per (source, kind)."""
 
@@ -119,6 +136,8 @@ class Subscriber:
         self.slots: dict[str, Slot] = {}
         self.counts: Counter[tuple[str | None, str]] = Counter()
         self.offers = 0
+        #: The video codecs of every answer given so far (lower-case MIME types).
+        self.video_codecs: set[str] = set()
         self.states: list[str] = []
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._tracks: dict[str, MediaStreamTrack] = {}
@@ -152,6 +171,7 @@ class Subscriber:
                 self._loops[mid] = asyncio.create_task(self._count(mid, track))
         adapter.configure_ice(pc, HOST, 1 << 20)
         await pc.setLocalDescription(await pc.createAnswer())
+        self.video_codecs |= video_codecs_in(pc.localDescription.sdp)
         return pc.localDescription.sdp
 
     async def _count(self, mid: str, track: MediaStreamTrack) -> None:
@@ -201,8 +221,16 @@ class Subscriber:
 
 
 class Publisher:
-    def __init__(self, size: tuple[int, int] = (WIDTH, HEIGHT), noisy: bool = False) -> None:
+    def __init__(
+        self,
+        size: tuple[int, int] = (WIDTH, HEIGHT),
+        noisy: bool = False,
+        video_codec: VideoCodec = VideoCodec.VP8,
+    ) -> None:
         self.pc: RTCPeerConnection | None = None
+        self.video_codec = video_codec
+        #: The video codecs of the server's latest answer (lower-case MIME types).
+        self.video_codecs: set[str] = set()
         self._video_kind = (size, noisy)
         self.video = PatternVideoTrack(size, noisy)
         self.audio = AudioStreamTrack()
@@ -215,7 +243,8 @@ class Publisher:
             self.audio = AudioStreamTrack()
         self.pc = RTCPeerConnection(client_configuration())
         self.pc.addTransceiver(self.audio, direction="sendonly")
-        self.pc.addTransceiver(self.video, direction="sendonly")
+        video = self.pc.addTransceiver(self.video, direction="sendonly")
+        adapter.restrict_codecs(video, self.video_codec)
         adapter.configure_ice(self.pc, HOST, 1 << 20)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
@@ -223,6 +252,7 @@ class Publisher:
     async def accept(self, sdp: str) -> None:
         assert self.pc is not None
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        self.video_codecs = video_codecs_in(sdp)
 
     async def close(self) -> None:
         if self.pc is not None:
@@ -233,9 +263,15 @@ class Publisher:
 class MediaClient:
     """One simulated participant: a publisher and a subscriber connection."""
 
-    def __init__(self, pid: str, size: tuple[int, int] = (WIDTH, HEIGHT), noisy: bool = False):
+    def __init__(
+        self,
+        pid: str,
+        size: tuple[int, int] = (WIDTH, HEIGHT),
+        noisy: bool = False,
+        video_codec: VideoCodec = VideoCodec.VP8,
+    ):
         self.pid = pid
-        self.publisher = Publisher(size, noisy)
+        self.publisher = Publisher(size, noisy, video_codec)
         self.subscriber = Subscriber()
 
     def count(self, source: str, kind: str) -> int:

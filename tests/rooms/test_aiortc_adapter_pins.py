@@ -15,6 +15,7 @@ from importlib.metadata import version
 from typing import Any
 
 import aioice
+import aioice.ice
 import av.packet
 import av.stream
 import pylibsrtp
@@ -124,6 +125,10 @@ def test_aioice_names(objects: Objects) -> None:
     _has(objects.connection, names._ICE_PROTOCOLS, "aioice", instance=True)
     _has(aioice.Connection, names._ICE_DATA_RECEIVED, "aioice")
     _has(aioice.Connection, names._ICE_GATHER_METHOD, "aioice")
+    # Binding host candidates inside the media port range (aiortc_adapter/ports.py).
+    _has(aioice.ice, names._ICE_STUN_PROTOCOL, "aioice")
+    _has(aioice.ice, names._ICE_SERVER_REFLEXIVE, "aioice")
+    _has(objects.connection, "stun_server", "aioice", instance=True)
 
 
 def test_srtp_and_av_names() -> None:

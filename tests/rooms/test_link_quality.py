@@ -8,7 +8,9 @@ from server.rooms.link_quality import Feedback, LinkJudge, Policy, Verdict
 POLICY = Policy()
 
 
-def feed(judge: LinkJudge, start: float, end: float, step: float = 0.5, **fields: object):
+def feed(
+    judge: LinkJudge, start: float, end: float, step: float = 0.5, **fields: object
+) -> list[tuple[float, Verdict]]:
     """Samples every ``step`` s from ``start`` to ``end``; the verdicts that changed, timed."""
     changes: list[tuple[float, Verdict]] = []
     t = start

@@ -29,6 +29,7 @@ from server.disputes.lifecycle import PARTY_ROLE_LABELS
 from server.experts.kinds import KIND_LABELS, ExpertKind, is_police
 from server.http import render as r
 from server.http.middlewares import client_ip
+from server.http.pages.camera_help import help_url
 from server.http.pages.common import unit_of_work
 from server.http.ratelimit import SlidingWindowLimiter, address_key
 from server.keys import CONFIG, TZ
@@ -173,6 +174,7 @@ async def _door_context(
         >= session.starts_at - timedelta(minutes=request.app[CONFIG].room_open_minutes_before),
         "ping_url": f"/j/{token}/ping",
         "probe_url": f"/j/{token}/probe",
+        "help_url": help_url(request),
         "lang_next": request.path,
     }
 

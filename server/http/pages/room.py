@@ -31,6 +31,7 @@ from server.experts.kinds import KIND_LABELS
 from server.http import render as r
 from server.http.middlewares import client_ip
 from server.http.pages import door
+from server.http.pages.camera_help import help_url
 from server.http.pages.common import int_param, unit_of_work
 from server.http.ratelimit import address_key
 from server.i18n import gettext
@@ -118,7 +119,7 @@ def _content_security_policy(request: web.Request) -> str:
 
 
 def _render(request: web.Request, page: RoomPage) -> web.Response:
-    response = r.render(request, "room/room.html", {"page": page})
+    response = r.render(request, "room/room.html", {"page": page, "help_url": help_url(request)})
     response.headers["Content-Security-Policy"] = _content_security_policy(request)
     return response
 

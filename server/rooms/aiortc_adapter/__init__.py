@@ -49,13 +49,22 @@ Private attributes used (aiortc 1.16.0, aioice 0.13.0):
   connection, the public ``Connection.get_component_candidates`` so host
   candidates come from configured addresses (aioice skips 127.0.0.1 when it
   gathers by itself), and raises ``SO_RCVBUF`` on the sockets it opened.
+  With a media port range it binds the host candidates' sockets itself
+  (``ports``) and wraps them in ``aioice.ice.StunProtocol``, asking the STUN
+  server through ``aioice.ice.server_reflexive_candidate`` as aioice would.
 
 Modules, by side: ``names`` (the pinned release and every private name),
 ``codecs``, ``receiving`` (the publisher's side), ``sending`` (the subscriber's
-side) and ``ice``. Everything the rest of the project uses is imported from here.
+side), ``ice`` and ``ports``. Everything the rest of the project uses is imported from here.
 """
 
-from server.rooms.aiortc_adapter.codecs import codec_preferences, is_vp8_keyframe, restrict_codecs
+from server.rooms.aiortc_adapter.codecs import (
+    KEYFRAME_START,
+    codec_preferences,
+    forwarded_mime,
+    is_vp8_keyframe,
+    restrict_codecs,
+)
 from server.rooms.aiortc_adapter.ice import (
     add_bundled_candidate,
     candidate_ufrag,
@@ -69,11 +78,14 @@ from server.rooms.aiortc_adapter.names import (
     AIORTC_VERSION,
     CLOCK_RATES,
     FORWARDED_MIME,
+    H264_PROFILE_LEVEL_ID,
     HISTORY_SIZE,
     MID_EXTENSION,
+    VIDEO_MIME,
     Kind,
     aiortc_version_supported,
 )
+from server.rooms.aiortc_adapter.ports import NoFreePort, PortRange, bind_in_range
 from server.rooms.aiortc_adapter.receiving import (
     FrameCallback,
     PacketCallback,
@@ -97,21 +109,28 @@ __all__ = [
     "AIORTC_VERSION",
     "CLOCK_RATES",
     "FORWARDED_MIME",
+    "H264_PROFILE_LEVEL_ID",
     "HISTORY_SIZE",
+    "KEYFRAME_START",
     "MID_EXTENSION",
+    "VIDEO_MIME",
     "FrameCallback",
     "Kind",
+    "NoFreePort",
     "OutboundStream",
     "PacketCallback",
     "PacketFanout",
+    "PortRange",
     "PromptJitterBuffer",
     "ReceiverFeedback",
     "add_bundled_candidate",
     "aiortc_version_supported",
+    "bind_in_range",
     "candidate_ufrag",
     "capture_encoded_frames",
     "codec_preferences",
     "configure_ice",
+    "forwarded_mime",
     "hook_feedback",
     "hook_keyframe_requests",
     "is_capturing",

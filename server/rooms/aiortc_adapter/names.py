@@ -15,8 +15,14 @@ Kind = Literal["audio", "video"]
 
 #: RTP clock rates of the two forwarded codecs.
 CLOCK_RATES: dict[str, int] = {"audio": 48000, "video": 90000}
-#: The only codec forwarded per kind (lower-case MIME type).
+#: The codec forwarded per kind (lower-case MIME type), video in a VP8 room.
 FORWARDED_MIME: dict[str, str] = {"audio": "audio/opus", "video": "video/vp8"}
+#: The video codec's MIME type per room codec (``server.rooms.codecs.VideoCodec``).
+VIDEO_MIME: dict[str, str] = {"vp8": "video/vp8", "h264": "video/h264"}
+#: The one H.264 format negotiated: constrained baseline level 3.1 (what every
+#: browser and phone decodes), non-interleaved (FU-A and STAP-A) packets.
+H264_PROFILE_LEVEL_ID = "42e01f"
+H264_PACKETIZATION_MODE = "1"
 #: The one header extension written on forwarded packets.
 MID_EXTENSION = "urn:ietf:params:rtp-hdrext:sdes:mid"
 #: Packets kept per video stream to answer NACKs (about 1.5 s at 500 kbps).
@@ -55,6 +61,8 @@ _STAMPS_MARK = "_concord_arrivals"
 _GATHERER_CONNECTION = "_connection"
 _ICE_PROTOCOLS = "_protocols"
 _ICE_GATHER_METHOD = "get_component_candidates"  # public, overridden per instance
+_ICE_STUN_PROTOCOL = "StunProtocol"  # aioice.ice's datagram protocol, on our own sockets
+_ICE_SERVER_REFLEXIVE = "server_reflexive_candidate"  # aioice.ice's STUN query
 _HOOK_MARK = "_concord_hooked"
 
 

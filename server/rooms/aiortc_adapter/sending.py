@@ -32,6 +32,7 @@ from aiortc.rtp import (
 from av.packet import Packet
 from av.stream import Stream
 
+from server.rooms.aiortc_adapter.codecs import KEYFRAME_START, forwarded_mime
 from server.rooms.aiortc_adapter.names import (
     _DTLS_CONNECTED,
     _DTLS_STATE,
@@ -53,13 +54,13 @@ from server.rooms.aiortc_adapter.names import (
     _TX_STREAM_ID,
     _TX_TRACK_ID,
     CLOCK_RATES,
-    FORWARDED_MIME,
     HISTORY_SIZE,
     MID_EXTENSION,
     Kind,
 )
+from server.rooms.codecs import VideoCodec
 from server.rooms.latency import PROBE
-from server.rooms.rtp import RtpRewriter, one_byte_extensions, rtx_packet, vp8_keyframe_start
+from server.rooms.rtp import RtpRewriter, one_byte_extensions, rtx_packet
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,8 @@ class OutboundStream(MediaStreamTrack):
     - Packets go out only while the stream is :meth:`live <set_live>` (the
       subscriber has this source's m-section enabled) and the sender started.
     - Video starts (after each :meth:`switch` and on becoming live) only at
-      the first packet of a VP8 keyframe, and asks for one through
+      the first packet of a keyframe of the room's codec (VP8, or H.264's
+      parameter sets or IDR slice), and asks for one through
       ``on_keyframe_needed`` whenever it starts waiting while live and sending.
     - Only the mid header extension is written (the subscriber's own id and
       mid); the publisher's extensions belong to its own negotiation.
@@ -168,10 +170,13 @@ class OutboundStream(MediaStreamTrack):
         self,
         kind: Kind,
         *,
+        video_codec: VideoCodec = VideoCodec.VP8,
         on_keyframe_needed: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
+        #: The MIME type the subscriber must have negotiated (the room's codec for video).
+        self.mime = forwarded_mime(kind, video_codec)
         self._video = kind == "video"
         self._rewriter = RtpRewriter(CLOCK_RATES[kind])
         self._on_keyframe_needed = on_keyframe_needed
@@ -281,9 +286,10 @@ class OutboundStream(MediaStreamTrack):
     def forward(self, packet: RtpPacket, keyframe: bool, now: float, arrival_ns: int) -> bool:
         """Send one source packet on (rewritten); returns whether it went out.
 
-        ``keyframe``: the packet starts a VP8 keyframe; ``now``: its arrival on
-        the monotonic clock (seconds); ``arrival_ns``: its datagram's arrival
-        for the latency probe (0: not stamped).
+        ``keyframe``: a decoder can start at the packet (a keyframe of the
+        room's codec); ``now``: its arrival on the monotonic clock (seconds);
+        ``arrival_ns``: its datagram's arrival for the latency probe (0: not
+        stamped).
         """
         if not (self._sending and self._live) or self._label is None:
             return False
@@ -341,8 +347,8 @@ class OutboundStream(MediaStreamTrack):
         if not parameters.codecs:
             return
         codec = parameters.codecs[0]
-        if codec.mimeType.lower() != FORWARDED_MIME[self.kind] or codec.payloadType is None:
-            logger.warning("subscriber negotiated %s, not %s", codec.mimeType, self.kind)
+        if codec.mimeType.lower() != self.mime or codec.payloadType is None:
+            logger.warning("subscriber negotiated %s, not %s", codec.mimeType, self.mime)
             return
         elements: list[tuple[int, bytes]] = []
         mid = (parameters.muxId or "").encode()
@@ -446,12 +452,27 @@ class PacketFanout:
     which the media server changes as routes change: a stream removed from it
     gets nothing from the next packet on. A new SSRC on the same receiver is
     a new stream: every sink starts a new run (video at the next keyframe).
+
+    Which packets are keyframe starts depends on the room's video codec,
+    given at construction and again with each new receiver (:meth:`reset`).
+    An H.264 keyframe may have two starts (its SPS, then its IDR slice, in
+    separate packets of one timestamp): each is flagged to the sinks (one
+    that began waiting in between starts at the IDR slice), but counted once.
     """
 
-    def __init__(self, kind: Kind, *, on_keyframe: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        *,
+        video_codec: VideoCodec = VideoCodec.VP8,
+        on_keyframe: Callable[[], None] | None = None,
+    ) -> None:
         self.kind = kind
         self.sinks: set[OutboundStream] = set()
         self.on_keyframe = on_keyframe
+        self.video_codec = video_codec
+        self._keyframe_start = KEYFRAME_START[video_codec]
+        self._keyframe_timestamp: int | None = None
         self.packets_in = 0
         self.frames_in = 0
         self.keyframes_in = 0
@@ -462,9 +483,13 @@ class PacketFanout:
         self._ssrc: int | None = None
         self._newest: int | None = None
 
-    def reset(self) -> None:
-        """A new publisher receiver: forget the stream seen so far."""
+    def reset(self, video_codec: VideoCodec | None = None) -> None:
+        """A new publisher receiver (sending ``video_codec``, if given): forget the stream."""
         self._ssrc = None
+        self._keyframe_timestamp = None
+        if video_codec is not None:
+            self.video_codec = video_codec
+            self._keyframe_start = KEYFRAME_START[video_codec]
 
     def __call__(self, packet: RtpPacket, arrival_ns: int) -> None:
         self.packets_in += 1
@@ -474,16 +499,18 @@ class PacketFanout:
                     sink.switch(sink.label)
             self._ssrc = packet.ssrc
             self._newest = None
+            self._keyframe_timestamp = None
         if self._newest is None or 0 < (packet.sequence_number - self._newest) & 0xFFFF < 0x8000:
             self._newest = packet.sequence_number
         else:
             self.late_packets += 1
         keyframe = False
         if self._video:
-            keyframe = vp8_keyframe_start(packet.payload)
+            keyframe = self._keyframe_start(packet.payload)
             if packet.marker:
                 self.frames_in += 1
-            if keyframe:
+            if keyframe and packet.timestamp != self._keyframe_timestamp:
+                self._keyframe_timestamp = packet.timestamp
                 self.keyframes_in += 1
                 if self.on_keyframe is not None:
                     self.on_keyframe()

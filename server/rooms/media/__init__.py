@@ -1,4 +1,4 @@
-"""The media plane: forward Opus and VP8 RTP packets between participants.
+"""The media plane: forward Opus and VP8 or H.264 RTP packets between participants.
 
 A library on aiortc; the live layer drives it and the room's pure routing
 function decides who receives what. :class:`MediaServer` only applies the
@@ -7,10 +7,12 @@ connection is one :class:`ParticipantMedia` (its publisher and subscriber
 legs), held by the participant's live session, closed when that ends.
 
 Connection model (see ``docs/room.md``): two ``RTCPeerConnection`` per
-participant, both ``max-bundle``, VP8 the only video codec, Opus the only
-audio codec. The browser offers on its *publisher* connection; only the
-server offers on its *subscriber* connection, so neither side ever re-offers
-on a connection the other offers on.
+participant, both ``max-bundle``, the room's one video codec (VP8, or H.264
+constrained baseline in packetization mode 1: ``server/rooms/codecs.py``
+chooses) the only video codec, Opus the only audio codec. The browser offers
+on its *publisher* connection; only the server offers on its *subscriber*
+connection, so neither side ever re-offers on a connection the other offers
+on.
 
 Packets: each subscriber m-section is one continuous RTP stream (its own SSRC,
 sequence numbers and timestamps) whatever source feeds it; a new source, a
@@ -39,8 +41,9 @@ The modules, by what they hold:
 - :mod:`~server.rooms.media.config` and :mod:`~server.rooms.media.errors`.
 """
 
+from server.rooms.aiortc_adapter.ports import PortRange
 from server.rooms.media.config import MediaConfig
-from server.rooms.media.errors import MediaError
+from server.rooms.media.errors import MediaError, MediaPortsExhausted
 from server.rooms.media.negotiation import SlotInfo, SubscriberOffer
 from server.rooms.media.participant_media import ParticipantMedia
 from server.rooms.media.server import MediaServer
@@ -48,8 +51,10 @@ from server.rooms.media.server import MediaServer
 __all__ = [
     "MediaConfig",
     "MediaError",
+    "MediaPortsExhausted",
     "MediaServer",
     "ParticipantMedia",
+    "PortRange",
     "SlotInfo",
     "SubscriberOffer",
 ]

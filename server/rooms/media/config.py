@@ -8,6 +8,8 @@ from typing import Any
 
 from aiortc import RTCIceServer
 
+from server.rooms.aiortc_adapter.ports import PortRange
+
 
 @dataclass(frozen=True)
 class MediaConfig:
@@ -19,6 +21,9 @@ class MediaConfig:
     #: Addresses to gather host candidates on (e.g. ``["127.0.0.1"]``); empty
     #: lets aioice pick the machine's interfaces (it skips loopback).
     host_addresses: list[str] = field(default_factory=list)
+    #: UDP ports the media sockets are bound in (one per connection and host
+    #: address), so a firewall can open just those; None: any port.
+    port_range: PortRange | None = None
     udp_receive_buffer: int = 4 * 1024 * 1024
     #: Least time between two keyframe requests (PLI) to one publisher.
     keyframe_request_interval: float = 0.5

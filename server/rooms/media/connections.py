@@ -3,13 +3,16 @@
 ICE: every connection uses ``RTCConfiguration(iceServers=config.ice_servers)``
 (possibly empty: never aiortc's default public STUN server) and
 ``max-bundle``, gathers host candidates on ``config.host_addresses`` when
-given (aioice skips 127.0.0.1 by itself) and raises its UDP sockets'
-``SO_RCVBUF``. The server's candidates are all in its SDP (no trickle from the
-server). Trickled browser candidates go to the one bundled ICE transport
-whatever m-section they name (Chrome and Firefox put candidates only in the
-first m-section; aiortc reads the last one's); those that arrive before the
-description they belong to are kept until it is set; those whose ``ufrag``
-names other ICE credentials (an older or newer connection) are dropped.
+given (aioice skips 127.0.0.1 by itself), binds their sockets inside
+``config.port_range`` when given, and raises its UDP sockets' ``SO_RCVBUF``.
+A full port range makes gathering fail with ``NoFreePort``: the offer or
+answer that gathers then raises :class:`MediaPortsExhausted`. The server's
+candidates are all in its SDP (no trickle from the server). Trickled browser
+candidates go to the one bundled ICE transport whatever m-section they name
+(Chrome and Firefox put candidates only in the first m-section; aiortc reads
+the last one's); those that arrive before the description they belong to are
+kept until it is set; those whose ``ufrag`` names other ICE credentials (an
+older or newer connection) are dropped.
 
 Background work (keyframe requests, negotiations, state reports, closing
 connections) runs as tasks owned here, so that :meth:`Connections.close`
@@ -24,13 +27,13 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Final, Literal
 
-from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import SessionDescription
 
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.media.config import MediaConfig, ice_server
-from server.rooms.media.errors import MediaError
+from server.rooms.media.errors import MediaError, MediaPortsExhausted
 from server.rooms.media.slots import NO_STREAM
 
 logger = logging.getLogger(__name__)
@@ -70,8 +73,29 @@ class Connections:
         )
 
     def configure_ice(self, pc: RTCPeerConnection) -> None:
-        """Gather on the configured addresses with large receive buffers (before gathering)."""
-        adapter.configure_ice(pc, self.config.host_addresses, self.config.udp_receive_buffer)
+        """Gather on the configured addresses and ports, with large receive buffers.
+
+        Call it before gathering (``set_local_description``).
+        """
+        adapter.configure_ice(
+            pc,
+            self.config.host_addresses,
+            self.config.udp_receive_buffer,
+            ports=self.config.port_range,
+        )
+
+    async def set_local_description(
+        self, pc: RTCPeerConnection, description: RTCSessionDescription, who: str
+    ) -> None:
+        """``pc.setLocalDescription``, which gathers: a full port range is said as such.
+
+        ``who`` names the connection in the log line (``publisher inv-1``).
+        """
+        try:
+            await pc.setLocalDescription(description)
+        except adapter.NoFreePort as exc:
+            logger.error("media connection of %s refused: %s", who, exc.strerror)
+            raise MediaPortsExhausted(str(exc.strerror)) from exc
 
     def watch(
         self,

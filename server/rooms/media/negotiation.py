@@ -38,6 +38,7 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.aiortc_adapter import OutboundStream
+from server.rooms.codecs import VideoCodec
 from server.rooms.link_quality import Verdict
 from server.rooms.media import slots as slot_rules
 from server.rooms.media.connections import Connections
@@ -79,13 +80,22 @@ class SubscriberOffer:
 class SubscriberSlot:
     """A slot's state and its send-only audio+video m-section pair on one connection."""
 
-    def __init__(self, state: SlotState, on_keyframe_needed: Callable[[SubscriberSlot], None]):
+    def __init__(
+        self,
+        state: SlotState,
+        on_keyframe_needed: Callable[[SubscriberSlot], None],
+        video_codec: VideoCodec = VideoCodec.VP8,
+    ):
         self.state = state
         self.transceivers: dict[MediaKind, RTCRtpTransceiver] = {}
         self.feeding: dict[MediaKind, Source | None] = {"audio": None, "video": None}
         self.tracks: dict[MediaKind, OutboundStream] = {
             "audio": OutboundStream("audio"),
-            "video": OutboundStream("video", on_keyframe_needed=lambda: on_keyframe_needed(self)),
+            "video": OutboundStream(
+                "video",
+                video_codec=video_codec,
+                on_keyframe_needed=lambda: on_keyframe_needed(self),
+            ),
         }
 
     def update_live(self) -> None:
@@ -120,8 +130,11 @@ class Subscriber:
         is_current: Callable[[Subscriber], bool],
         wanted: Callable[[], Wanted],
         on_link: Callable[[str, Verdict, str], None] | None = None,
+        video_codec: VideoCodec = VideoCodec.VP8,
     ) -> None:
         self.pid = pid
+        #: The room's video codec: the only one this connection offers.
+        self.video_codec = video_codec
         self.pc: RTCPeerConnection | None = None
         self.connection = 0
         self.slots: list[SubscriberSlot] = []
@@ -158,7 +171,7 @@ class Subscriber:
         for slot, state in zip(self.slots, after, strict=False):
             slot.state = state
         for state in after[len(self.slots) :]:
-            self.slots.append(SubscriberSlot(state, self._keyframe_needed))
+            self.slots.append(SubscriberSlot(state, self._keyframe_needed, self.video_codec))
         return after != before
 
     def feed(self, wanted: Wanted) -> None:
@@ -305,7 +318,9 @@ class Subscriber:
             slot.state = slot.state.offering()
             slot.update_live()
         connections.configure_ice(pc)
-        await pc.setLocalDescription(await pc.createOffer())
+        await connections.set_local_description(
+            pc, await pc.createOffer(), f"subscriber {self.pid}"
+        )
         sdp = str(pc.localDescription.sdp)
         infos = tuple(
             SlotInfo(
@@ -342,7 +357,7 @@ class Subscriber:
     def _add_transceivers(self, pc: RTCPeerConnection, slot: SubscriberSlot) -> None:
         for kind in KINDS:
             transceiver = pc.addTransceiver(slot.tracks[kind], direction="sendonly")
-            adapter.restrict_codecs(transceiver)
+            adapter.restrict_codecs(transceiver, self.video_codec)
             slot.tracks[kind].attach(transceiver.sender)
             adapter.hook_feedback(transceiver.sender, self.link.feedback)
             if kind == "video":
@@ -362,7 +377,7 @@ class Subscriber:
         self.pending = []
         self.link.restart()
         self.slots = [
-            SubscriberSlot(state, self._keyframe_needed)
+            SubscriberSlot(state, self._keyframe_needed, self.video_codec)
             for state in slot_rules.fresh_slots(s.state for s in self.slots)
         ]
         self.feed(self._wanted())

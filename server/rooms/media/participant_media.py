@@ -24,6 +24,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 
 from server.rooms import aiortc_adapter as adapter
+from server.rooms.codecs import VideoCodec
 from server.rooms.media.connections import (
     MAX_PENDING_CANDIDATES,
     Connections,
@@ -54,6 +55,11 @@ class ParticipantMedia:
         self._connections = connections
         self._on_close = on_close
         self._closed = False
+
+    @property
+    def video_codec(self) -> VideoCodec:
+        """The room's video codec, the only one both legs negotiate."""
+        return self.publishing.video_codec
 
     @property
     def closed(self) -> bool:

@@ -14,9 +14,10 @@ A :class:`Source` is one participant's audio or video and outlives publisher
 connections: subscribers stay attached to it while the publisher reconnects.
 
 Keyframes: a subscriber's video starts (and restarts, after each new run) at
-the first packet of a VP8 keyframe; a keyframe request (RTCP PLI) goes to the
-publisher when a subscriber starts waiting for one and whenever the
-subscriber sends PLI/FIR. Requests are rate-limited per publisher to one per
+the first packet of a keyframe in the room's codec (VP8's keyframe flag,
+H.264's parameter sets or IDR slice: ``server/rooms/h264.py``); a keyframe
+request (RTCP PLI) goes to the publisher when a subscriber starts waiting for
+one and whenever the subscriber sends PLI/FIR. Requests are rate-limited per publisher to one per
 ``keyframe_request_interval``; those that arrive meanwhile are folded into one
 PLI at the end of the interval, dropped if a keyframe arrives first.
 """
@@ -33,8 +34,9 @@ from aiortc.sdp import SessionDescription
 
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.aiortc_adapter import Kind, OutboundStream
+from server.rooms.codecs import VideoCodec
 from server.rooms.media.connections import Connections
-from server.rooms.media.errors import MediaError
+from server.rooms.media.errors import MediaError, MediaPortsExhausted
 from server.rooms.media.opus_fmtp import ask_for_opus_fec
 from server.rooms.routing import KINDS
 
@@ -65,11 +67,11 @@ class Source:
     def sinks(self) -> set[OutboundStream]:
         return self.fanout.sinks
 
-    def attach(self, receiver: RTCRtpReceiver) -> None:
-        """Take packets from this (new) publisher receiver from now on."""
+    def attach(self, receiver: RTCRtpReceiver, video_codec: VideoCodec) -> None:
+        """Take packets from this (new) publisher receiver, sending ``video_codec``, from now on."""
         self._silence_receiver()
         self.receiver = receiver
-        self.fanout.reset()
+        self.fanout.reset(video_codec)
         adapter.tap_rtp_packets(receiver, self.fanout)
         # A new stream: every subscriber starts a new run and, for video,
         # waits for (and asks for) a keyframe.
@@ -199,8 +201,11 @@ class Publisher:
         connections: Connections,
         sources: Sources,
         is_current: Callable[[], bool],
+        video_codec: VideoCodec = VideoCodec.VP8,
     ) -> None:
         self.pid = pid
+        #: The room's video codec: the only one this connection negotiates.
+        self.video_codec = video_codec
         self.pc: RTCPeerConnection | None = None
         self.ufrag: str | None = None
         self.lock = asyncio.Lock()
@@ -232,10 +237,17 @@ class Publisher:
             for media in offer.media:
                 if media.kind in KINDS and media.kind not in seen:
                     seen.add(media.kind)
-                    adapter.restrict_codecs(pc.addTransceiver(media.kind, direction="recvonly"))
+                    adapter.restrict_codecs(
+                        pc.addTransceiver(media.kind, direction="recvonly"), self.video_codec
+                    )
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             connections.configure_ice(pc)
-            await pc.setLocalDescription(await self._answer(pc))
+            await connections.set_local_description(
+                pc, await self._answer(pc), f"publisher {self.pid}"
+            )
+        except MediaPortsExhausted:
+            connections.close_later(pc, "publisher without a port")
+            raise
         except Exception as exc:
             connections.close_later(pc, "refused publisher")
             raise MediaError(f"the publisher offer was refused: {exc}") from exc
@@ -280,7 +292,7 @@ class Publisher:
             done.add(kind)
             source = self._sources.get(self.pid, "audio" if kind == "audio" else "video")
             if source.receiver is not transceiver.receiver:
-                source.attach(transceiver.receiver)
+                source.attach(transceiver.receiver, self.video_codec)
 
     def take_pc(self) -> RTCPeerConnection | None:
         """Hand over the connection for closing; the publisher has none afterwards."""

@@ -23,10 +23,12 @@ from typing import Any
 import aiortc
 
 from server.rooms import aiortc_adapter as adapter
+from server.rooms.codecs import VideoCodec
 from server.rooms.link_quality import Verdict
 from server.rooms.media import slots as slot_rules
 from server.rooms.media.config import MediaConfig
 from server.rooms.media.connections import Connections, check_pid
+from server.rooms.media.errors import MediaError
 from server.rooms.media.negotiation import Subscriber
 from server.rooms.media.participant_media import ParticipantMedia
 from server.rooms.media.publishing import Publisher, Sources
@@ -73,12 +75,14 @@ class MediaServer:
 
     # -- public API --------------------------------------------------------------------
 
-    async def attach(self, pid: str) -> ParticipantMedia:
+    async def attach(self, pid: str, video_codec: VideoCodec = VideoCodec.VP8) -> ParticipantMedia:
         """A connection of ``pid`` joined: their media, to hold until it ends.
 
         A handle ``pid`` still had (the same person on a new connection) is
         closed first: one connection per participant. The routes already
-        applied reach the new handle at once.
+        applied reach the new handle at once. Both legs negotiate only
+        ``video_codec``, which must be that of everyone attached: packets are
+        forwarded, never transcoded (``server/rooms/codecs.py`` decides it).
         """
         self._connections.check_open()
         check_pid(pid)
@@ -86,12 +90,19 @@ class MediaServer:
         if previous is not None:
             await previous.close()
             self._connections.check_open()
+        others = {media.video_codec for media in self._attached.values()}
+        if others - {video_codec}:
+            raise MediaError(
+                f"{pid} would use {video_codec}, the room's connections use "
+                f"{', '.join(sorted(others))}"
+            )
         media: ParticipantMedia
         publishing = Publisher(
             pid,
             connections=self._connections,
             sources=self._sources,
             is_current=lambda: not media.closed,
+            video_codec=video_codec,
         )
         media = ParticipantMedia(
             pid, publishing, connections=self._connections, on_close=self._detach
@@ -174,6 +185,7 @@ class MediaServer:
             is_current=lambda sub: not media.closed and media.subscriber is sub,
             wanted=lambda: slot_rules.wanted_by(self._forwarded, pid),
             on_link=self._on_link,
+            video_codec=media.video_codec,
         )
 
     def _detach(self, media: ParticipantMedia) -> None:

@@ -6,6 +6,9 @@
  * from the page (translated on the server); this file only shows and hides
  * them. Results are also written as data attributes on #device-check:
  *   data-camera / data-microphone: pending | running | ok | fail
+ *   (each check's box has the reason as its data-state: denied | missing |
+ *   busy | insecure | unsupported | fail; the box then shows that reason's
+ *   words and a link to /help/camera at the section for it)
  *   data-speaker: pending | ok | fail
  *   data-network: pending | running | ok | warn | fail
  *   data-ready: "true" when camera, microphone and network pass.
@@ -49,14 +52,20 @@
   var cameraTimer = null;
   var generation = 0; // bumped on every (re)start, so stale callbacks do nothing
 
-  var isWeChat = /MicroMessenger/i.test(navigator.userAgent || "");
+  var help = window.ConcordCameraHelp; // camerahelp.js, loaded before this file
+  var isWeChat = help.isWeChat;
   var hasMedia = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  // Over plain http:// (other than localhost) browsers hide getUserMedia altogether.
+  var insecure = window.isSecureContext === false;
   if (isWeChat) {
     byId("wechat-hint").hidden = false;
   }
   if (!hasMedia) {
-    byId("no-media").hidden = false;
+    byId(insecure ? "insecure-page" : "no-media").hidden = false;
   }
+
+  /* Refusals: the check's value is "fail"; the box keeps the reason to say what to do. */
+  var REFUSALS = ["denied", "missing", "busy", "insecure", "unsupported"];
 
   function labelFor(state) {
     if (!labels || !labels.content) {
@@ -74,12 +83,20 @@
     for (var i = 0; i < messages.length; i += 1) {
       messages[i].hidden = messages[i].getAttribute("data-when") !== state;
     }
+    var helpLink = box.querySelector(".help-link");
+    if (helpLink) {
+      var refused = REFUSALS.indexOf(state) >= 0;
+      helpLink.hidden = !refused;
+      if (refused) {
+        help.point(helpLink.querySelector("a"), state);
+      }
+    }
     var label = box.querySelector("[data-state-label]");
     if (label) {
       label.textContent = labelFor(state);
       label.setAttribute("data-state", state);
     }
-    var value = state === "denied" || state === "missing" ? "fail" : state;
+    var value = REFUSALS.indexOf(state) >= 0 ? "fail" : state;
     root.setAttribute("data-" + check, value);
     summarise();
   }
@@ -147,9 +164,12 @@
       return "denied";
     }
     if (name === "NotFoundError" || name === "DevicesNotFoundError" ||
-        name === "NotReadableError" || name === "TrackStartError" ||
         name === "OverconstrainedError") {
       return "missing";
+    }
+    // The device exists but cannot be opened: most often another app holds it.
+    if (name === "NotReadableError" || name === "TrackStartError" || name === "AbortError") {
+      return "busy";
     }
     return "fail";
   }
@@ -267,8 +287,8 @@
   async function checkMedia(run) {
     stopMedia();
     if (!hasMedia) {
-      setState("camera", "missing");
-      setState("microphone", "missing");
+      setState("camera", insecure ? "insecure" : "unsupported");
+      setState("microphone", insecure ? "insecure" : "unsupported");
       return;
     }
     setState("camera", "running");

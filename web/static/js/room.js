@@ -65,6 +65,7 @@
     selfId: "",
     room: null,
     iceServers: [],
+    videoCodec: "VP8", // the room's, from the join's reply
     isHost: false,
     everJoined: false,
     final: false,
@@ -302,7 +303,12 @@
   async function join() {
     let data;
     try {
-      data = await client.request("join", state.knockText ? { knock_message: state.knockText } : {});
+      const fields = state.knockText ? { knock_message: state.knockText } : {};
+      const decodable = NS.decodableVideoCodecs();
+      if (decodable !== null) {
+        fields.video_codecs = decodable;
+      }
+      data = await client.request("join", fields);
     } catch (error) {
       if (error.fromServer) {
         refuse(error);
@@ -317,6 +323,10 @@
     state.selfId = data.participant_id || state.selfId;
     root.dataset.participantId = state.selfId;
     state.iceServers = Array.isArray(data.ice_servers) ? data.ice_servers : [];
+    state.videoCodec = data.video_codec === "H264" ? "H264" : "VP8";
+    if (state.subscriber !== null) {
+      state.subscriber.options.videoCodec = state.videoCodec; // for its next connection
+    }
     state.everJoined = true;
     agreement.setEditor(data.can_draft_agreement === true);
     state.minutes = data.minutes || null;
@@ -453,13 +463,11 @@
     button.disabled = true;
     const result = await NS.getLocalMedia(true);
     button.disabled = false;
-    const error = byId("preview-error");
     if (!result.stream) {
-      error.textContent = mediaErrorText(result);
-      error.hidden = false;
+      showMediaError("preview-error", "preview-help", result);
       return;
     }
-    error.hidden = true;
+    hideMediaError("preview-error", "preview-help");
     stopStream(state.media.stream);
     state.media.stream = result.stream;
     button.hidden = true;
@@ -501,15 +509,27 @@
     }
   }
 
-  function mediaErrorText(result) {
-    const reason = result.audioError || result.videoError;
-    if (reason === "denied") {
-      return L("media-denied");
-    }
-    if (reason === "unsupported") {
-      return L("media-unsupported");
+  function mediaErrorText(reason) {
+    if (reason === "denied" || reason === "busy" || reason === "insecure" || reason === "unsupported") {
+      return L("media-" + reason);
     }
     return L("media-missing");
+  }
+
+  /* Why nothing started, in words, with the part of /help/camera for this phone and reason. */
+  function showMediaError(errorId, helpId, result) {
+    const reason = result.audioError || result.videoError;
+    const error = byId(errorId);
+    error.textContent = mediaErrorText(reason);
+    error.hidden = false;
+    const help = byId(helpId);
+    window.ConcordCameraHelp.point(help.querySelector("a"), reason);
+    help.hidden = false;
+  }
+
+  function hideMediaError(errorId, helpId) {
+    byId(errorId).hidden = true;
+    byId(helpId).hidden = true;
   }
 
   /* The tap on "Join with camera and microphone" (or microphone only). */
@@ -537,9 +557,7 @@
     });
     if (!stream && result.audioError === "denied") {
       // Speaking is the point of a mediation: ask again rather than enter mute.
-      const error = byId("prejoin-error");
-      error.textContent = mediaErrorText(result);
-      error.hidden = false;
+      showMediaError("prejoin-error", "prejoin-help", result);
       return;
     }
     if (stream && !withVideo) {
@@ -548,7 +566,7 @@
         stream.removeTrack(track);
       });
     }
-    byId("prejoin-error").hidden = true;
+    hideMediaError("prejoin-error", "prejoin-help");
     state.media.stream = stream || null;
     state.media.micOn = !!audioTrack();
     state.media.camOn = !!videoTrack();
@@ -570,6 +588,7 @@
   function makePublisher() {
     return new NS.Publisher({
       iceServers: state.iceServers,
+      videoCodec: state.videoCodec,
       request: (type, fields, timeoutMs) => client.request(type, fields, timeoutMs),
       onState: (value) => onConnectionState("publisher", value),
     });
@@ -585,6 +604,7 @@
     } catch (error) {
       // The watchdog publishes again when the socket is back.
       console.warn("concord: publishing failed", error);
+      noticeServerFull(error);
     }
   }
 
@@ -608,15 +628,26 @@
     health.startedAt = Date.now();
     health.badSince = 0;
     state.publisher.options.iceServers = state.iceServers;
+    state.publisher.options.videoCodec = state.videoCodec;
     state.publisher.restart().catch((error) => {
       console.warn("concord: publisher restart failed", error);
+      noticeServerFull(error);
     });
+  }
+
+  /* No free media port on the server for now (docs/operations.md): say so, in the
+   * server's words; the watchdog keeps trying. */
+  function noticeServerFull(error) {
+    if (error && error.code === "media_ports_exhausted") {
+      ui.toast(error.message, null, { kind: "warn", key: "media-ports" });
+    }
   }
 
   function ensureSubscriber() {
     if (state.subscriber === null) {
       state.subscriber = new NS.Subscriber({
         iceServers: state.iceServers,
+        videoCodec: state.videoCodec,
         request: (type, fields, timeoutMs) => client.request(type, fields, timeoutMs),
         onState: (value) => onConnectionState("subscriber", value),
         onTracks: onTracks,

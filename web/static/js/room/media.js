@@ -8,8 +8,14 @@
  * Negotiations are serialised per connection (a promise chain), so an ICE
  * restart never overlaps an offer still in flight.
  *
+ * Video codec: the server forwards one codec per room, VP8 or H.264
+ * (constrained baseline, packetization-mode=1) and never transcodes. The join
+ * declares what this browser decodes (decodableVideoCodecs), the reply names
+ * the room's codec, and both connections prefer it alone
+ * (setCodecPreferences): the options' videoCodec, "VP8" or "H264".
+ *
  * Exports on window.ConcordRoom: getLocalMedia, Publisher, Subscriber,
- * parseSections, connectionState, VIDEO_MAX_BITRATE.
+ * parseSections, connectionState, decodableVideoCodecs, VIDEO_MAX_BITRATE.
  */
 (function () {
   "use strict";
@@ -53,12 +59,13 @@
 
   /* Camera and microphone, or the microphone alone if the camera fails.
    * Resolves {stream, videoError, audioError}: stream is null when nothing worked;
-   * the errors are "denied" | "missing" | "busy" | "failed" | "unsupported" | "". */
+   * the errors are "denied" | "missing" | "busy" | "failed" | "insecure" | "unsupported" | "". */
   async function getLocalMedia(wantVideo) {
     const devices = navigator.mediaDevices;
     if (!devices || !devices.getUserMedia) {
-      // Plain http, or an in-app browser without WebRTC capture.
-      return { stream: null, videoError: "unsupported", audioError: "unsupported" };
+      // Plain http (not a secure context), or an in-app browser without WebRTC capture.
+      const reason = window.isSecureContext === false ? "insecure" : "unsupported";
+      return { stream: null, videoError: reason, audioError: reason };
     }
     let videoError = "";
     if (wantVideo) {
@@ -112,28 +119,68 @@
     return new RTCPeerConnection({ iceServers: iceServers || [], bundlePolicy: "max-bundle" });
   }
 
-  /* VP8 is the only video codec the server forwards; offering it alone avoids
-   * H.264-first offers from Safari. rtx stays (retransmissions). */
-  function preferVp8(transceiver) {
-    if (!transceiver.setCodecPreferences || !window.RTCRtpSender || !RTCRtpSender.getCapabilities) {
+  /* The H.264 the server forwards: packetization-mode=1 and the constrained
+   * baseline profile (the server negotiates profile-level-id 42e01f and
+   * refuses other profiles: baseline 42001f, main, high); level 3.1 first. */
+  function h264Rank(codec) {
+    const fmtp = (codec.sdpFmtpLine || "").toLowerCase();
+    if (!/^video\/h264$/i.test(codec.mimeType) || fmtp.indexOf("packetization-mode=1") < 0) {
+      return -1;
+    }
+    if (fmtp.indexOf("profile-level-id=42e01f") >= 0) {
+      return 1;
+    }
+    return /profile-level-id=42(e0|c0|40)/.test(fmtp) ? 0 : -1;
+  }
+
+  /* The entries of a capability list for the room's codec ("VP8" or "H264"), best first. */
+  function codecEntries(codecs, videoCodec) {
+    if (videoCodec === "H264") {
+      const usable = codecs.filter((c) => h264Rank(c) >= 0);
+      const best = usable.filter((c) => h264Rank(c) === 1);
+      return best.length > 0 ? best : usable;
+    }
+    return codecs.filter((c) => /^video\/vp8$/i.test(c.mimeType));
+  }
+
+  /* What this browser can decode, as the join declares it: ["VP8", "H264"], or
+   * null when the browser cannot say (the server then assumes VP8). */
+  function decodableVideoCodecs() {
+    if (!window.RTCRtpReceiver || !RTCRtpReceiver.getCapabilities) {
+      return null;
+    }
+    const capabilities = RTCRtpReceiver.getCapabilities("video");
+    if (!capabilities || !capabilities.codecs) {
+      return null;
+    }
+    return ["VP8", "H264"].filter((name) => codecEntries(capabilities.codecs, name).length > 0);
+  }
+
+  /* Offer and accept the room's codec alone (Safari would put H.264 first, Chrome
+   * VP8); rtx stays, for retransmissions. `side` is "sender" (the publisher's
+   * transceiver) or "receiver" (the subscriber's): browsers check the list
+   * against that side's capabilities. */
+  function preferCodec(transceiver, videoCodec, side) {
+    const api = side === "receiver" ? window.RTCRtpReceiver : window.RTCRtpSender;
+    if (!transceiver.setCodecPreferences || !api || !api.getCapabilities) {
       return;
     }
-    const capabilities = RTCRtpSender.getCapabilities("video");
+    const capabilities = api.getCapabilities("video");
     if (!capabilities || !capabilities.codecs) {
       return;
     }
-    const vp8 = capabilities.codecs.filter((c) => /^video\/vp8$/i.test(c.mimeType));
+    const chosen = codecEntries(capabilities.codecs, videoCodec || "VP8");
     const rtx = capabilities.codecs.filter((c) => /^video\/rtx$/i.test(c.mimeType));
-    if (vp8.length === 0) {
+    if (chosen.length === 0) {
       return;
     }
     try {
-      transceiver.setCodecPreferences(vp8.concat(rtx));
+      transceiver.setCodecPreferences(chosen.concat(rtx));
     } catch (error) {
       try {
-        transceiver.setCodecPreferences(vp8);
+        transceiver.setCodecPreferences(chosen);
       } catch (again) {
-        console.warn("concord: cannot prefer VP8", again);
+        console.warn("concord: cannot prefer " + videoCodec, again);
       }
     }
   }
@@ -255,7 +302,8 @@
   /* ---- the publisher connection --------------------------------------------------- */
 
   class Publisher {
-    /* options: iceServers, request(type, fields, timeoutMs) → Promise, onState(state) */
+    /* options: iceServers, videoCodec ("VP8" | "H264", the room's),
+     *          request(type, fields, timeoutMs) → Promise, onState(state) */
     constructor(options) {
       this.options = options;
       this.pc = null;
@@ -339,7 +387,7 @@
       // Audio first, then video: the order the server expects in the offer.
       this.audio = pc.addTransceiver(audioTrack || "audio", init);
       this.video = pc.addTransceiver(videoTrack || "video", init);
-      preferVp8(this.video);
+      preferCodec(this.video, this.options.videoCodec, "sender");
       pc.onicecandidate = (event) => this._localCandidate(pc, event.candidate);
       const report = () => {
         if (pc === this.pc) {
@@ -401,7 +449,7 @@
   /* ---- the subscriber connection -------------------------------------------------- */
 
   class Subscriber {
-    /* options: iceServers, request, onState(state),
+    /* options: iceServers, videoCodec ("VP8" | "H264", the room's), request, onState(state),
      *          onTracks(Map participantId → {audio: track|null, video: track|null}) */
     constructor(options) {
       this.options = options;
@@ -446,6 +494,13 @@
         for (const message of queued) {
           await addRemoteCandidate(pc, message);
         }
+        // The server offers the room's codec alone; the answer keeps to it.
+        pc.getTransceivers().forEach((transceiver) => {
+          const track = transceiver.receiver ? transceiver.receiver.track : null;
+          if (track && track.kind === "video") {
+            preferCodec(transceiver, this.options.videoCodec, "receiver");
+          }
+        });
         const answer = await pc.createAnswer();
         await pc.setLocalDescription(answer);
         this.sources = sources || {};
@@ -558,6 +613,7 @@
   NS.getLocalMedia = getLocalMedia;
   NS.getCamera = getCamera;
   NS.connectionState = connectionState;
+  NS.decodableVideoCodecs = decodableVideoCodecs;
   NS.parseSections = parseSections;
   NS.Publisher = Publisher;
   NS.Subscriber = Subscriber;
