@@ -4,7 +4,8 @@ A party runs the door's device check on Debian's firefox-esr (tests/browser/fire
 which meanwhile sends nothing beyond the test's network. Then a party opens their personal
 link in Firefox, goes from the door to the lobby, is admitted by the officer, and joins
 with the fake camera. The officer's Chromium decodes the party's video (the tile plays,
-and its receiver's ``framesDecoded`` grows), and Firefox plays the officer's video.
+and its receiver's ``framesDecoded`` grows), and Firefox plays the officer's video. And
+Firefox, which decodes no H.264 here, is told why it cannot enter a room that uses it.
 
 Firefox gathers no loopback candidates (tests/browser/firefox.py), so each test runs in a
 network namespace it makes (tests/browser/private_network.py), with media on its 10.84.0.2.
@@ -56,14 +57,26 @@ def network() -> Iterator[PrivateNetwork]:
         yield made
 
 
+async def serve(aiohttp_server: AiohttpServer, config: Config, **settings: object) -> str:
+    """test_room.py's server with media on the namespace's address; its base URL."""
+    update = {"ice_host_addresses": [ADDRESS], **settings}
+    running = await aiohttp_server(create_app(config.model_copy(update=update)))
+    return str(running.make_url("")).rstrip("/")
+
+
 @pytest.fixture
 async def server(
     network: PrivateNetwork, aiohttp_server: AiohttpServer, config: Config, seed: Seed
-) -> AsyncIterator[str]:
-    """test_room.py's server (its base URL), with media on the namespace's address."""
-    app = create_app(config.model_copy(update={"ice_host_addresses": [ADDRESS]}))
-    running = await aiohttp_server(app)
-    yield str(running.make_url("")).rstrip("/")
+) -> str:
+    return await serve(aiohttp_server, config)
+
+
+@pytest.fixture
+async def h264_server(
+    network: PrivateNetwork, aiohttp_server: AiohttpServer, config: Config, seed: Seed
+) -> str:
+    """Rooms prefer H.264 (a station serving phones): the first joiner who decodes it gets it."""
+    return await serve(aiohttp_server, config, video_codec="h264")
 
 
 @pytest.fixture
@@ -252,3 +265,37 @@ async def test_a_firefox_party_joins_publishes_and_receives(
     finally:
         await context.close()
     assert proxy_requests == [], "Firefox asked for something on the network"
+
+
+async def test_firefox_without_h264_is_told_why_it_cannot_enter_an_h264_room(
+    browser: Browser,
+    h264_server: str,
+    factory: SessionFactory,
+    seed: Seed,
+    config: Config,
+) -> None:
+    """Firefox decodes H.264 only with OpenH264, a download it never makes here.
+
+    Its page declares VP8 alone (RTCRtpReceiver.getCapabilities), so once the officer's
+    Chromium has made the room H.264, the server refuses the party with the reason, and
+    the page says it instead of showing a black tile.
+    """
+    booked: Booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        await officer_in_room(context, h264_server, booked.session_id)
+        async with ff.firefox(PHONE["width"], PHONE["height"]) as party:
+            await party.navigate(f"{h264_server}/j/{booked.tokens['applicant']}/room")
+            await party.wait_attribute("#room", "data-state", "refused", within=TIMEOUT_S)
+            reason = await party.run(
+                "return document.getElementById('refused-reason').textContent;"
+            )
+            assert "H264" in reason and "无法解码" in reason, reason
+            shown = await party.run(
+                "const e = document.getElementById('refused-reason');"
+                "return e.getClientRects().length > 0;"
+            )
+            assert shown, "the reason is not on the screen"
+            assert party.page_errors(h264_server) == []
+    finally:
+        await context.close()
