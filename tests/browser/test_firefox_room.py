@@ -109,19 +109,23 @@ RECORD_CONNECTIONS = """
 })();
 """
 
-# framesDecoded of the inbound video stream that feeds the tile of a participant.
-FRAMES_DECODED = """async (pid) => {
+# What came in for one kind of a participant's tile: decoded frames of its video track, or
+# packets of its audio track, from the inbound-rtp statistics of the track's receiver.
+RECEIVED = """async ([pid, kind]) => {
   const video = document.querySelector('video[data-participant="' + pid + '"]');
-  const track = video && video.srcObject && video.srcObject.getVideoTracks()[0];
+  const stream = video && video.srcObject;
+  const track = stream && (kind === "video" ? stream.getVideoTracks() : stream.getAudioTracks())[0];
   if (!track) return 0;
   for (const pc of window.__concordConnections) {
     for (const receiver of pc.getReceivers()) {
       if (receiver.track !== track) continue;
-      let frames = 0;
+      let count = 0;
       (await receiver.getStats()).forEach((s) => {
-        if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+        if (s.type === "inbound-rtp" && s.kind === kind) {
+          count += (kind === "video" ? s.framesDecoded : s.packetsReceived) || 0;
+        }
       });
-      return frames;
+      return count;
     }
   }
   return 0;
@@ -147,8 +151,8 @@ return new Promise((resolve) => {
 """
 
 
-async def frames_decoded(page: Page, pid: str) -> int:
-    return int(await page.evaluate(FRAMES_DECODED, pid))
+async def received(page: Page, pid: str, kind: str) -> int:
+    return int(await page.evaluate(RECEIVED, [pid, kind]))
 
 
 async def firefox_plays(browser: ff.Firefox, pid: str) -> dict[str, float]:
@@ -164,6 +168,15 @@ async def firefox_plays(browser: ff.Firefox, pid: str) -> dict[str, float]:
     second = await browser.run(PRESENTED, pid)
     assert first["callbacks"] > 1 and second["callbacks"] > 1, f"{pid} froze: {first} {second}"
     assert second["time"] > first["time"], f"Firefox's tile of {pid} stopped: {first} {second}"
+    # A received track is muted until its first RTP packet arrives.
+    await browser.wait_for(
+        "const v = document.querySelector('video[data-participant=\"' + arguments[0] + '\"]');"
+        "const a = v.srcObject.getAudioTracks()[0];"
+        "return !!a && a.readyState === 'live' && !a.muted;",
+        pid,
+        within=TIMEOUT_S,
+        what=f"no audio from {pid}",
+    )
     return dict(second)
 
 
@@ -244,10 +257,11 @@ async def test_a_firefox_party_joins_publishes_and_receives(
                 pid,
             )
             assert width > 0
-            before = await frames_decoded(officer, pid)
+            before = {kind: await received(officer, pid, kind) for kind in ("video", "audio")}
             await asyncio.sleep(1.0)
-            after = await frames_decoded(officer, pid)
-            assert before > 0 and after > before, f"framesDecoded {before} then {after}"
+            after = {kind: await received(officer, pid, kind) for kind in ("video", "audio")}
+            for kind in ("video", "audio"):
+                assert 0 < before[kind] < after[kind], f"{kind} from Firefox: {before} {after}"
 
             # Receives: Firefox plays the officer's video.
             await firefox_plays(party, host_pid)
