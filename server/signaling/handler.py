@@ -228,6 +228,8 @@ class SignalSession:
                 self._require_joined(admitted=True)
                 await self._media().restart_subscriber()
                 return {}
+            case m.Ping():
+                return {}
             case m.ChatHistory(before=before, limit=limit):
                 self._require_joined(admitted=True)
                 lines, more = room.chat_page(self.pid, before, limit)
@@ -326,6 +328,7 @@ class SignalSession:
                 | m.SubscriberAnswer()
                 | m.IceCandidate()
                 | m.RestartSubscriber()
+                | m.Ping()
                 | m.ChatHistory()
                 | m.Leave()
                 | m.OpenAgreement()

@@ -87,6 +87,14 @@ class RestartSubscriber(_Request):
     type: Literal["restart_subscriber"]
 
 
+class Ping(_Request):
+    """Answered at once with nothing: the page asks when its media connections break, to
+    learn whether the socket still carries anything. A socket whose local address went
+    away (a phone that changed networks) stays open for minutes and says nothing."""
+
+    type: Literal["ping"]
+
+
 class Leave(_Request):
     type: Literal["leave"]
 
@@ -359,6 +367,7 @@ ClientMessage = Annotated[
     | SubscriberAnswer
     | IceCandidate
     | RestartSubscriber
+    | Ping
     | Leave
     | RaiseHand
     | SetSelfState

@@ -145,6 +145,20 @@ async def test_malformed_and_unknown_requests_get_error_responses(
     await peer.ws.close()
 
 
+async def test_a_ping_is_answered_before_and_after_joining(client: Client, booked: Booked) -> None:
+    """The page's probe of a socket it suspects dead: answered at once, whatever the state."""
+    peer = await connect(client, f"token={booked.tokens['applicant']}")
+    early = await peer.request("ping")
+    assert early["ok"] is True and early["id"] == 1 and early["data"] == {}
+    joined = await peer.request("join")
+    assert joined["ok"] and joined["data"]["admission"] == "lobby"
+    later = await peer.request("ping")
+    assert later["ok"] is True and later["id"] == 3
+    extra = await peer.request("ping", target="publisher")
+    assert extra["error"]["code"] == "invalid_request"  # no fields
+    await peer.ws.close()
+
+
 async def test_a_deeply_nested_frame_is_an_invalid_request_and_the_socket_stays(
     client: Client, booked: Booked
 ) -> None:

@@ -38,6 +38,20 @@
   // A publisher that never connects (no answer, lost offer) is republished after this.
   const PUBLISH_STALL_MS = 15000;
   const LEAVE_TIMEOUT_MS = 3000;
+  // When media stops arriving, or a media connection breaks, the socket is asked a
+  // `ping`. A socket on an address that went away (a phone between networks) looks
+  // open for minutes, and every request of the watchdog's would wait on it; but a
+  // socket that is slow to answer may only be crossing a network that is down for
+  // a moment, and dropping it would cost a rebuild of all media. So an unanswered
+  // ping is followed by a trial socket: if that one opens, the network works and
+  // the old socket is dead, and the page connects again at once.
+  const SOCKET_PROBE_MS = 1000;
+  const NETWORK_PROBE_MS = 1500;
+  // A ping unanswered while media flows again (TCP backing off after an outage) is
+  // repeated this much later before the socket is given up.
+  const SOCKET_RECHECK_MS = 5000;
+  // How often the subscriber's received packet count is read to notice media stopping.
+  const FLOW_CHECK_MS = 500;
   const CHAT_TOAST_CHARS = 60;
 
   const SCREENS = {
@@ -90,6 +104,9 @@
     audioOnly: false,
     unmuteAsked: false, // a host asked us to speak (unmute_requested), not yet accepted
     connectFailures: 0, // sockets in a row that did not open
+    probing: false, // a ping of the socket (or a trial socket) is out
+    flow: { packets: -1, grew: false }, // the subscriber's packets at the last check
+    socketDoubted: false, // a ping went unanswered while media flowed: asked again later
     chatSeen: new Set(),
     chatOldest: null, // the oldest line id shown: where the next history page ends
     chatMore: false, // older lines remain on the server
@@ -678,6 +695,7 @@
     if (value === "failed" || value === "disconnected") {
       if (health.badSince === 0) {
         health.badSince = Date.now();
+        probeSocket();
       }
     } else if (value === "connected") {
       health.badSince = 0;
@@ -686,6 +704,74 @@
       health.badSince = 0;
     }
     renderBanner();
+  }
+
+  /* Media stopped: does the socket still carry anything? If its ping goes unanswered
+   * and a trial socket opens, the old one is dead: connect again now, and the join
+   * that follows republishes. If nothing opens, the network is down: keep the socket,
+   * which may well carry on when the network is back. */
+  function probeSocket() {
+    if (state.probing || state.final || state.leaving || !client.connected) {
+      return;
+    }
+    state.probing = true;
+    client
+      .request("ping", {}, SOCKET_PROBE_MS)
+      .then(
+        () => {
+          state.socketDoubted = false;
+        },
+        async (error) => {
+          // "disconnected": the socket closed meanwhile, and onclose reconnects.
+          if (error.code !== "timeout" || !client.connected) {
+            return;
+          }
+          const networkWorks = await client.canOpen(NETWORK_PROBE_MS);
+          if (!networkWorks || !client.connected || state.final || state.leaving) {
+            return;
+          }
+          if (state.flow.grew && !state.socketDoubted) {
+            // Media arrives again: the network came back, and the socket is likely
+            // only waiting out TCP's retransmission backoff. Ask once more later.
+            state.socketDoubted = true;
+            setTimeout(probeSocket, SOCKET_RECHECK_MS);
+            return;
+          }
+          console.warn("concord: the socket answers nothing but the network works: connecting again");
+          client.disconnect();
+          state.reconnectAttempt = 0;
+          connect();
+        }
+      )
+      .finally(() => {
+        state.probing = false;
+      });
+  }
+
+  /* Media that was arriving and stopped is the first sign of a lost network path, well
+   * before the browser calls the connection disconnected (5-6 s in Chromium). */
+  async function checkFlow() {
+    const pc = state.subscriber && state.subscriber.pc;
+    if (state.phase !== "call" || !pc || pc.connectionState !== "connected") {
+      state.flow = { packets: -1, grew: false };
+      return;
+    }
+    let packets = 0;
+    try {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp") {
+          packets += s.packetsReceived || 0;
+        }
+      });
+    } catch (error) {
+      return;
+    }
+    const before = state.flow;
+    const grew = before.packets >= 0 && packets > before.packets;
+    state.flow = { packets: packets, grew: grew };
+    if (before.grew && !grew) {
+      probeSocket();
+    }
   }
 
   /* Once a second: restart connections that stay broken. A phone that changes
@@ -1476,6 +1562,7 @@
     watchdog();
     renderBanner();
   }, 1000);
+  setInterval(checkFlow, FLOW_CHECK_MS);
 
   root.dataset.media = "none";
   root.dataset.connection = "connecting";

@@ -137,6 +137,35 @@
       });
     }
 
+    /* Whether a new socket to the same address opens within timeoutMs; it is closed at
+     * once, this client's own socket untouched. Tells a dead socket (its address went
+     * away, the network works) from a network that is down (nothing opens). */
+    canOpen(timeoutMs) {
+      return new Promise((resolve) => {
+        let ws;
+        try {
+          ws = new WebSocket(this.url, PROTOCOL);
+        } catch (error) {
+          resolve(false);
+          return;
+        }
+        const done = (opened) => {
+          clearTimeout(timer);
+          ws.onopen = null;
+          ws.onclose = null;
+          try {
+            ws.close(1000);
+          } catch (error) {
+            /* already closing */
+          }
+          resolve(opened);
+        };
+        const timer = setTimeout(() => done(false), timeoutMs);
+        ws.onopen = () => done(true);
+        ws.onclose = () => done(false);
+      });
+    }
+
     /* Drop the socket without reporting a close: used before reconnecting and at the end. */
     disconnect(code) {
       const ws = this.ws;
