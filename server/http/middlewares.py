@@ -55,6 +55,12 @@ def client_ip(request: web.Request) -> str:
     )
 
 
+def route_of(request: web.Request) -> str:
+    """The route that matched (``/j/{token}``), not the path: paths carry tokens and codes."""
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "(no route)"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One place turns refusals into pages or JSON; unexpected errors are logged, not shown."""
@@ -90,7 +96,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             request, "error.html", {"status": exc.status, "message": text}, status=exc.status
         )
     except Exception:
-        logger.exception("unhandled error on %s %s", request.method, request.path)
+        logger.exception("unhandled error on %s %s", request.method, route_of(request))
         text = i18n.gettext(N_("Something went wrong on our side. It has been logged."))
         if is_api(request):
             return r.json_error(ErrorCode.INTERNAL_ERROR, text, status=500)
