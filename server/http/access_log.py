@@ -1,10 +1,11 @@
 """The access log: one line per request, with its id, on ``aiohttp.access``.
 
-aiohttp's own ``AccessLogger`` writes the raw request line and the Referer,
-which carry invitation and signing tokens (``/j/<token>``, ``?token=``); this
-one writes what an operator needs (client, method, path, status, size,
-duration) and masks the path before the line is made. The redacting filter
-on every handler masks it again, whatever the format.
+aiohttp's own ``AccessLogger`` writes the Referer and User-Agent too, and its
+fields as free text; this one writes what an operator needs (client, method,
+path, status, size, duration), also as fields (``http``) for JSON lines. The
+path carries invitation and signing tokens (``/j/<token>``, ``?token=``): the
+redacting filter every handler has (server/logs/redact.py) masks them in the
+line and in the fields alike, one rule for every line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from aiohttp.web_request import BaseRequest
 from server.http.middlewares import client_ip
 from server.http.request_id import REQUEST_ID
 from server.keys import CONFIG
-from server.logs.redact import redact
 
 LOGGER_NAME = "aiohttp.access"
 
@@ -28,7 +28,7 @@ class AccessLog(AbstractAccessLogger):
     """``<client> "<method> <path>" <status> <bytes> <ms>ms``, fields also under ``http``."""
 
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-        path = redact(request.rel_url.raw_path_qs)
+        path = request.rel_url.raw_path_qs
         client = _client(request)
         duration_ms = round(time * 1000, 1)
         size = response.body_length
