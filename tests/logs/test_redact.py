@@ -91,10 +91,10 @@ def test_the_filter_masks_tracebacks_and_structured_fields() -> None:
         raise ValueError(f"bad number {ID_WITH_X}")
     except ValueError:
         rec = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
-    rec.http = {"path": "/j/secret-token", "status": 200}
+    rec.__dict__["http"] = {"path": "/j/secret-token", "status": 200}
     RedactingFilter().filter(rec)
     assert rec.exc_text is not None and ID_WITH_X not in rec.exc_text and ID_MASK in rec.exc_text
-    assert rec.http == {"path": f"/j/{TOKEN_MASK}", "status": 200}
+    assert rec.__dict__["http"] == {"path": f"/j/{TOKEN_MASK}", "status": 200}
     # A formatter uses the masked text it finds.
     assert ID_WITH_X not in logging.Formatter().format(rec)
 
