@@ -19,6 +19,10 @@ from server.logs.redact import RedactingFilter
 _OURS = "_concord_handler"
 #: Chatty at INFO and of no use to an operator unless debugging.
 QUIET_LOGGERS = ("alembic",)
+#: Kept at INFO even when debugging: aiosqlite's debug lines repeat every statement with
+#: the values bound to it (names, telephones), past SQLAlchemy's ``hide_parameters``, and
+#: SQLAlchemy's own lines already say what ran.
+NO_DEBUG_LOGGERS = ("aiosqlite",)
 
 
 def configure_logging(
@@ -47,6 +51,8 @@ def configure_logging(
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    for name in NO_DEBUG_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     protect_handlers(root)
     return handler
 
