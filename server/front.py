@@ -63,7 +63,7 @@ from yarl import URL
 from server import __version__, cluster
 from server.config import Config
 from server.http.bad_requests import quiet_bad_requests
-from server.http.trusted_proxies import client_address, is_trusted, parse_address, parse_networks
+from server.http.trusted_proxies import client_address, trusted_peer
 from server.ids import parse_id
 from server.logs import context as log_context
 from server.processes import is_alive
@@ -248,11 +248,12 @@ class Front:
 
     def _request_id(self, request: web.Request) -> str:
         incoming = request.headers.get(log_context.REQUEST_ID_HEADER, "").strip()
-        if incoming and log_context.valid_request_id(incoming) and self.trusted_proxies:
-            peer = parse_address(request.remote or "")
-            networks = parse_networks(tuple(self.trusted_proxies))
-            if peer is not None and is_trusted(peer, networks):
-                return incoming
+        if (
+            incoming
+            and log_context.valid_request_id(incoming)
+            and trusted_peer(request.remote or "", self.trusted_proxies)
+        ):
+            return incoming
         return log_context.new_request_id()
 
     @staticmethod

@@ -17,7 +17,7 @@ from server.errors import N_, CsrfFailed, DomainError, ErrorCode
 from server.http import render as r
 from server.http.csrf import FORM_FIELD, HEADER
 from server.http.forms import field_messages
-from server.http.trusted_proxies import client_address
+from server.http.trusted_proxies import client_address, trusted_peer
 from server.keys import CATALOGUES, CONFIG, CSRF, SESSIONS
 from server.models import utcnow
 
@@ -59,6 +59,12 @@ def route_of(request: web.Request) -> str:
     """The route that matched (``/j/{token}``), not the path: paths carry tokens and codes."""
     info = request.match_info.route.resource
     return info.canonical if info is not None else "(no route)"
+
+
+def peer_is_trusted_proxy(request: web.Request) -> bool:
+    """Whether the socket's peer is one of the ``trusted_proxies`` (who may name requests)."""
+    config = request.config_dict[CONFIG]
+    return trusted_peer(request.remote or "", config.trusted_proxies)
 
 
 @web.middleware

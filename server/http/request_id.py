@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from server import cluster
-from server.http.trusted_proxies import is_trusted, parse_address, parse_networks
+from server.http.middlewares import peer_is_trusted_proxy
 from server.keys import CONFIG
 from server.logs import context
 
@@ -29,11 +29,7 @@ def from_trusted_hop(request: web.Request) -> bool:
     """Whether the request's socket peer may name the request (see the module's docstring)."""
     if request.config_dict.get(cluster.WORKER) is not None:
         return cluster.via_private_socket(request)
-    config = request.config_dict.get(CONFIG)
-    if config is None or not config.trusted_proxies:
-        return False
-    peer = parse_address(request.remote or "")
-    return peer is not None and is_trusted(peer, parse_networks(tuple(config.trusted_proxies)))
+    return CONFIG in request.config_dict and peer_is_trusted_proxy(request)
 
 
 def request_id_for(request: web.Request) -> str:
