@@ -60,7 +60,7 @@ class AccessLog(AbstractAccessLogger):
 def _client(request: BaseRequest) -> str:
     """The client's address as the app sees it (behind trusted proxies, the client's own)."""
     if isinstance(request, web.Request) and CONFIG in request.config_dict:
-        return client_ip(request)
+        return client_ip(request) or "-"
     return "-"
 
 
