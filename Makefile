@@ -36,8 +36,10 @@ SERVER_APT_PACKAGES := libharfbuzz-subset0 fonts-noto-cjk fontconfig poppler-uti
 # (Playwright drives /usr/bin/chromium), PostgreSQL for the postgres tests,
 # nginx for the reverse-proxy test (deploy/nginx/concord.conf in front of Concord),
 # coturn for the TURN tests (Debian's turnserver taking `concord turn-config`'s file,
-# and relaying media in tests/netlab/), nftables for those tests' firewalled namespaces.
-TEST_APT_PACKAGES := $(SERVER_APT_PACKAGES) chromium postgresql nginx coturn nftables
+# and relaying media in tests/netlab/), nftables for those tests' firewalled namespaces,
+# Firefox ESR for the room test beside Chromium (driven through Marionette), iproute2
+# (`ip netns`) for the network-namespace tests.
+TEST_APT_PACKAGES := $(SERVER_APT_PACKAGES) chromium postgresql nginx coturn nftables firefox-esr iproute2
 
 APT_SERVER_STAMP := $(STAMPS)/.apt-server
 APT_TEST_STAMP := $(STAMPS)/.apt-test

@@ -14,7 +14,7 @@ from server.agreements.settings import SealerSettings
 from server.agreements.works import AgreementWorks
 from server.config import Config
 from server.db import make_engine, make_session_factory
-from server.http import middlewares
+from server.http import middlewares, request_id
 from server.http.bad_requests import quiet_bad_requests
 from server.http.csrf import CsrfGuard
 from server.http.pages import door, experts, verify
@@ -159,7 +159,10 @@ def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.A
         # middleware, which would turn the exception into a 500 page.
         stack.insert(0, cluster.identify_middleware)
         stack.insert(stack.index(middlewares.error_middleware) + 1, cluster.misdirected_middleware)
+    # Outermost of all: every line logged about the request, and its answer, carry its id.
+    stack.insert(0, request_id.request_id_middleware)
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=stack)
+    request_id.setup(app)
     quiet_bad_requests()
     if worker is not None:
         app[cluster.WORKER] = worker

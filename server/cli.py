@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import gc
 import getpass
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from server import __version__
+from server.logs.formatting import LOG_FORMATS
+from server.logs.setup import configure_logging
 
 #: As ``server.cluster.MAX_WORKERS`` and the ``workers`` setting's bound (kept light to import).
 MAX_WORKERS = 64
@@ -65,6 +66,8 @@ def _serve(args: argparse.Namespace) -> int:
         config.tls_cert_path = Path(args.tls_cert)
     if args.tls_key:
         config.tls_key_path = Path(args.tls_key)
+    if args.log_format:
+        config.log_format = args.log_format
     workers = args.workers or config.workers or default_workers()
     if args.worker_index is not None:
         from server.front import run_worker
@@ -72,9 +75,10 @@ def _serve(args: argparse.Namespace) -> int:
         if not args.run_dir or not 0 <= args.worker_index < workers:
             print("concord: a worker needs its index, the count and --run-dir", file=sys.stderr)
             return 2
-
-        _name_worker_in_logs(args.worker_index)
+        # Workers share the supervisor's output: each line says whose it is.
+        configure_logging(config.log_format, verbose=args.verbose, worker=args.worker_index)
         return run_worker(config, args.worker_index, workers, Path(args.run_dir))
+    configure_logging(config.log_format, verbose=args.verbose)
     from server.tls import TlsSetupError, context_for, lan_public_url
 
     try:
@@ -91,6 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from server.app import SchemaOutOfDate, create_app
+    from server.http.access_log import runner_options
 
     app = create_app(config)
     print(f"Concord {__version__} on {config.effective_public_url}", flush=True)
@@ -101,21 +106,12 @@ def _serve(args: argparse.Namespace) -> int:
             port=config.port,
             ssl_context=ssl_context,
             print=None,
-            access_log=None,
+            **runner_options(),
         )
     except SchemaOutOfDate as exc:
         print(f"concord: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _name_worker_in_logs(index: int) -> None:
-    """Workers share the supervisor's output: each line says whose it is."""
-    formatter = logging.Formatter(
-        f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s"
-    )
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(formatter)
 
 
 def _worker_count(value: str) -> int:
@@ -296,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-cert", help="serve HTTPS with this certificate, PEM (CONCORD_TLS_CERT_PATH)"
     )
     serve.add_argument("--tls-key", help="... and its private key, PEM (CONCORD_TLS_KEY_PATH)")
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="log lines for people (human, the default) or JSON lines (CONCORD_LOG_FORMAT)",
+    )
     # Internal: how the supervisor starts each worker (server/front.py).
     serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--run-dir", help=argparse.SUPPRESS)
@@ -339,12 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Human lines until the settings are read: `concord serve` then applies log_format.
+    configure_logging(verbose=args.verbose)
     try:
         result: int = args.func(args)
     except KeyboardInterrupt:

@@ -449,6 +449,13 @@ class Config(BaseSettings):
             return None
         return self.media_port_min, self.media_port_max
 
+    # -- logs (docs/operations.md, "Logs") ----------------------------------------------------
+    log_format: Literal["human", "json"] = Field(
+        default="human",
+        description="Log lines for people (human) or one JSON object per line (json); "
+        "`concord serve --log-format`.",
+    )
+
 
 def load_config(config_file: str | None = None, **overrides: Any) -> Config:
     """Build the settings, optionally naming a TOML file as ``--config`` does."""

@@ -29,12 +29,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An engine for ``url``, with SQLite tuned for one server process."""
+    """An engine for ``url``, with SQLite tuned for one server process.
+
+    ``hide_parameters``: the values bound to statements (names, telephone
+    numbers, encrypted ID numbers) stay out of SQLAlchemy's debug lines and of
+    the text of its errors, which end up in logged tracebacks.
+    """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_session_factory(engine: AsyncEngine, *, vault: PiiVault | None = None) -> SessionFactory:

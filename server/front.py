@@ -63,8 +63,9 @@ from yarl import URL
 from server import __version__, cluster
 from server.config import Config
 from server.http.bad_requests import quiet_bad_requests
-from server.http.trusted_proxies import client_address
+from server.http.trusted_proxies import client_address, trusted_peer
 from server.ids import parse_id
+from server.logs import context as log_context
 from server.processes import is_alive
 from server.signaling.connection import HEARTBEAT_SECONDS
 from server.signaling.messages import MAX_FRAME_BYTES
@@ -120,12 +121,17 @@ WORKER_CONNECT_TIMEOUT = 5.0
 
 
 def forward_headers(
-    headers: Mapping[str, str], client: str, *, websocket: bool = False
+    headers: Mapping[str, str],
+    client: str,
+    *,
+    websocket: bool = False,
+    request_id: str | None = None,
 ) -> CIMultiDict[str]:
     """What the worker gets: the browser's headers (Host, Origin, Cookie...), less the hop's.
 
     Any ``X-Concord-*`` header a client sent is dropped, and the front writes
-    the client's address itself, so a worker can trust what it reads there.
+    the client's address itself, so a worker can trust what it reads there;
+    likewise the request id (``X-Request-ID``): the front's, never the client's.
     """
     named = {
         token.strip().lower()
@@ -136,12 +142,19 @@ def forward_headers(
     out: CIMultiDict[str] = CIMultiDict()
     for key, value in headers.items():
         lower = key.lower()
-        if lower in HOP_BY_HOP or lower in named or lower.startswith(cluster.HEADER_PREFIX):
+        if (
+            lower in HOP_BY_HOP
+            or lower in named
+            or lower.startswith(cluster.HEADER_PREFIX)
+            or lower == log_context.REQUEST_ID_HEADER.lower()
+        ):
             continue
         if websocket and (lower in WS_HANDSHAKE or lower == "content-length"):
             continue
         out.add(key, value)
     out[cluster.CLIENT_HEADER] = client
+    if request_id is not None:
+        out[log_context.REQUEST_ID_HEADER] = request_id
     return out
 
 
@@ -226,21 +239,36 @@ class Front:
             request.remote or "", request.headers, self.trusted_proxies, self.proxy_header
         )
         target = cluster.route(request.path, request.query, client, len(self.sockets))
+        # The worker's lines and the front's share the id; a trusted proxy's is kept.
+        request_id = self._request_id(request)
+        log_context.set_request(request_id)
         if request.path == cluster.WS_PATH and _is_upgrade(request):
-            return await self._websocket(request, target, client)
-        return await self._http(request, target, client)
+            return await self._websocket(request, target, client, request_id)
+        return await self._http(request, target, client, request_id)
+
+    def _request_id(self, request: web.Request) -> str:
+        incoming = request.headers.get(log_context.REQUEST_ID_HEADER, "").strip()
+        if (
+            incoming
+            and log_context.valid_request_id(incoming)
+            and trusted_peer(request.remote or "", self.trusted_proxies)
+        ):
+            return incoming
+        return log_context.new_request_id()
 
     @staticmethod
     def _url(request: web.Request) -> URL:
         return URL(f"http://concord-worker{request.rel_url.raw_path_qs}", encoded=True)
 
-    async def _http(self, request: web.Request, target: int, client: str) -> web.StreamResponse:
+    async def _http(
+        self, request: web.Request, target: int, client: str, request_id: str
+    ) -> web.StreamResponse:
         response: web.StreamResponse | None = None
         try:
             async with self._clients[target].request(
                 request.method,
                 self._url(request),
-                headers=forward_headers(request.headers, client),
+                headers=forward_headers(request.headers, client, request_id=request_id),
                 data=request.content if request.body_exists else None,
                 allow_redirects=False,
             ) as upstream:
@@ -263,15 +291,16 @@ class Front:
             return _unavailable()
 
     async def _websocket(
-        self, request: web.Request, target: int, client: str
+        self, request: web.Request, target: int, client: str, request_id: str
     ) -> web.StreamResponse:
         requested = [
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
         ]
         requested = [p for p in requested if p]
         if not web.WebSocketResponse(protocols=requested).can_prepare(request).ok:
-            return await self._http(request, target, client)  # the worker refuses it its way
-        headers = forward_headers(request.headers, client, websocket=True)
+            # The worker refuses it its way.
+            return await self._http(request, target, client, request_id)
+        headers = forward_headers(request.headers, client, websocket=True, request_id=request_id)
         upstream: aiohttp.ClientWebSocketResponse | None = None
         for _hop in range(2):
             try:
@@ -464,6 +493,8 @@ class Supervisor:
         # ... as may the certificate (an https:// URL, secure cookies) and the LAN URL.
         if self.config.public_url:
             env["CONCORD_PUBLIC_URL"] = self.config.public_url
+        # ... and the log format (--log-format).
+        env["CONCORD_LOG_FORMAT"] = self.config.log_format
         if self.config.tls_cert_path is not None and self.config.tls_key_path is not None:
             env["CONCORD_TLS_CERT_PATH"] = str(self.config.tls_cert_path)
             env["CONCORD_TLS_KEY_PATH"] = str(self.config.tls_key_path)
@@ -657,10 +688,14 @@ def read_secret(fd: int = 0) -> str | None:
 
 async def _serve_worker(config: Config, worker: cluster.Worker) -> int:
     from server.app import SchemaOutOfDate, create_app
+    from server.http.access_log import runner_options
 
     app = create_app(config, worker=worker)
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=WORKER_SHUTDOWN_TIMEOUT
+        app,
+        handle_signals=False,
+        shutdown_timeout=WORKER_SHUTDOWN_TIMEOUT,
+        **runner_options(),
     )
     try:
         await runner.setup()

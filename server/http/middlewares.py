@@ -17,7 +17,7 @@ from server.errors import N_, CsrfFailed, DomainError, ErrorCode
 from server.http import render as r
 from server.http.csrf import FORM_FIELD, HEADER
 from server.http.forms import field_messages
-from server.http.trusted_proxies import client_address
+from server.http.trusted_proxies import client_address, trusted_peer
 from server.keys import CATALOGUES, CONFIG, CSRF, SESSIONS
 from server.models import utcnow
 
@@ -55,6 +55,18 @@ def client_ip(request: web.Request) -> str:
     )
 
 
+def route_of(request: web.Request) -> str:
+    """The route that matched (``/j/{token}``), not the path: paths carry tokens and codes."""
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "(no route)"
+
+
+def peer_is_trusted_proxy(request: web.Request) -> bool:
+    """Whether the socket's peer is one of the ``trusted_proxies`` (who may name requests)."""
+    config = request.config_dict[CONFIG]
+    return trusted_peer(request.remote or "", config.trusted_proxies)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One place turns refusals into pages or JSON; unexpected errors are logged, not shown."""
@@ -90,7 +102,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             request, "error.html", {"status": exc.status, "message": text}, status=exc.status
         )
     except Exception:
-        logger.exception("unhandled error on %s %s", request.method, request.path)
+        logger.exception("unhandled error on %s %s", request.method, route_of(request))
         text = i18n.gettext(N_("Something went wrong on our side. It has been logged."))
         if is_api(request):
             return r.json_error(ErrorCode.INTERNAL_ERROR, text, status=500)

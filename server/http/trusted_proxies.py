@@ -101,6 +101,14 @@ def client_from_chain(peer: str, chain: Sequence[str], networks: Sequence[Networ
     return str(current)
 
 
+def trusted_peer(peer: str, trusted: Sequence[str]) -> bool:
+    """Whether the socket's peer ``peer`` is a trusted proxy."""
+    if not trusted:
+        return False
+    address = parse_address(peer)
+    return address is not None and is_trusted(address, parse_networks(tuple(trusted)))
+
+
 def client_address(
     peer: str, headers: Mapping[str, str], trusted: Sequence[str], header: str
 ) -> str:

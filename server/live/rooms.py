@@ -39,6 +39,7 @@ from server.live.room import LiveRoom
 from server.live.session import EndReason
 from server.live.store import RoomStore, Standing
 from server.live.writes import WriteQueue
+from server.logs import context as log_context
 from server.models import Dispute, MediationSession, StaffUser, utcnow
 from server.rooms import events as ev
 from server.rooms.codecs import RoomVideoCodec, VideoCodec
@@ -161,12 +162,13 @@ class LiveRooms:
         while True:
             await asyncio.sleep(EXPIRE_EVERY)
             for live in list(self._rooms.values()):
-                try:
-                    async with live.lock:
-                        await self.publish(live, live.room.expire_disconnected())
-                    await self._maybe_drop(live)
-                except Exception:
-                    logger.exception("room %s: housekeeping failed", live.session_id)
+                with log_context.room(live.session_id):
+                    try:
+                        async with live.lock:
+                            await self.publish(live, live.room.expire_disconnected())
+                        await self._maybe_drop(live)
+                    except Exception:
+                        logger.exception("room %s: housekeeping failed", live.session_id)
 
     async def _maybe_drop(self, live: LiveRoom) -> None:
         if live.sessions:
@@ -204,7 +206,6 @@ class LiveRooms:
             if existing is not None:
                 return existing
             async with self._factory() as db:
-                host = await db.get(StaffUser, session.presiding_officer_id)
                 dispute = await db.get(Dispute, session.dispute_id)
             room = Room(
                 session.id,
@@ -223,6 +224,7 @@ class LiveRooms:
             session_id = session.id
 
             async def on_offer(pid: str, sdp: str) -> None:
+                log_context.set_session(session_id)  # in the media server's task
                 live = self._rooms.get(session_id)
                 if live is not None:
                     await self.notifier.subscriber_offer(live, pid, sdp)
@@ -255,7 +257,7 @@ class LiveRooms:
                 video_codec=RoomVideoCodec(self._video_codec),
             )
             self._rooms[session.id] = live
-            logger.info("room %s: opened (host %s)", session.id, host.username if host else "?")
+            logger.info("room %s: opened (host staff %s)", session.id, session.presiding_officer_id)
             if self._peers is not None:
                 worker = self._peers.worker
                 logger.debug("room %s: on worker %d of %d", session.id, worker.index, worker.count)
@@ -300,12 +302,14 @@ class LiveRooms:
     async def end_sessions_of(self, staff_id: int) -> None:
         """End this process's room sessions of staff member ``staff_id``."""
         for live in list(self._rooms.values()):
-            for session in [s for s in live.sessions.values() if s.staff_id == staff_id]:
-                logger.info("room %s: %s signed out", live.session_id, session.pid)
-                await session.channel.end(EndReason.SIGNED_OUT)
+            with log_context.room(live.session_id):
+                for session in [s for s in live.sessions.values() if s.staff_id == staff_id]:
+                    logger.info("room %s: %s signed out", live.session_id, session.pid)
+                    await session.channel.end(EndReason.SIGNED_OUT)
 
     async def link_judged(self, live: LiveRoom, pid: str, on: bool, reason: str) -> None:
         """The media server judged ``pid``'s downlink: video off (or back on) for them."""
+        log_context.set_session(live.session_id)  # a task of its own
         try:
             async with live.lock:
                 await self.publish(live, live.room.set_link_audio_only(pid, on, reason))
@@ -314,6 +318,7 @@ class LiveRooms:
 
     async def _agreement_task(self, live: LiveRoom, pids: list[str] | None) -> None:
         """Tell the room about the agreement; a failure is logged, the room goes on."""
+        log_context.set_session(live.session_id)  # a task of its own
         try:
             await self.notifier.agreement(live, pids)
         except Exception:

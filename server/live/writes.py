@@ -19,6 +19,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from server.logs import context as log_context
+
 logger = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[object]]
@@ -29,7 +31,9 @@ class WriteQueue:
 
     def __init__(self, label: str) -> None:
         self._label = label
-        self._jobs: asyncio.Queue[tuple[str, Job, asyncio.Future[None]]] = asyncio.Queue()
+        self._jobs: asyncio.Queue[tuple[str, Job, log_context.Snapshot, asyncio.Future[None]]] = (
+            asyncio.Queue()
+        )
         self._task: asyncio.Task[None] | None = None
         self._last: asyncio.Future[None] | None = None
         self._pending = 0
@@ -44,7 +48,8 @@ class WriteQueue:
         if self._closed:
             raise RuntimeError(f"{self._label}: write queue closed")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._jobs.put_nowait((what, job, done))
+        # The job runs in the queue's task: its lines should name the request that decided it.
+        self._jobs.put_nowait((what, job, log_context.snapshot(), done))
         self._last = done
         self._pending += 1
         if self._task is None:
@@ -74,11 +79,13 @@ class WriteQueue:
 
     async def _run(self) -> None:
         while True:
-            what, job, done = await self._jobs.get()
+            what, job, saved, done = await self._jobs.get()
             try:
-                await job()
-            except Exception:
-                logger.exception("%s: writing %s failed", self._label, what)
+                with log_context.restored(saved):
+                    try:
+                        await job()
+                    except Exception:
+                        logger.exception("%s: writing %s failed", self._label, what)
             finally:
                 self._pending -= 1
                 if not done.done():

@@ -23,6 +23,7 @@ from server.http.pages import door
 from server.http.ratelimit import address_key
 from server.ids import parse_id
 from server.keys import AGREEMENT_DESK, CONFIG, HUBS, MINUTES_DESK, ROOM_SOCKETS, SESSIONS, TURN
+from server.logs import context as log_context
 from server.models import Expert, MediationSession, StaffUser, utcnow
 from server.rooms.participant import Participant
 from server.rooms.roles import role_for_invitation, staff_claim
@@ -117,6 +118,9 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     if found is None:
         return _refuse(request, 403, "not_allowed", "this link or session does not open a room now")
     session, identity = found
+    assert session.id is not None
+    # Every line from here on, the room's work this socket starts included, names the room.
+    log_context.set_session(session.id)
     rooms = request.app[HUBS]
     live = await rooms.open(session)
     await ws.prepare(request)

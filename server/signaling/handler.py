@@ -139,7 +139,11 @@ class SignalSession:
             request = m.CLIENT_ADAPTER.validate_json(frame)
         except ValidationError as exc:
             request_id = _request_id(frame)
-            logger.debug("room %s: bad frame from %s: %s", self.live.session_id, self.pid, exc)
+            # Where and what was wrong, never the values: a chat line or a form field may be
+            # someone's name, ID number or telephone.
+            logger.debug(
+                "room %s: bad frame from %s: %s", self.live.session_id, self.pid, _problems(exc)
+            )
             await self._send_error(_error(request_id, "invalid_request", i18n.gettext(BAD_REQUEST)))
             return
         try:
@@ -403,6 +407,14 @@ class SignalSession:
             await live.drop(self.session)
             events = live.room.disconnect(self.pid, generation=self.session.generation)
             await self.rooms.publish(live, events)
+
+
+def _problems(exc: ValidationError) -> str:
+    """A validation error's places and kinds (``chat.text: string_too_long``), no input."""
+    return "; ".join(
+        ".".join(str(part) for part in error["loc"]) + ": " + error["type"]
+        for error in exc.errors(include_input=False, include_url=False, include_context=False)
+    )
 
 
 def _request_id(frame: str) -> int | None:

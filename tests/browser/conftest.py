@@ -16,7 +16,12 @@ from tests.conftest import Seed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium must not reach for the network on its own (updates, sync, safe browsing).
+#: No name lookup leaves the machine: Chromium otherwise resolves its own services'
+#: names (accounts, updates) through the host's resolver. The rules match IP literals
+#: too, so the addresses pages are served on (loopback, the test namespaces' 10.x) are kept.
+NO_NAME_LOOKUPS = "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE 10.*"
 CHROMIUM_ARGS = [
+    f"--host-resolver-rules={NO_NAME_LOOKUPS}",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

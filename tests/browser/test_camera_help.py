@@ -25,7 +25,7 @@ from server.config import Config
 from server.db import SessionFactory
 from server.http.pages.camera_help import HELP_PATH
 from server.lan_cert import make_lan_certificate
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, NO_NAME_LOOKUPS
 from tests.browser.screens import PHONE, no_horizontal_scroll
 from tests.browser.test_invitations import READY_TIMEOUT_MS, watch_console
 from tests.conftest import PASSWORD, Seed
@@ -184,7 +184,9 @@ async def test_a_page_opened_over_plain_http_says_so_and_links_to_https_help(
 ) -> None:
     booked = await book_session(factory, seed, config)
     # The name resolves to the test server on loopback inside this Chromium only.
-    browser = await launch(extra=(f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1",))
+    browser = await launch(
+        extra=(f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1, {NO_NAME_LOOKUPS}",)
+    )
     context = await phone(browser, ANDROID_CHROME)
     port = urlsplit(base_url).port
     try:

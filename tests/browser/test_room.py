@@ -71,16 +71,21 @@ async def officer_in_room(context: BrowserContext, base: str, session_id: int) -
     return officer, pid
 
 
+async def admit(officer: Page, pid: str) -> None:
+    """The officer lets ``pid``, the only one waiting, in from the lobby."""
+    await expect(officer.locator("#lobby-count")).to_have_text("1", timeout=TIMEOUT)
+    await officer.click("#btn-host")
+    await officer.locator(f'#lobby-list li[data-participant="{pid}"] button.primary').click()
+    await officer.click("#panel-host [data-close-panel]")
+
+
 async def admitted_party(officer: Page, context: BrowserContext, url: str) -> tuple[Page, str]:
     """A party opens their link, waits in the lobby, is admitted and joins with media."""
     page = await enter(context, url)
     await expect(page.locator("#room")).to_have_attribute("data-state", "lobby", timeout=TIMEOUT)
     pid = await page.locator("#room").get_attribute("data-participant-id")
     assert pid
-    await expect(officer.locator("#lobby-count")).to_have_text("1", timeout=TIMEOUT)
-    await officer.click("#btn-host")
-    await officer.locator(f'#lobby-list li[data-participant="{pid}"] button.primary').click()
-    await officer.click("#panel-host [data-close-panel]")
+    await admit(officer, pid)
     await expect(page.locator("#room")).to_have_attribute("data-state", "admitted", timeout=TIMEOUT)
     await page.click("#join-media")
     return page, pid

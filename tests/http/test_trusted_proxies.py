@@ -163,9 +163,17 @@ async def test_the_front_names_the_client_a_trusted_proxy_names(
         assert address in two.workers[worker][door.LIMITER]
     for app in two.workers:
         assert "203.0.113.1" not in app[door.LIMITER] and "127.0.0.1" not in app[door.LIMITER]
+    # nginx's request id reaches the worker (which believes only the front) and comes back.
+    named = await http.get("/login", headers={"X-Request-ID": NGINX_REQUEST_ID})
+    assert named.headers["X-Request-ID"] == NGINX_REQUEST_ID
     # The default front trusts nobody: the header is only a header.
     await two.front.get("/j/not-a-link", headers={"X-Forwarded-For": "198.51.100.99"})
     assert not any("198.51.100.99" in app[door.LIMITER] for app in two.workers)
+    forged = await two.front.get("/login", headers={"X-Request-ID": NGINX_REQUEST_ID})
+    assert forged.headers["X-Request-ID"] not in ("", NGINX_REQUEST_ID)
+
+
+NGINX_REQUEST_ID = "0123456789abcdef0123456789abcdef"
 
 
 def test_nothing_but_client_ip_and_the_front_reads_the_socket_peer() -> None:

@@ -11,6 +11,7 @@ trusted proxy), and a test can tell the real client from a forged one.
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -151,6 +152,8 @@ async def test_a_room_through_nginx(front: Front, booked: Booked) -> None:
         assert page.url.scheme == "https"
         assert "Secure" in page.headers["Set-Cookie"]
         assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
+        # nginx's $request_id (32 hex digits; Concord's own have 16) names the request.
+        assert re.fullmatch(r"[0-9a-f]{32}", page.headers["X-Request-ID"])
     await login(staff, "officer")  # type: ignore[arg-type]
     assert await _audit_ips(front.app, "auth.login") == [STAFF_ADDRESS]
     async with party.get(f"/j/{booked.tokens['applicant']}") as door_page:
