@@ -29,8 +29,10 @@ from server.keys import (
     ENGINE,
     HUBS,
     JINJA,
+    METRICS,
     MINUTES_DESK,
     ROOM_SOCKETS,
+    SCHEMA_HEAD,
     SESSIONS,
     TURN,
     TZ,
@@ -38,6 +40,7 @@ from server.keys import (
     WORKS,
 )
 from server.live.rooms import LiveRooms
+from server.metrics import AppMetrics
 from server.pii import PiiVault
 from server.rooms import latency
 from server.rooms.codecs import VideoCodec
@@ -68,6 +71,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             f"database is at revision {current!r}, code expects {head!r}: run `concord migrate`"
         )
     app[ENGINE] = engine
+    app[SCHEMA_HEAD] = head
     app[SESSIONS] = make_session_factory(engine, vault=app[VAULT])
     yield
     await engine.dispose()
@@ -114,6 +118,16 @@ async def _agreements(app: web.Application) -> AsyncIterator[None]:
     app[WORKS] = works
     yield
     await works.close()
+
+
+async def _metrics(app: web.Application) -> AsyncIterator[None]:
+    """Feed the histograms from the rooms and the PDF worker; measure the loop while up."""
+    metrics = app[METRICS]
+    app[HUBS].counters.join_observer = metrics.join_seconds.observe
+    app[WORKS].observer = metrics.pdf_step
+    metrics.lag.start()
+    yield
+    await metrics.lag.stop()
 
 
 def turn_issuer(config: Config) -> TurnIssuer | None:
@@ -164,6 +178,8 @@ def create_app(config: Config, *, worker: cluster.Worker | None = None) -> web.A
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(_agreements)
+    app[METRICS] = AppMetrics(rooms=lambda: app.get(HUBS), engine=lambda: app.get(ENGINE))
+    app.cleanup_ctx.append(_metrics)
     # Before the server waits for its handlers: room sockets would hold it for its whole
     # shutdown timeout.
     app[ROOM_SOCKETS] = set()

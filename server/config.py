@@ -286,7 +286,13 @@ class Config(BaseSettings):
         description="The one header the trusted proxies write: X-Forwarded-For or Forwarded.",
     )
 
-    @field_validator("trusted_proxies")
+    metrics_allow: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses or networks (CIDR) that may read /metrics and the details "
+        "of /readyz; everyone else gets 404. Default: this machine only.",
+    )
+
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for item in value:

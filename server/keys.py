@@ -14,6 +14,7 @@ from server.db import SessionFactory
 from server.http.csrf import CsrfGuard
 from server.i18n import Catalogues
 from server.live.rooms import LiveRooms
+from server.metrics import AppMetrics
 from server.pii import PiiVault
 from server.signaling.agreement import AgreementDesk
 from server.signaling.connection import SignalConnection
@@ -37,3 +38,7 @@ ROOM_SOCKETS = web.AppKey[set[SignalConnection]]("room_sockets")
 WORKS = web.AppKey("agreement_works", AgreementWorks)
 #: Mints each participant's TURN credentials; None when no TURN server is configured.
 TURN = web.AppKey[TurnIssuer | None]("turn_issuer")
+#: This app's Prometheus registry and what feeds it (``server.metrics``).
+METRICS = web.AppKey("metrics", AppMetrics)
+#: The migration head this code expects (checked at start-up and by /readyz).
+SCHEMA_HEAD = web.AppKey[str | None]("schema_head")

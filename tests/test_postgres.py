@@ -67,6 +67,7 @@ from tests.agreements.test_sealed_text import InProcess
 from tests.agreements.test_sealed_text import producer as producer
 from tests.disputes.conftest import Env
 from tests.disputes.conftest import env as env
+from tests.metrics.scrape import scrape
 
 POSTGRES_URL = os.environ.get("CONCORD_TEST_POSTGRES_URL", "")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -292,6 +293,12 @@ async def test_app_starts_on_postgres(
     assert "csrf_token" in await response.text()
     health = await client.get("/healthz")
     assert health.status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200, await ready.text()
+    metrics = await scrape(client)
+    # SQLAlchemy's default queue pool for asyncpg: five kept, this scrape's request holds none.
+    assert metrics.value("concord_db_pool_size") == 5
+    assert metrics.value("concord_db_pool_checked_out") <= metrics.value("concord_db_pool_size")
 
 
 @pytest.fixture

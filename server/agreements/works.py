@@ -34,7 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from server.agreements.document import (
     PEOPLE,
@@ -55,6 +55,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Told (document, step, seconds) for each step of each job: "render" and "seal" as
+#: the worker measured them (its CPU work alone), "job" as the server awaited it
+#: (waiting for a free worker and the trip there and back included).
+TimingObserver = Callable[[str, str, float], None]
+
+
+class Timed(NamedTuple):
+    """A worker's PDF with the seconds its rendering and its sealing took there."""
+
+    pdf: bytes
+    render_seconds: float
+    seal_seconds: float
+
 
 #: Added to the worker's nice value (lower priority than the server process).
 WORKER_NICENESS = 5
@@ -141,23 +155,35 @@ def _sealer_or_raise() -> Sealer:
     return _sealer
 
 
-def _produce(doc: AgreementDocument, reason: str, location: str) -> bytes:
+def _produce(doc: AgreementDocument, reason: str, location: str) -> Timed:
     from server.agreements.render import render_pdf
 
     sealer = _sealer_or_raise()
-    return sealer.seal(render_pdf(doc), reason=reason, location=location)
+    started = time.perf_counter()
+    pdf = render_pdf(doc)
+    rendered = time.perf_counter()
+    sealed = sealer.seal(pdf, reason=reason, location=location)
+    return Timed(sealed, rendered - started, time.perf_counter() - rendered)
 
 
-def _produce_minutes(paper: MinutesPaper) -> bytes:
-    from server.minutes.paper import make_pdf
+def _produce_minutes(paper: MinutesPaper) -> Timed:
+    # make_pdf's two steps, each timed.
+    from server.minutes.paper import render_pdf
 
-    return make_pdf(paper, _sealer_or_raise())
+    sealer = _sealer_or_raise()
+    started = time.perf_counter()
+    pdf = render_pdf(paper)
+    rendered = time.perf_counter()
+    sealed = bytes(sealer.seal(pdf, reason=paper.pdf_title, location=paper.station_name))
+    return Timed(sealed, rendered - started, time.perf_counter() - rendered)
 
 
-def _render_court_application(doc: ApplicationDocument) -> bytes:
+def _render_court_application(doc: ApplicationDocument) -> Timed:
     from server.judicial.render import render_pdf
 
-    return render_pdf(doc)
+    started = time.perf_counter()
+    pdf = render_pdf(doc)
+    return Timed(pdf, time.perf_counter() - started, 0.0)
 
 
 def _verify(data: bytes, trust_roots: list[Path]) -> PdfVerdict:
@@ -277,6 +303,8 @@ class AgreementWorks:
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
+        #: Told how long each job and its steps took (the app's metrics set it).
+        self.observer: TimingObserver | None = None
 
     @property
     def sealing_configured(self) -> bool:
@@ -302,7 +330,9 @@ class AgreementWorks:
                 "Agreements cannot be sealed: no sealing key is configured "
                 "(set seal_key_path and seal_cert_path)."
             )
-        return await self._run(_produce, doc, reason, location)
+        return self._observed(
+            "agreement", await self._timed("agreement", _produce, doc, reason, location)
+        )
 
     async def produce_minutes(self, paper: MinutesPaper) -> bytes:
         """The 调解笔录 rendered and sealed (``server.minutes.paper``); as ``produce``,
@@ -312,15 +342,16 @@ class AgreementWorks:
                 "Minutes cannot be sealed: no sealing key is configured "
                 "(set seal_key_path and seal_cert_path)."
             )
-        return await self._run(_produce_minutes, paper)
+        return self._observed("minutes", await self._timed("minutes", _produce_minutes, paper))
 
     async def render_court_application(self, doc: ApplicationDocument) -> bytes:
         """The 司法确认 application (``server.judicial.render``); not sealed, so no key needed."""
-        return await self._run(_render_court_application, doc)
+        timed = await self._timed("court_application", _render_court_application, doc)
+        return self._observed("court_application", timed, sealed=False)
 
     async def verify(self, data: bytes, trust_roots: list[Path]) -> PdfVerdict:
         """``verify_pdf`` in the worker (validation is CPU work too)."""
-        return await self._run(_verify, data, list(trust_roots))
+        return await self._timed("verify", _verify, data, list(trust_roots))
 
     async def close(self) -> None:
         """Stop the workers, letting running jobs finish; idempotent."""
@@ -328,6 +359,22 @@ class AgreementWorks:
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+    async def _timed(self, document: str, fn: Callable[..., T], *args: object) -> T:
+        """``_run``, its time (as awaited here) told to the observer when the job succeeded."""
+        started = time.perf_counter()
+        result = await self._run(fn, *args)
+        if self.observer is not None:
+            self.observer(document, "job", time.perf_counter() - started)
+        return result
+
+    def _observed(self, document: str, timed: Timed, *, sealed: bool = True) -> bytes:
+        """The worker's PDF; its render (and seal) times told to the observer."""
+        if self.observer is not None:
+            self.observer(document, "render", timed.render_seconds)
+            if sealed:
+                self.observer(document, "seal", timed.seal_seconds)
+        return timed.pdf
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         pool = self._ensure_pool()

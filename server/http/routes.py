@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from server import cluster
-from server.http import api, api_alerts, api_followups, api_stats
+from server.http import api, api_alerts, api_followups, api_stats, health
 from server.http.middlewares import client_ip
 from server.http.pages import (
     admin,
@@ -74,7 +74,9 @@ def setup_routes(app: web.Application) -> None:
             web.post("/admin/seal", admin.seal_submit),
             web.get("/admin/seal.png", admin.seal_image),
             web.get("/audit", admin.audit_page, name="audit"),
-            web.get("/healthz", health),
+            web.get("/healthz", health.healthz),
+            web.get("/readyz", health.readyz),
+            web.get("/metrics", health.metrics),
             web.get("/_internal/media/latency", media_latency),
             web.get("/ws/room", room_socket, name="room_socket"),
             web.post(cluster.AGREEMENT_CHANGED_ROUTE, agreement_event),
@@ -106,10 +108,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(api_followups.routes(api.PREFIX))
     app.router.add_routes(api_stats.ROUTES)
     app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
-
-
-async def health(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
 
 
 #: Who may read the latency probe: the machine itself (a benchmark beside the server).

@@ -26,6 +26,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
+from collections.abc import Iterator
 from typing import Protocol
 
 from server.audit import record
@@ -41,6 +43,7 @@ from server.logs import context as log_context
 from server.models import Dispute, MediationSession, StaffUser, utcnow
 from server.rooms import events as ev
 from server.rooms.codecs import RoomVideoCodec, VideoCodec
+from server.rooms.counters import MediaCounters
 from server.rooms.link_quality import Verdict
 from server.rooms.media import MediaConfig, MediaServer
 from server.rooms.room import Room
@@ -110,6 +113,19 @@ class LiveRooms:
         self._creating = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        #: The media totals of every room of this process (read by ``server.metrics``).
+        self.counters = MediaCounters()
+        #: Error responses and refusals sent to room sockets, by error code.
+        self.signal_errors: Counter[str] = Counter()
+
+    @property
+    def running(self) -> bool:
+        """Started, not closed, and its housekeeping (which expires and drops rooms) alive."""
+        return self._task is not None and not self._task.done()
+
+    def __iter__(self) -> Iterator[LiveRoom]:
+        """The rooms open now."""
+        return iter(list(self._rooms.values()))
 
     @property
     def store(self) -> RoomStore:
@@ -228,7 +244,12 @@ class LiveRooms:
                 station_id=session.station_id,
                 office_id=session.office_id,
                 room=room,
-                media=MediaServer(self._media_config, on_offer=on_offer, on_link=on_link),
+                media=MediaServer(
+                    self._media_config,
+                    on_offer=on_offer,
+                    on_link=on_link,
+                    counters=self.counters,
+                ),
                 chat_times={message.id: at for message, at in restored.chat},
                 writes=WriteQueue(f"room {session.id}"),
                 saved_state=room.live_state(),

@@ -42,7 +42,9 @@ NAME_READERS = frozenset(
 )
 
 
-def _refuse(status: int, code: str, message: str) -> web.Response:
+def _refuse(request: web.Request, status: int, code: str, message: str) -> web.Response:
+    """A refused handshake, counted with the room sockets' error responses by code."""
+    request.app[HUBS].signal_errors[code] += 1
     return web.json_response(
         {"error": {"code": code, "message": message, "fields": {}}}, status=status
     )
@@ -105,16 +107,16 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     ready = ws.can_prepare(request)
     if not ready.ok or ready.protocol != PROTOCOL:
         return _refuse(
-            400, "invalid_request", f"a WebSocket with subprotocol {PROTOCOL} is required"
+            request, 400, "invalid_request", f"a WebSocket with subprotocol {PROTOCOL} is required"
         )
     if not origin_allowed(request):
-        return _refuse(403, "not_allowed", "foreign origin")
+        return _refuse(request, 403, "not_allowed", "foreign origin")
     token = request.query.get("token", "")
     found = await (
         _invitee(request, token) if token else _staff(request, request.query.get("session", ""))
     )
     if found is None:
-        return _refuse(403, "not_allowed", "this link or session does not open a room now")
+        return _refuse(request, 403, "not_allowed", "this link or session does not open a room now")
     session, identity = found
     assert session.id is not None
     # Every line from here on, the room's work this socket starts included, names the room.

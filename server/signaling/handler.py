@@ -144,24 +144,24 @@ class SignalSession:
             logger.debug(
                 "room %s: bad frame from %s: %s", self.live.session_id, self.pid, _problems(exc)
             )
-            await self.conn.send(_error(request_id, "invalid_request", i18n.gettext(BAD_REQUEST)))
+            await self._send_error(_error(request_id, "invalid_request", i18n.gettext(BAD_REQUEST)))
             return
         try:
             data = await self._dispatch(request)
         except NotJoined as exc:
-            await self.conn.send(_error(request.id, "not_joined", _message(exc)))
+            await self._send_error(_error(request.id, "not_joined", _message(exc)))
         except DomainError as exc:
-            await self.conn.send(_error(request.id, str(exc.code), _message(exc), _fields(exc)))
+            await self._send_error(_error(request.id, str(exc.code), _message(exc), _fields(exc)))
         except MediaPortsExhausted as exc:
             logger.warning("room %s: no media port for %s: %s", self.live.session_id, self.pid, exc)
-            await self.conn.send(
+            await self._send_error(
                 _error(
                     request.id, str(ErrorCode.MEDIA_PORTS_EXHAUSTED), i18n.gettext(NO_MEDIA_PORT)
                 )
             )
         except MediaError as exc:
             logger.info("room %s: media refused %s: %s", self.live.session_id, self.pid, exc)
-            await self.conn.send(
+            await self._send_error(
                 _error(
                     request.id,
                     "invalid_request",
@@ -172,7 +172,7 @@ class SignalSession:
             logger.exception(
                 "room %s: %s failed for %s", self.live.session_id, request.type, self.pid
             )
-            await self.conn.send(
+            await self._send_error(
                 _error(
                     request.id,
                     "internal_error",
@@ -187,6 +187,12 @@ class SignalSession:
         if self.live.pending_closes:
             async with self.live.lock:
                 await self.rooms.close_pending(self.live)
+
+    async def _send_error(self, response: m.Response) -> None:
+        """Answer with an error, counted by its code for the metrics (``server.metrics``)."""
+        if response.error is not None:
+            self.rooms.signal_errors[response.error.code] += 1
+        await self.conn.send(response)
 
     def _require_joined(self, *, admitted: bool = False) -> None:
         if not self.joined:

@@ -40,6 +40,7 @@ from aiortc.sdp import SessionDescription
 
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.aiortc_adapter import ice
+from server.rooms.counters import MediaCounters
 from server.rooms.latency import PROBE
 from tests.rooms.media_clients import HOST, PatternVideoTrack, client_configuration
 
@@ -206,8 +207,11 @@ async def test_tap_forward_and_keyframe_hooks_on_real_connections() -> None:
         assert video_codecs == {"video/vp8", "video/rtx"}
 
         # server_out → viewer, fed by OutboundStreams.
-        out_video = adapter.OutboundStream("video", on_keyframe_needed=ask_publisher)
-        out_audio = adapter.OutboundStream("audio")
+        totals = MediaCounters()
+        out_video = adapter.OutboundStream(
+            "video", on_keyframe_needed=ask_publisher, counters=totals
+        )
+        out_audio = adapter.OutboundStream("audio", counters=totals)
         requests_from_viewer: list[str] = []
         tx_video = server_out.addTransceiver(out_video, direction="sendonly")
         tx_audio = server_out.addTransceiver(out_audio, direction="sendonly")
@@ -269,6 +273,9 @@ async def test_tap_forward_and_keyframe_hooks_on_real_connections() -> None:
 
         await wait_until(lambda: reported() > 0)
         assert 0 < reported() <= out_video.packets_out
+        # The process totals count the same packets as the two streams.
+        assert totals.packets_forwarded == out_video.packets_out + out_audio.packets_out
+        assert totals.bytes_forwarded > 12 * totals.packets_forwarded
 
         # A NACK is answered from the history, over RTX (the viewer sees the RTX SSRC).
         last = (out_video._rewriter._next_seq - 1) & 0xFFFF  # noqa: SLF001 (test)
@@ -277,6 +284,7 @@ async def test_tap_forward_and_keyframe_hooks_on_real_connections() -> None:
         assert out_video.retransmissions == 1
         await tx_video.sender._retransmit((last + 1000) & 0xFFFF)  # never sent: ignored
         assert out_video.retransmissions == 1
+        assert (totals.nacked_packets, totals.retransmissions) == (2, 1)
 
         # A PLI from the viewer reaches the sender hook; one to the publisher
         # makes its encoder produce a keyframe, which the tap sees.

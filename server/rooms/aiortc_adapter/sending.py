@@ -59,6 +59,7 @@ from server.rooms.aiortc_adapter.names import (
     Kind,
 )
 from server.rooms.codecs import VideoCodec
+from server.rooms.counters import MediaCounters
 from server.rooms.latency import PROBE
 from server.rooms.rtp import RtpRewriter, one_byte_extensions, rtx_packet
 
@@ -172,6 +173,8 @@ class OutboundStream(MediaStreamTrack):
         *,
         video_codec: VideoCodec = VideoCodec.VP8,
         on_keyframe_needed: Callable[[], None] | None = None,
+        counters: MediaCounters | None = None,
+        on_first_keyframe: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
@@ -180,6 +183,10 @@ class OutboundStream(MediaStreamTrack):
         self._video = kind == "video"
         self._rewriter = RtpRewriter(CLOCK_RATES[kind])
         self._on_keyframe_needed = on_keyframe_needed
+        #: The process's totals (a private set when none is given: no branch per packet).
+        self._counters = counters if counters is not None else MediaCounters()
+        #: Called at the first run of video this stream starts (with a keyframe).
+        self._on_first_keyframe = on_first_keyframe
         self._label: str | None = None
         self._waiting_keyframe = self._video
         self._first_after_switch = True
@@ -319,6 +326,9 @@ class OutboundStream(MediaStreamTrack):
         if arrival_ns and PROBE.enabled:
             PROBE.record(arrival_ns, time.monotonic_ns())
         self.packets_out += 1
+        counters = self._counters
+        counters.packets_forwarded += 1
+        counters.bytes_forwarded += len(data)
         if packet.marker or not self._video:
             self.frames_out += 1
             label = self._label
@@ -330,6 +340,12 @@ class OutboundStream(MediaStreamTrack):
                     self.resumed_with_keyframe += 1
                 else:
                     self.resumed_without_keyframe += 1
+                if self._on_first_keyframe is not None:
+                    first, self._on_first_keyframe = self._on_first_keyframe, None
+                    try:
+                        first()
+                    except Exception:  # never break forwarding
+                        logger.exception("first-keyframe callback failed")
         return True
 
     async def recv(self) -> Packet[Stream]:
@@ -395,6 +411,7 @@ class OutboundStream(MediaStreamTrack):
 
     def _retransmit(self, sequence_number: int) -> None:
         """Answer a subscriber's NACK from the history, over RTX (never the same SSRC+seq twice)."""
+        self._counters.nacked_packets += 1
         if self._history is None or self._rtx_payload_type is None:
             return
         entry = self._history[sequence_number % HISTORY_SIZE]
@@ -410,6 +427,7 @@ class OutboundStream(MediaStreamTrack):
         self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
         if self._send(packet):
             self.retransmissions += 1
+            self._counters.retransmissions += 1
 
     def _fill_sender_report(self, sender: RTCRtpSender, report: RtcpSrPacket) -> None:
         """Put what this stream sent in the SR aiortc's sender is about to send.

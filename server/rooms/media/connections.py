@@ -32,6 +32,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import SessionDescription
 
 from server.rooms import aiortc_adapter as adapter
+from server.rooms.counters import MediaCounters
 from server.rooms.media.config import MediaConfig, ice_server
 from server.rooms.media.errors import MediaError, MediaPortsExhausted
 from server.rooms.media.slots import NO_STREAM
@@ -52,8 +53,16 @@ MAX_PENDING_CANDIDATES: Final = 64
 class Connections:
     """Makes, watches and closes one media server's peer connections; owns its tasks."""
 
-    def __init__(self, config: MediaConfig, *, on_state: StateCallback | None = None) -> None:
+    def __init__(
+        self,
+        config: MediaConfig,
+        *,
+        on_state: StateCallback | None = None,
+        counters: MediaCounters | None = None,
+    ) -> None:
         self.config = config
+        #: The process's media totals, shared by every media server (``server.rooms.counters``).
+        self.counters = counters if counters is not None else MediaCounters()
         self._on_state = on_state
         self._ice_servers = [ice_server(s) for s in config.ice_servers]
         self.tasks: set[asyncio.Task[Any]] = set()

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.aiortc_adapter import OutboundStream
 from server.rooms.codecs import VideoCodec
+from server.rooms.counters import MediaCounters
 from server.rooms.link_quality import Verdict
 from server.rooms.media import slots as slot_rules
 from server.rooms.media.connections import Connections
@@ -85,16 +87,21 @@ class SubscriberSlot:
         state: SlotState,
         on_keyframe_needed: Callable[[SubscriberSlot], None],
         video_codec: VideoCodec = VideoCodec.VP8,
+        *,
+        counters: MediaCounters | None = None,
+        on_first_keyframe: Callable[[], None] | None = None,
     ):
         self.state = state
         self.transceivers: dict[MediaKind, RTCRtpTransceiver] = {}
         self.feeding: dict[MediaKind, Source | None] = {"audio": None, "video": None}
         self.tracks: dict[MediaKind, OutboundStream] = {
-            "audio": OutboundStream("audio"),
+            "audio": OutboundStream("audio", counters=counters),
             "video": OutboundStream(
                 "video",
                 video_codec=video_codec,
                 on_keyframe_needed=lambda: on_keyframe_needed(self),
+                counters=counters,
+                on_first_keyframe=on_first_keyframe,
             ),
         }
 
@@ -131,6 +138,7 @@ class Subscriber:
         wanted: Callable[[], Wanted],
         on_link: Callable[[str, Verdict, str], None] | None = None,
         video_codec: VideoCodec = VideoCodec.VP8,
+        joined_at: float | None = None,
     ) -> None:
         self.pid = pid
         #: The room's video codec: the only one this connection offers.
@@ -154,6 +162,9 @@ class Subscriber:
         self._answer: asyncio.Future[BaseException | None] | None = None
         self._offered: list[tuple[SubscriberSlot, str]] = []  # (slot, stream id) in the offer
         self._on_link = on_link
+        #: When the participant's media was attached; None once their first
+        #: keyframe went out (and the join time was reported), or when not measured.
+        self._joined_at = joined_at
         #: What the browser says of its downlink (server/rooms/link_quality.py).
         self.link = LinkWatch(sent_octets=self._octets_out, on_verdict=self._link_verdict)
 
@@ -171,7 +182,7 @@ class Subscriber:
         for slot, state in zip(self.slots, after, strict=False):
             slot.state = state
         for state in after[len(self.slots) :]:
-            self.slots.append(SubscriberSlot(state, self._keyframe_needed, self.video_codec))
+            self.slots.append(self._new_slot(state))
         return after != before
 
     def feed(self, wanted: Wanted) -> None:
@@ -211,6 +222,27 @@ class Subscriber:
         self._supersede()
         if self._task is not None:
             self._task.cancel()
+
+    def _new_slot(self, state: SlotState) -> SubscriberSlot:
+        return SubscriberSlot(
+            state,
+            self._keyframe_needed,
+            self.video_codec,
+            counters=self._connections.counters,
+            on_first_keyframe=self._first_keyframe,
+        )
+
+    def _first_keyframe(self) -> None:
+        """A video keyframe went out to this participant: the first one ends their join."""
+        if self._joined_at is not None:
+            seconds = time.monotonic() - self._joined_at
+            self._joined_at = None
+            self._connections.counters.joined(seconds)
+
+    def _keyframe_asked(self, slot: SubscriberSlot) -> None:
+        """The subscriber's browser sent a PLI or FIR for the slot's video."""
+        self._connections.counters.keyframe_requests_received += 1
+        self._keyframe_needed(slot)
 
     def _keyframe_needed(self, slot: SubscriberSlot) -> None:
         source = slot.feeding["video"]
@@ -362,7 +394,7 @@ class Subscriber:
             adapter.hook_feedback(transceiver.sender, self.link.feedback)
             if kind == "video":
                 adapter.hook_keyframe_requests(
-                    transceiver.sender, functools.partial(self._keyframe_needed, slot)
+                    transceiver.sender, functools.partial(self._keyframe_asked, slot)
                 )
             slot.transceivers[kind] = transceiver
 
@@ -377,8 +409,7 @@ class Subscriber:
         self.pending = []
         self.link.restart()
         self.slots = [
-            SubscriberSlot(state, self._keyframe_needed, self.video_codec)
-            for state in slot_rules.fresh_slots(s.state for s in self.slots)
+            self._new_slot(state) for state in slot_rules.fresh_slots(s.state for s in self.slots)
         ]
         self.feed(self._wanted())
 

@@ -18,6 +18,7 @@ reach the connections of the one that replaced it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,6 +56,9 @@ class ParticipantMedia:
         self._connections = connections
         self._on_close = on_close
         self._closed = False
+        #: When the media server attached this connection (``time.monotonic()``): where
+        #: the join time the metrics report starts.
+        self.attached_at = time.monotonic()
 
     @property
     def video_codec(self) -> VideoCodec:

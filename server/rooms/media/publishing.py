@@ -35,6 +35,7 @@ from aiortc.sdp import SessionDescription
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.aiortc_adapter import Kind, OutboundStream
 from server.rooms.codecs import VideoCodec
+from server.rooms.counters import MediaCounters
 from server.rooms.media.connections import Connections
 from server.rooms.media.errors import MediaError, MediaPortsExhausted
 from server.rooms.media.opus_fmtp import ask_for_opus_fec
@@ -51,7 +52,15 @@ class Source:
     packet of the current publisher receiver and sends it on to ``sinks``.
     """
 
-    def __init__(self, pid: str, kind: Kind, *, keyframe_interval: float, spawn: Spawn) -> None:
+    def __init__(
+        self,
+        pid: str,
+        kind: Kind,
+        *,
+        keyframe_interval: float,
+        spawn: Spawn,
+        counters: MediaCounters | None = None,
+    ) -> None:
         self.pid = pid
         self.kind = kind
         self.fanout = adapter.PacketFanout(kind, on_keyframe=self._keyframe_arrived)
@@ -60,6 +69,7 @@ class Source:
         self.keyframes_requested = 0  # PLIs actually sent to the publisher
         self._keyframe_interval = keyframe_interval
         self._spawn = spawn
+        self._counters = counters if counters is not None else MediaCounters()
         self._last_pli = -math.inf
         self._deferred: asyncio.TimerHandle | None = None
 
@@ -118,6 +128,7 @@ class Source:
     async def _pli(self, receiver: RTCRtpReceiver) -> None:
         if await adapter.request_keyframe(receiver):
             self.keyframes_requested += 1
+            self._counters.keyframe_requests_sent += 1
         elif (
             receiver is self.receiver
             and self._deferred is None
@@ -159,16 +170,23 @@ class Sources:
     to it when it comes.
     """
 
-    def __init__(self, *, keyframe_interval: float, spawn: Spawn) -> None:
+    def __init__(
+        self, *, keyframe_interval: float, spawn: Spawn, counters: MediaCounters | None = None
+    ) -> None:
         self._keyframe_interval = keyframe_interval
         self._spawn = spawn
+        self._counters = counters
         self._sources: dict[tuple[str, Kind], Source] = {}
 
     def get(self, pid: str, kind: Kind) -> Source:
         source = self._sources.get((pid, kind))
         if source is None:
             source = self._sources[(pid, kind)] = Source(
-                pid, kind, keyframe_interval=self._keyframe_interval, spawn=self._spawn
+                pid,
+                kind,
+                keyframe_interval=self._keyframe_interval,
+                spawn=self._spawn,
+                counters=self._counters,
             )
         return source
 

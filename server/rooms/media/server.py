@@ -24,6 +24,7 @@ import aiortc
 
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.codecs import VideoCodec
+from server.rooms.counters import MediaCounters
 from server.rooms.link_quality import Verdict
 from server.rooms.media import slots as slot_rules
 from server.rooms.media.config import MediaConfig
@@ -47,6 +48,7 @@ class MediaServer:
         on_offer: Callable[[str, str], Awaitable[None]],
         on_state: Callable[[str, str, str], Awaitable[None]] | None = None,
         on_link: Callable[[str, Verdict, str], None] | None = None,
+        counters: MediaCounters | None = None,
     ) -> None:
         if not adapter.aiortc_version_supported():
             logger.warning(
@@ -57,9 +59,11 @@ class MediaServer:
         self.config = config
         self._on_offer = on_offer
         self._on_link = on_link
-        self._connections = Connections(config, on_state=on_state)
+        self._connections = Connections(config, on_state=on_state, counters=counters)
         self._sources = Sources(
-            keyframe_interval=config.keyframe_request_interval, spawn=self._connections.spawn
+            keyframe_interval=config.keyframe_request_interval,
+            spawn=self._connections.spawn,
+            counters=self._connections.counters,
         )
         #: The open handles, by participant id: an entry lives exactly as long as its handle.
         self._attached: dict[str, ParticipantMedia] = {}
@@ -141,6 +145,11 @@ class MediaServer:
         self._sources.clear()
         await self._connections.close()
 
+    @property
+    def forwarded_routes(self) -> int:
+        """How many (source, kind, receiver) routes run between attached participants now."""
+        return len(self._forwarded)
+
     def stats(self) -> dict[str, Any]:
         """Per attached participant: publisher frames in / keyframes, subscriber frames out."""
         return {pid: media.stats() for pid, media in self._attached.items()}
@@ -186,6 +195,7 @@ class MediaServer:
             wanted=lambda: slot_rules.wanted_by(self._forwarded, pid),
             on_link=self._on_link,
             video_codec=media.video_codec,
+            joined_at=media.attached_at,
         )
 
     def _detach(self, media: ParticipantMedia) -> None:
