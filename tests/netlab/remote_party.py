@@ -2,7 +2,9 @@
 admitted, publishes, and prints one JSON line a second with the frames it decoded per
 source and kind (and its subscriber's connection states).
 
-    ip netns exec CLIENT python -m tests.netlab.remote_party URL TOKEN ADDRESS
+    ip netns exec CLIENT python -m tests.netlab.remote_party -- URL TOKEN ADDRESS
+
+(``--``: an invitation token may begin with ``-``, which argparse would take for an option.)
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ async def sitting(
             far_process = await asyncio.create_subprocess_exec(
                 *topology.exec_in(
                     topology.client, sys.executable, "-m", "tests.netlab.remote_party",
-                    url, booked.tokens["applicant"], CLIENT_ADDRESS,
+                    "--", url, booked.tokens["applicant"], CLIENT_ADDRESS,
                 ),
                 cwd=REPO, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
@@ -152,7 +152,9 @@ async def sitting(
                 assert live is not None
                 yield Sitting(topology, live, host, near, far)
             finally:
-                far_process.terminate()
+                media_clients.HOST[:] = saved_host
+                with contextlib.suppress(ProcessLookupError):  # it may have ended already
+                    far_process.terminate()
                 await far_process.wait()
                 if far.reader is not None:
                     far.reader.cancel()

@@ -147,7 +147,7 @@ async def sit(
         process = await asyncio.create_subprocess_exec(
             *net.exec_in(
                 net.client, sys.executable, "-m", "tests.netlab.remote_party",
-                url, booked.tokens["applicant"], CLIENT_ADDRESS,
+                "--", url, booked.tokens["applicant"], CLIENT_ADDRESS,
             ),
             cwd=REPO, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -167,7 +167,9 @@ async def sit(
             assert live is not None
             yield Sitting(net, live, host, far)
         finally:
-            process.terminate()
+            media_clients.HOST[:] = saved_host
+            with contextlib.suppress(ProcessLookupError):  # it may have ended already
+                process.terminate()
             await process.wait()
             far.reader.cancel()
             await host.close()

@@ -274,7 +274,7 @@ async def relayed_room(
         far_process = await asyncio.create_subprocess_exec(
             *s.topology.exec_in(
                 s.topology.client, sys.executable, "-m", "tests.netlab.turn_party",
-                s.url, s.booked.tokens["applicant"], CLIENT_ADDRESS, "--turn-url", turn_url,
+                "--turn-url", turn_url, "--", s.url, s.booked.tokens["applicant"], CLIENT_ADDRESS,
             ),
             cwd=REPO, stdout=asyncio.subprocess.PIPE,
             # aiortc checks the TURN server's certificate against the default CAs.
@@ -287,7 +287,8 @@ async def relayed_room(
             await admit(s, far.pid)
             yield Relayed(s.topology, s.host, far, s.coturn)
         finally:
-            far_process.terminate()
+            with contextlib.suppress(ProcessLookupError):  # it may have ended already
+                far_process.terminate()
             await far_process.wait()
             far.reader.cancel()
 

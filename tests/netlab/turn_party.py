@@ -5,7 +5,7 @@ all), waits to be admitted, publishes, and prints one JSON line a second: frames
 per source and kind, the candidate pair each of its connections selected, and when the
 first video frame was decoded.
 
-    ip netns exec CLIENT python -m tests.netlab.turn_party URL TOKEN ADDRESS --turn-url URL
+    ip netns exec CLIENT python -m tests.netlab.turn_party --turn-url URL -- URL TOKEN ADDRESS
 """
 
 from __future__ import annotations
