@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -36,8 +35,9 @@ from tests.conftest import Seed
 from tests.http.test_door import Booked, book_session
 from tests.integration.room_client import RoomClient, wait_until
 from tests.integration.test_crash import login
+from tests.netlab.far_party import FarParty, start_far_party
 from tests.netlab.inside import inside
-from tests.netlab.topology import CLIENT_ADDRESS, REPO, SERVER_ADDRESS, Topology, bad_link, is_root
+from tests.netlab.topology import CLIENT_ADDRESS, SERVER_ADDRESS, Topology, bad_link, is_root
 from tests.rooms import media_clients
 
 pytestmark = [
@@ -48,31 +48,6 @@ pytestmark = [
 ]
 
 FPS_SENT = media_clients.FPS
-
-
-@dataclass
-class FarParty:
-    """The party behind the bad link, as its process reports itself each second."""
-
-    process: asyncio.subprocess.Process
-    pid: str = ""
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    reader: asyncio.Task[None] | None = None
-
-    async def read(self) -> None:
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
-            line = json.loads(raw)
-            if "pid" in line:
-                self.pid = line["pid"]
-            else:
-                self.lines.append(line)
-
-    def count(self, key: str) -> int:
-        return int(self.lines[-1]["counts"].get(key, 0)) if self.lines else 0
-
-    def me(self) -> dict[str, Any]:
-        return (self.lines[-1].get("room_self") if self.lines else None) or {}
 
 
 @dataclass
@@ -122,15 +97,10 @@ async def sitting(
             jar = aiohttp.CookieJar(unsafe=True)
             staff = aiohttp.ClientSession(base_url=url, cookie_jar=jar)
             parties = aiohttp.ClientSession(base_url=url, cookie_jar=aiohttp.CookieJar(unsafe=True))
-            far_process = await asyncio.create_subprocess_exec(
-                *topology.exec_in(
-                    topology.client, sys.executable, "-m", "tests.netlab.remote_party",
-                    "--", url, booked.tokens["applicant"], CLIENT_ADDRESS,
-                ),
-                cwd=REPO, stdout=asyncio.subprocess.PIPE,
+            far = await start_far_party(
+                topology.client, "tests.netlab.remote_party", url,
+                booked.tokens["applicant"], CLIENT_ADDRESS,
             )  # fmt: skip
-            far = FarParty(far_process)
-            far.reader = asyncio.create_task(far.read())
             host = RoomClient(staff, f"session={booked.session_id}")
             near = RoomClient(parties, f"token={booked.tokens['respondent']}")
             if heavy:
@@ -153,11 +123,7 @@ async def sitting(
                 yield Sitting(topology, live, host, near, far)
             finally:
                 media_clients.HOST[:] = saved_host
-                with contextlib.suppress(ProcessLookupError):  # it may have ended already
-                    far_process.terminate()
-                await far_process.wait()
-                if far.reader is not None:
-                    far.reader.cancel()
+                await far.stop()
                 for person in (host, near):
                     await person.close()
                 await staff.close()

@@ -12,16 +12,12 @@ not luck, is what lets media in.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import re
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any
 
 import aiohttp
 import pytest
@@ -39,6 +35,7 @@ from tests.http.test_door import book_session
 from tests.integration.room_client import RoomClient, wait_until
 from tests.integration.test_crash import login
 from tests.netlab.behind_nat import CLIENT_ADDRESS, SERVER_ADDRESS, BehindNat, behind_nat
+from tests.netlab.far_party import FarParty, start_far_party
 from tests.netlab.inside import inside
 from tests.netlab.topology import REPO, is_root
 from tests.rooms import media_clients
@@ -67,28 +64,6 @@ def test_the_documented_rule_names_the_documented_range() -> None:
     assert f"udp dport {DOCUMENTED_RANGE.first}-{DOCUMENTED_RANGE.last} accept" in rules
     assert re.search(r"tcp dport \{ 80, 443 \} accept", rules)
     assert "policy drop" in rules
-
-
-@dataclass
-class FarParty:
-    """The party behind the NAT, as its process reports itself each second."""
-
-    process: asyncio.subprocess.Process
-    pid: str = ""
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    reader: asyncio.Task[None] | None = None
-
-    async def read(self) -> None:
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
-            line = json.loads(raw)
-            if "pid" in line:
-                self.pid = line["pid"]
-            else:
-                self.lines.append(line)
-
-    def count(self, key: str) -> int:
-        return int(self.lines[-1]["counts"].get(key, 0)) if self.lines else 0
 
 
 @dataclass
@@ -144,15 +119,9 @@ async def sit(
         await server.start_server()
         url = f"http://{SERVER_ADDRESS}:{HTTPS_PORT}"
         staff = aiohttp.ClientSession(base_url=url, cookie_jar=aiohttp.CookieJar(unsafe=True))
-        process = await asyncio.create_subprocess_exec(
-            *net.exec_in(
-                net.client, sys.executable, "-m", "tests.netlab.remote_party",
-                "--", url, booked.tokens["applicant"], CLIENT_ADDRESS,
-            ),
-            cwd=REPO, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        far = FarParty(process)
-        far.reader = asyncio.create_task(far.read())
+        far = await start_far_party(
+            net.client, "tests.netlab.remote_party", url, booked.tokens["applicant"], CLIENT_ADDRESS
+        )
         host = RoomClient(staff, f"session={booked.session_id}")
         try:
             await login(staff, "officer")
@@ -168,10 +137,7 @@ async def sit(
             yield Sitting(net, live, host, far)
         finally:
             media_clients.HOST[:] = saved_host
-            with contextlib.suppress(ProcessLookupError):  # it may have ended already
-                process.terminate()
-            await process.wait()
-            far.reader.cancel()
+            await far.stop()
             await host.close()
             await staff.close()
             await server.close()

@@ -27,20 +27,16 @@ video playing.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -63,9 +59,10 @@ from tests.conftest import Seed
 from tests.http.test_door import Booked, book_session
 from tests.integration.room_client import RoomClient, wait_until
 from tests.integration.test_crash import login
+from tests.netlab.far_party import FarParty, start_far_party
 from tests.netlab.inside import inside
 from tests.netlab.test_bad_links import in_lobby
-from tests.netlab.topology import CLIENT_ADDRESS, REPO, SERVER_ADDRESS, Topology, bad_link, is_root
+from tests.netlab.topology import CLIENT_ADDRESS, SERVER_ADDRESS, Topology, bad_link, is_root
 from tests.rooms import media_clients
 
 pytestmark = [
@@ -85,29 +82,6 @@ TURN_URLS = [
     f"turn:{TURN_ADDRESS}:3478?transport=tcp",
     f"turns:{TURN_ADDRESS}:443?transport=tcp",
 ]
-
-
-@dataclass
-class FarParty:
-    process: asyncio.subprocess.Process
-    pid: str = ""
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    reader: asyncio.Task[None] | None = None
-
-    async def read(self) -> None:
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
-            line = json.loads(raw)
-            if "pid" in line:
-                self.pid = line["pid"]
-            else:
-                self.lines.append(line)
-
-    def last(self) -> dict[str, Any]:
-        return self.lines[-1] if self.lines else {}
-
-    def count(self, key: str) -> int:
-        return int(self.last().get("counts", {}).get(key, 0))
 
 
 def firewall(topology: Topology, http_port: int, allowed: str) -> None:
@@ -271,26 +245,18 @@ async def relayed_room(
 ) -> AsyncIterator[Relayed]:
     """The mediator beside the server, the far party (aiortc) behind its firewall."""
     async with station(tmp_path, config, factory, seed, allowed) as s:
-        far_process = await asyncio.create_subprocess_exec(
-            *s.topology.exec_in(
-                s.topology.client, sys.executable, "-m", "tests.netlab.turn_party",
-                "--turn-url", turn_url, "--", s.url, s.booked.tokens["applicant"], CLIENT_ADDRESS,
-            ),
-            cwd=REPO, stdout=asyncio.subprocess.PIPE,
+        far = await start_far_party(
+            s.topology.client, "tests.netlab.turn_party", s.url, s.booked.tokens["applicant"],
+            CLIENT_ADDRESS, options=("--turn-url", turn_url),
             # aiortc checks the TURN server's certificate against the default CAs.
             env={**os.environ, "SSL_CERT_FILE": str(s.ca)},
         )  # fmt: skip
-        far = FarParty(far_process)
-        far.reader = asyncio.create_task(far.read())
         try:
             await wait_until(lambda: bool(far.pid), within=30, what="the far party")
             await admit(s, far.pid)
             yield Relayed(s.topology, s.host, far, s.coturn)
         finally:
-            with contextlib.suppress(ProcessLookupError):  # it may have ended already
-                far_process.terminate()
-            await far_process.wait()
-            far.reader.cancel()
+            await far.stop()
 
 
 async def media_both_ways(r: Relayed, frames: int = 15) -> dict[str, int]:
