@@ -26,7 +26,7 @@ from playwright.async_api import Page
 from server.config import Config
 from server.db import SessionFactory
 from tests.conftest import Seed
-from tests.netlab.chromium import media_report
+from tests.netlab.chromium import media_report, noise_camera
 from tests.netlab.test_browser_links import BrowserRoom, browser_room, latest
 from tests.netlab.topology import is_root
 
@@ -50,6 +50,8 @@ WINDOW_S = 10.0
 SETTLE_WITHIN_S = 90.0
 #: Seconds given to the encoder to climb back once the link is lifted.
 CLIMB_WITHIN_S = 60.0
+#: Seconds on the clean link before the limit, for the encoder to ramp up.
+CLEAN_S = 15.0
 
 #: The party's publisher connection: what its video encoder is sending and aiming at,
 #: its audio, and what Chromium's estimator thinks the path carries.
@@ -103,8 +105,9 @@ def video_m_section(sdp: str) -> list[str]:
 
 def kbit_per_s(earlier: dict[str, Any], later: dict[str, Any]) -> float:
     """The video rate between two samples, RTP headers included."""
-    seconds = (later["now"] - earlier["now"]) / 1000
-    return (later["videoBytes"] - earlier["videoBytes"]) * 8 / 1000 / max(seconds, 1e-3)
+    seconds = float(later["now"] - earlier["now"]) / 1000
+    sent = float(later["videoBytes"] - earlier["videoBytes"])
+    return sent * 8 / 1000 / max(seconds, 1e-3)
 
 
 def kbit(value: float | None) -> float | None:
@@ -145,7 +148,7 @@ async def officer_audio_packets(officer: Page) -> int:
 async def test_a_publisher_on_a_slow_uplink_settles_below_it_and_climbs_when_it_lifts(
     tmp_path: Path, config: Config, factory: SessionFactory, seed: Seed
 ) -> None:
-    async with browser_room(tmp_path, config, factory, seed) as room:
+    async with browser_room(tmp_path, config, factory, seed, [noise_camera(tmp_path)]) as room:
         # What the server asks of the publisher: REMB, fed by the send times it stamps.
         answer = video_m_section(latest(await media_report(room.party), "publisher")["remote"])
         assert any(line.startswith("a=rtcp-fb:") and "goog-remb" in line for line in answer), answer
@@ -153,7 +156,8 @@ async def test_a_publisher_on_a_slow_uplink_settles_below_it_and_climbs_when_it_
 
         samples = Samples(room)
         await samples.take()
-        await asyncio.sleep(5.0)
+        # Let the encoder ramp up on the clean link (from Chromium's start bitrate).
+        await asyncio.sleep(CLEAN_S)
         before = await samples.take()
         clean_kbit = samples.window_kbit(5.0)
 
