@@ -58,17 +58,21 @@ async def launch_in(
 
 
 def noise_camera(directory: Path, width: int = 640, height: int = 480, frames: int = 30) -> str:
-    """A Chromium flag making the fake camera show fresh random noise every frame.
+    """A Chromium flag making the fake camera show faint fresh noise on grey every frame.
 
-    Chromium's own fake camera (a mostly still pattern) encodes far below any target,
-    so it never tests a rate limit; noise makes the encoder use all the bitrate it is
-    allowed. The clip (Y4M, 4:2:0, 15 fps) loops.
+    Chromium's own fake camera (a mostly still pattern) encodes below a modest
+    target, so it hardly tests a rate limit. Faint noise is elastic: the encoder keeps
+    more of it the more bitrate it is allowed, and quantises it away (still at its
+    frame rate) when allowed little; full-range noise would make it drop frames
+    instead. The clip (Y4M, 4:2:0, 15 fps) loops.
     """
     clip = directory / "noise.y4m"
+    chroma = bytes([128]) * (width * height // 2)
     with clip.open("wb") as out:
         out.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
-            out.write(b"FRAME\n" + os.urandom(width * height * 3 // 2))
+            luma = bytes(120 + (b & 0x0F) for b in os.urandom(width * height))
+            out.write(b"FRAME\n" + luma + chroma)
     return f"--use-file-for-fake-video-capture={clip}"
 
 
