@@ -68,10 +68,11 @@ def noise_camera(directory: Path, width: int = 640, height: int = 480, frames: i
     """
     clip = directory / "noise.y4m"
     chroma = bytes([128]) * (width * height // 2)
+    faint = bytes(120 + (value & 0x0F) for value in range(256))
     with clip.open("wb") as out:
         out.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
-            luma = bytes(120 + (b & 0x0F) for b in os.urandom(width * height))
+            luma = os.urandom(width * height).translate(faint)
             out.write(b"FRAME\n" + luma + chroma)
     return f"--use-file-for-fake-video-capture={clip}"
 
