@@ -182,7 +182,7 @@ async def test_a_publisher_on_a_slow_uplink_settles_below_it_and_climbs_when_it_
 ) -> None:
     remb = RembSpy(monkeypatch)
     async with browser_room(tmp_path, config, factory, seed, [noise_camera(tmp_path)]) as room:
-        # What the server asks of the publisher: REMB, fed by the send times it stamps.
+        # What the server asks of the publisher: REMB, from the send times the publisher stamps.
         answer = video_m_section(latest(await media_report(room.party), "publisher")["remote"])
         assert any(line.startswith("a=rtcp-fb:") and "goog-remb" in line for line in answer), answer
         assert any("abs-send-time" in line for line in answer), answer
