@@ -18,7 +18,9 @@ to itself) with :func:`media_report`.
 
 from __future__ import annotations
 
+import os
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +40,41 @@ def write_launcher(directory: Path, namespace: str) -> Path:
 
 
 async def launch_in(
-    playwright: Playwright, namespace: str, origin: str, directory: Path
+    playwright: Playwright,
+    namespace: str,
+    origin: str,
+    directory: Path,
+    extra_args: Sequence[str] = (),
 ) -> Browser:
     """Chromium in ``namespace`` with the fake camera and microphone, ``origin`` secure."""
     return await playwright.chromium.launch(
         executable_path=write_launcher(directory, namespace),
-        args=[*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={origin}"],
+        args=[
+            *CHROMIUM_ARGS,
+            f"--unsafely-treat-insecure-origin-as-secure={origin}",
+            *extra_args,
+        ],
     )
+
+
+def noise_camera(directory: Path, width: int = 640, height: int = 480, frames: int = 30) -> str:
+    """A Chromium flag making the fake camera show faint fresh noise on grey every frame.
+
+    Chromium's own fake camera (a mostly still pattern) encodes below a modest
+    target, so it hardly tests a rate limit. Faint noise is elastic: the encoder keeps
+    more of it the more bitrate it is allowed, and quantises it away (still at its
+    frame rate) when allowed little; full-range noise would make it drop frames
+    instead. The clip (Y4M, 4:2:0, 15 fps) loops.
+    """
+    clip = directory / "noise.y4m"
+    chroma = bytes([128]) * (width * height // 2)
+    faint = bytes(120 + (value & 0x0F) for value in range(256))
+    with clip.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            luma = os.urandom(width * height).translate(faint)
+            out.write(b"FRAME\n" + luma + chroma)
+    return f"--use-file-for-fake-video-capture={clip}"
 
 
 #: Runs before the page's own scripts: keeps each peer connection the page builds.

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -93,9 +93,15 @@ class BrowserRoom:
 
 @contextlib.asynccontextmanager
 async def browser_room(
-    tmp_path: Path, config: Config, factory: SessionFactory, seed: Seed
+    tmp_path: Path,
+    config: Config,
+    factory: SessionFactory,
+    seed: Seed,
+    party_args: Sequence[str] = (),
 ) -> AsyncIterator[BrowserRoom]:
-    """The officer and one party in the room, each seeing the other's video."""
+    """The officer and one party in the room, each seeing the other's video.
+
+    ``party_args``: more Chromium flags for the party's browser (its camera, say)."""
     booked: Booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
     async with bad_link(tmp_path) as topology:
         with inside(topology.server):
@@ -106,7 +112,7 @@ async def browser_room(
             try:
                 async with async_playwright() as playwright:
                     near = await launch_in(playwright, topology.server, base, tmp_path)
-                    far = await launch_in(playwright, topology.client, base, tmp_path)
+                    far = await launch_in(playwright, topology.client, base, tmp_path, party_args)
                     try:
                         contexts = [
                             await b.new_context(viewport=PHONE, locale="zh-CN") for b in (near, far)
