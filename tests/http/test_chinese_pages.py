@@ -51,6 +51,8 @@ NOT_PAGES = {
     "/lang/{lang}",
     "/admin/seal.png",
     "/healthz",
+    "/readyz",
+    "/metrics",
     "/_internal/media/latency",
     "/ws/room",
     "/experts/import/template.csv",
