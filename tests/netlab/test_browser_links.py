@@ -14,50 +14,29 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
-from server.app import create_app
 from server.config import Config
 from server.db import SessionFactory
-from tests.browser.screens import PHONE
-from tests.browser.test_room import TIMEOUT, admitted_party, officer_in_room, video_plays
+from tests.browser.test_room import TIMEOUT
 from tests.conftest import Seed
-from tests.http.test_door import Booked, book_session
+from tests.netlab.browser_room import BROWSER_ON_A_BAD_LINK, BrowserRoom, browser_room, latest
 from tests.netlab.chromium import (
-    FrameTally,
-    launch_in,
     media_report,
     page_clock,
     page_events,
-    record_peer_connections,
 )
-from tests.netlab.inside import inside
 from tests.netlab.topology import (
     CLIENT_ADDRESS,
-    SERVER_ADDRESS,
-    Topology,
-    bad_link,
-    is_root,
     sh,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not is_root(), reason="network namespaces, TUN devices and `ip netns exec` need root"
-    ),
-    pytest.mark.filterwarnings(
-        "ignore:Changing state of started or joined application is deprecated:DeprecationWarning"
-    ),
-]
+pytestmark = BROWSER_ON_A_BAD_LINK
 
 #: The target for being back after the link returns (or the address changes). Printed,
 #: not asserted: on this loaded 2-core machine the blackhole took 1.3-2.0 s and the
@@ -71,68 +50,6 @@ FRAMES_BACK = 5
 #: The party's address after its network changes, and its way out (the router).
 NEW_CLIENT_ADDRESS = "10.81.1.3"
 CLIENT_GATEWAY = "10.81.1.1"
-
-
-@dataclass
-class BrowserRoom:
-    topology: Topology
-    officer: Page
-    party: Page
-    host_pid: str
-    party_pid: str
-    officer_frames: FrameTally = field(init=False)
-    party_frames: FrameTally = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.officer_frames = FrameTally(self.officer)
-        self.party_frames = FrameTally(self.party)
-
-    def pages(self) -> dict[str, Page]:
-        return {"officer": self.officer, "party": self.party}
-
-
-@contextlib.asynccontextmanager
-async def browser_room(
-    tmp_path: Path,
-    config: Config,
-    factory: SessionFactory,
-    seed: Seed,
-    party_args: Sequence[str] = (),
-) -> AsyncIterator[BrowserRoom]:
-    """The officer and one party in the room, each seeing the other's video.
-
-    ``party_args``: more Chromium flags for the party's browser (its camera, say)."""
-    booked: Booked = await book_session(factory, seed, config, starts_in=timedelta(minutes=5))
-    async with bad_link(tmp_path) as topology:
-        with inside(topology.server):
-            app = create_app(config.model_copy(update={"ice_host_addresses": [SERVER_ADDRESS]}))
-            server = TestServer(app, host=SERVER_ADDRESS, port=0)
-            await server.start_server()
-            base = f"http://{SERVER_ADDRESS}:{server.port}"
-            try:
-                async with async_playwright() as playwright:
-                    near = await launch_in(playwright, topology.server, base, tmp_path)
-                    far = await launch_in(playwright, topology.client, base, tmp_path, party_args)
-                    try:
-                        contexts = [
-                            await b.new_context(viewport=PHONE, locale="zh-CN") for b in (near, far)
-                        ]
-                        for context in contexts:
-                            await record_peer_connections(context)
-                        officer, host_pid = await officer_in_room(
-                            contexts[0], base, booked.session_id
-                        )
-                        party, party_pid = await admitted_party(
-                            officer, contexts[1], f"{base}/j/{booked.tokens['applicant']}/room"
-                        )
-                        await video_plays(party, host_pid)
-                        await video_plays(officer, party_pid)
-                        yield BrowserRoom(topology, officer, party, host_pid, party_pid)
-                    finally:
-                        await far.close()
-                        await near.close()
-            finally:
-                await server.close()
 
 
 @dataclass
@@ -226,11 +143,6 @@ def describe(result: Recovery) -> str:
         f"page states {result.states}, socket {result.connections}, "
         f"publisher/subscriber {result.media}, video still flowing 2 s later: {result.steady}"
     )
-
-
-def latest(report: list[dict[str, Any]], role: str) -> dict[str, Any]:
-    """The page's newest connection of ``role`` (older ones were replaced)."""
-    return [e for e in report if e["role"] == role][-1]
 
 
 async def current_addresses(page: Page) -> dict[str, str]:

@@ -28,19 +28,10 @@ from playwright.async_api import Page
 from server.config import Config
 from server.db import SessionFactory
 from tests.conftest import Seed
+from tests.netlab.browser_room import BROWSER_ON_A_BAD_LINK, BrowserRoom, browser_room, latest
 from tests.netlab.chromium import media_report, noise_camera
-from tests.netlab.test_browser_links import BrowserRoom, browser_room, latest
-from tests.netlab.topology import is_root
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not is_root(), reason="network namespaces, TUN devices and `ip netns exec` need root"
-    ),
-    pytest.mark.filterwarnings(
-        "ignore:Changing state of started or joined application is deprecated:DeprecationWarning"
-    ),
-]
+pytestmark = BROWSER_ON_A_BAD_LINK
 
 #: The party's uplink while limited: below what its encoder reaches on the clean link
 #: after CLEAN_S (400-450 kbit/s here, under the page's 500 kbit/s cap).
