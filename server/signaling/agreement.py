@@ -48,6 +48,7 @@ from server.models import AgreementDraft, Party
 from server.pii import PiiVault, mask_name
 from server.rooms.participant import Participant
 from server.signaling import messages as m
+from server.signaling import notifications as n
 
 if TYPE_CHECKING:
     from server.live.room import LiveRoom
@@ -60,7 +61,7 @@ NO_REVISION = N_("There is no such version of the draft.")
 NEED_REASON = N_("Say why the text is unfrozen.")
 MIN_REASON = 2
 
-STATUS_CODES: dict[DraftStatus, m.AgreementStatus] = {
+STATUS_CODES: dict[DraftStatus, n.AgreementStatus] = {
     DraftStatus.DRAFTING: "drafting",
     DraftStatus.FROZEN: "frozen",
     DraftStatus.SEALED: "sealed",
@@ -84,7 +85,7 @@ class _SignerRow:
     kind: str
     party_id: int | None
     staff_id: int | None
-    status: m.SignerStatus
+    status: n.SignerStatus
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,7 @@ class AgreementDesk:
                 ):
                     session.prompted = prompt
                     await session.channel.send(
-                        m.SignatureRequested(
+                        n.SignatureRequested(
                             draft_id=snapshot.draft_id,
                             version=snapshot.frozen_version,
                             sha256=snapshot.sha256,
@@ -403,13 +404,13 @@ class AgreementDesk:
         snapshot: _Snapshot,
         person: Participant,
         mine: _SignerRow | None,
-    ) -> m.AgreementUpdated:
+    ) -> n.AgreementUpdated:
         actor = session.actor
         editable = actor is not None and can_draft_agreement(actor, snapshot.office_id)
         full_names = session.full_names
         gettext = _translate(self.settings.catalogues, session.language)
         frozen = snapshot.status != DraftStatus.DRAFTING
-        return m.AgreementUpdated(
+        return n.AgreementUpdated(
             draft_id=snapshot.draft_id,
             status=STATUS_CODES[snapshot.status],
             version=snapshot.version,
@@ -417,11 +418,11 @@ class AgreementDesk:
             text=snapshot.text if full_names else snapshot.short_text,
             sha256=snapshot.sha256,
             problems=[
-                m.AgreementProblem(field=p.field, message=_problem_text(gettext, p))
+                n.AgreementProblem(field=p.field, message=_problem_text(gettext, p))
                 for p in (snapshot.problems if editable else [])
             ],
             signers=[
-                m.AgreementSigner(
+                n.AgreementSigner(
                     name=s.name
                     if full_names or s.kind == SignerKind.PRESIDING
                     else mask_name(s.name),

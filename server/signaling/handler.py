@@ -30,6 +30,7 @@ from server.rooms.codecs import decodable
 from server.rooms.media import MediaError, MediaPortsExhausted, ParticipantMedia
 from server.rooms.participant import Participant
 from server.signaling import messages as m
+from server.signaling import notifications as n
 from server.signaling.agreement import AgreementDesk, field_messages
 from server.signaling.connection import SignalConnection
 from server.signaling.minutes import MinutesDesk
@@ -64,16 +65,16 @@ class Identity:
 
 def _error(
     request_id: int | None, code: str, message: str, fields: dict[str, str] | None = None
-) -> m.Response:
-    return m.Response(
+) -> n.Response:
+    return n.Response(
         id=request_id,
         ok=False,
-        error=m.ErrorBody(code=code, message=message, fields=fields or {}),
+        error=n.ErrorBody(code=code, message=message, fields=fields or {}),
     )
 
 
-def _ok(request_id: int, data: dict[str, Any] | None = None) -> m.Response:
-    return m.Response(id=request_id, ok=True, data=data or {})
+def _ok(request_id: int, data: dict[str, Any] | None = None) -> n.Response:
+    return n.Response(id=request_id, ok=True, data=data or {})
 
 
 def _message(error: DomainError) -> str:
@@ -188,7 +189,7 @@ class SignalSession:
             async with self.live.lock:
                 await self.rooms.close_pending(self.live)
 
-    async def _send_error(self, response: m.Response) -> None:
+    async def _send_error(self, response: n.Response) -> None:
         """Answer with an error, counted by its code for the metrics (``server.metrics``)."""
         if response.error is not None:
             self.rooms.signal_errors[response.error.code] += 1

@@ -36,6 +36,7 @@ from server.minutes.access import reads_minutes
 from server.minutes.speakers import speakers_of
 from server.models import MediationSession, MinutesEntry
 from server.signaling import messages as m
+from server.signaling import notifications as n
 
 if TYPE_CHECKING:
     from server.live.room import LiveRoom
@@ -121,7 +122,7 @@ class MinutesDesk:
                         opens_before=self.opens_before,
                     )
                     view = entry_view(entry)
-                await self._tell(hub, m.MinutesUpdated(entry=view))
+                await self._tell(hub, n.MinutesUpdated(entry=view))
                 return {"entry": view}
             case m.MinutesEdit(entry_id=entry_id, base_version=base):
                 change = service.EntryChange(
@@ -141,12 +142,12 @@ class MinutesDesk:
                         opens_before=self.opens_before,
                     )
                     view = entry_view(entry)
-                await self._tell(hub, m.MinutesUpdated(entry=view))
+                await self._tell(hub, n.MinutesUpdated(entry=view))
                 return {"entry": view}
             case m.MinutesDelete(entry_id=entry_id, base_version=base):
                 async with transaction(self._factory) as db:
                     await service.delete_entry(db, actor, hub.session_id, entry_id, base)
-                await self._tell(hub, m.MinutesUpdated(deleted_id=entry_id))
+                await self._tell(hub, n.MinutesUpdated(deleted_id=entry_id))
                 return {"deleted_id": entry_id}
 
     async def _listing(self, hub: LiveRoom, allowed: MinutesAccess) -> dict[str, Any]:
@@ -162,7 +163,7 @@ class MinutesDesk:
             "can_write": allowed.write and not signed_off,
         }
 
-    async def _tell(self, hub: LiveRoom, message: m.MinutesUpdated) -> None:
+    async def _tell(self, hub: LiveRoom, message: n.MinutesUpdated) -> None:
         """After a committed change: a failure to notify must not turn it into an error."""
         try:
             for pid, session in list(hub.sessions.items()):

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from server.live.room import LiveRoom
 from server.rooms import events as ev
-from server.signaling import messages as m
+from server.signaling import notifications as n
 from server.signaling.agreement import AgreementDesk
 from server.signaling.views import chat_view, display_name, room_view
 
@@ -26,22 +26,22 @@ class WireNotifier:
         for event in events:
             match event:
                 case ev.ParticipantAdmitted(pid=pid):
-                    await self._tell(live, pid, m.YouWereAdmitted())
+                    await self._tell(live, pid, n.YouWereAdmitted())
                 case ev.ParticipantDeclined(pid=pid):
-                    await self._tell(live, pid, m.YouWereDeclined())
+                    await self._tell(live, pid, n.YouWereDeclined())
                 case ev.ParticipantRemoved(pid=pid):
-                    await self._tell(live, pid, m.YouWereRemoved())
+                    await self._tell(live, pid, n.YouWereRemoved())
                 case ev.AudioMuted(by=by, target=target):
-                    await self._tell(live, target, m.YouWereMuted(by=_name(live, by)))
+                    await self._tell(live, target, n.YouWereMuted(by=_name(live, by)))
                 case ev.UnmuteRequested(by=by, target=target):
-                    await self._tell(live, target, m.UnmuteRequested(by=_name(live, by)))
+                    await self._tell(live, target, n.UnmuteRequested(by=_name(live, by)))
                 case ev.VideoStopped(by=by, target=target):
-                    await self._tell(live, target, m.YourVideoWasStopped(by=_name(live, by)))
+                    await self._tell(live, target, n.YourVideoWasStopped(by=_name(live, by)))
                 case ev.ChatPosted(message=message):
                     await self._chat(live, message)
                 case ev.RoomEnded():
                     for pid in list(live.sessions):
-                        await self._tell(live, pid, m.SessionEnded())
+                        await self._tell(live, pid, n.SessionEnded())
                 case _:
                     pass
 
@@ -51,7 +51,7 @@ class WireNotifier:
                 view = room_view(
                     live.room, pid, full_names=session.full_names, chat_times=live.chat_times
                 )
-                await session.channel.send(m.RoomUpdated(room=view))
+                await session.channel.send(n.RoomUpdated(room=view))
 
     async def subscriber_offer(self, live: LiveRoom, pid: str, sdp: str) -> None:
         session = live.sessions.get(pid)
@@ -59,7 +59,7 @@ class WireNotifier:
             return
         offer = session.media.subscriber_offer()
         await session.channel.send(
-            m.SubscriberOffered(
+            n.SubscriberOffered(
                 sdp=sdp,
                 sources=offer.sources if offer else {},
                 connection=offer.connection if offer else 0,
@@ -83,7 +83,7 @@ class WireNotifier:
             if sender is not None:
                 name = display_name(sender, full_names=session.full_names)
             line = chat_view(message, live.chat_times.get(message.id), sender_name=name)
-            await session.channel.send(m.ChatPosted(message=line))
+            await session.channel.send(n.ChatPosted(message=line))
 
     @staticmethod
     async def _tell(live: LiveRoom, pid: str, message: BaseModel) -> None:

@@ -9,7 +9,7 @@ from server.db import SessionFactory
 from server.rooms.participant import Participant
 from server.rooms.roles import RoomRole
 from server.rooms.room import CHAT_BURST, Room
-from server.signaling import messages as m
+from server.signaling import notifications as n
 from server.signaling.views import room_view
 from tests.conftest import Client, Seed
 from tests.http.test_door import book_session
@@ -38,7 +38,7 @@ def test_after_a_thousand_chat_lines_a_room_update_stays_under_2_kb() -> None:
         room.post_chat("inv-11", f"第{i}行：" + "很长的一句话" * 80, to_hosts=i % 7 == 0)
     room.raise_hand("inv-11", True)
     for pid in ("staff-1", "inv-11"):
-        update = m.RoomUpdated(room=room_view(room, pid, full_names=True, chat_times={}))
+        update = n.RoomUpdated(room=room_view(room, pid, full_names=True, chat_times={}))
         size = len(update.model_dump_json().encode())
         assert size < UPDATE_BUDGET, (pid, size)
     page, more = room.chat_page("staff-1", None, 100)

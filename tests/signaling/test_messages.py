@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from server.signaling import messages
+from server.signaling import notifications as n
 from server.signaling.connection import CloseReason, FloodGate
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -23,7 +24,7 @@ def _type_names(union: typing.Any) -> set[str]:
 
 
 CLIENT_TYPES = _type_names(messages.ClientMessage)
-SERVER_TYPES = _type_names(messages.ServerNotification)
+SERVER_TYPES = _type_names(n.ServerNotification)
 
 
 def documented() -> set[str]:
