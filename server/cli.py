@@ -70,7 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
         config.log_format = args.log_format
     workers = args.workers or config.workers or default_workers()
     if args.worker_index is not None:
-        from server.front import run_worker
+        from server.supervisor import run_worker
 
         if not args.run_dir or not 0 <= args.worker_index < workers:
             print("concord: a worker needs its index, the count and --run-dir", file=sys.stderr)
@@ -88,7 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     config.public_url = lan_public_url(config) or config.public_url
     if workers > 1:
-        from server.front import serve_cluster
+        from server.supervisor import serve_cluster
 
         return serve_cluster(config, workers, verbose=args.verbose, ssl_context=ssl_context)
     # The front of several workers never loads the app (aiortc, WeasyPrint): only a worker does.

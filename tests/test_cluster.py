@@ -13,13 +13,8 @@ from multidict import CIMultiDict
 from server import cluster
 from server.cli import MAX_WORKERS, build_parser
 from server.config import Config
-from server.front import (
-    backward_headers,
-    close_code_to_send,
-    forward_headers,
-    make_run_dir,
-    read_secret,
-)
+from server.front import backward_headers, close_code_to_send, forward_headers
+from server.supervisor import make_run_dir, read_secret
 
 SECRET = "s" * 40
 

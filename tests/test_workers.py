@@ -32,10 +32,11 @@ from server.app import create_app
 from server.auth.sessions import actor_for
 from server.config import Config
 from server.db import SessionFactory, transaction
-from server.front import Front, bind_unix
+from server.front import Front
 from server.http.pages import door
 from server.keys import HUBS
 from server.signaling.messages import PROTOCOL
+from server.supervisor import bind_unix
 from tests.conftest import SECRET, AiohttpClient, Client, Seed, login
 from tests.http.test_door import Booked, book_session
 from tests.signaling.test_endpoint import Peer, connect
