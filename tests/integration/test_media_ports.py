@@ -8,7 +8,6 @@ gets in once the port is free again. Real aiortc clients, all on 127.0.0.1.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
@@ -21,7 +20,7 @@ from server.db import SessionFactory
 from tests.conftest import AiohttpClient, Client, Seed, login
 from tests.http.test_door import Booked, book_session
 from tests.integration.room_client import RoomClient, wait_until
-from tests.rooms.free_ports import free_udp_block
+from tests.rooms.free_ports import free_udp_block, udp_port_is_free
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Changing state of started or joined application is deprecated:DeprecationWarning"
@@ -64,21 +63,12 @@ async def people(
             await person.close()
 
 
-def bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 async def test_a_full_media_range_is_a_clear_error_on_the_wire(
     people: tuple[RoomClient, RoomClient], port: int
 ) -> None:
     host, party = people
     await host.publish()
-    assert not bindable(port)  # the mediator's publisher connection holds the range's port
+    assert not udp_port_is_free(port)  # the mediator's publisher connection holds the range's port
     admitted = await host.request("admit", participant_id=party.pid)
     assert admitted["ok"], admitted
     await wait_until(partial(party.got, "you_were_admitted"), what="admission")
@@ -97,5 +87,5 @@ async def test_a_full_media_range_is_a_clear_error_on_the_wire(
 
     # The mediator drops out: the port comes back and the party's next offer is answered.
     await host.close()
-    await wait_until(partial(bindable, port), what=f"port {port} given back")
+    await wait_until(partial(udp_port_is_free, port), what=f"port {port} given back")
     await party.publish()

@@ -29,3 +29,13 @@ def free_udp_block(size: int, host: str = "127.0.0.1", attempts: int = 200) -> t
                 sock.close()
         return first, first + size - 1
     raise RuntimeError(f"no {size} consecutive free UDP ports on {host} in {LOW}-{HIGH}")
+
+
+def udp_port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``port`` can be bound on ``host`` right now (nothing holds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True

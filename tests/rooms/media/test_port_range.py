@@ -10,7 +10,6 @@ kernel's ephemeral ports so the clients' own sockets cannot take them.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -19,7 +18,7 @@ from aiortc import RTCPeerConnection
 
 from server.rooms import aiortc_adapter as adapter
 from server.rooms.media import MediaPortsExhausted, PortRange
-from tests.rooms.free_ports import free_udp_block
+from tests.rooms.free_ports import free_udp_block, udp_port_is_free
 from tests.rooms.media_clients import MediaClient
 from tests.rooms.test_media import Harness, all_routes, wait_until
 
@@ -41,15 +40,6 @@ def local_ports(pc: RTCPeerConnection) -> list[int]:
 
 def is_connected(pc: RTCPeerConnection) -> bool:
     return bool(pc.connectionState == "connected")
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture
@@ -120,7 +110,7 @@ async def test_a_full_range_refuses_the_next_join_clearly(
 
         # Once inv-1 leaves, its port is given back and inv-2 gets in.
         await harness.legs["inv-1"].close()
-        await wait_until(lambda: port_is_free(port))
+        await wait_until(lambda: udp_port_is_free(port))
         answer = await media.publisher_offer(await newcomer.publisher.offer())
         await newcomer.publisher.accept(answer)
         assert media.publisher is not None and local_ports(media.publisher) == [port]
